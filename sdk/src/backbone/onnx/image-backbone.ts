@@ -1,0 +1,135 @@
+/**
+ * Image backbone on an ONNX model: manifest preprocessing → session → (cut) output → pooling.
+ * @module
+ */
+import { InvalidInputError, ModelMismatchError } from '../../core/errors.js';
+import { sha256Hex } from '../../core/hash.js';
+import { imagesToTensor, type DecodedImage } from '../../inputs/image/image.js';
+import type { ImageManifest } from '../../manifest/manifest.js';
+import type { ModelFiles } from '../../manifest/files.js';
+import { fingerprintOf, inBatches, type Backbone, type BackboneOptions, type EmbedOptions } from '../backbone.js';
+import { pool, poolingForRank, type Pooling } from '../pooling.js';
+import { cutModel } from './graph.js';
+import { OnnxSession } from './session.js';
+
+export class OnnxImageBackbone implements Backbone<DecodedImage> {
+  readonly modality = 'image' as const;
+
+  private _dim = 0;
+
+  private constructor(
+    readonly id: string,
+    readonly fingerprint: string,
+    private readonly session: OnnxSession,
+    private readonly manifest: ImageManifest,
+    private readonly outputName: string,
+    private readonly pooling: Pooling | undefined,
+    private readonly normalize: boolean,
+    private readonly maxBatchSize: number,
+  ) {}
+
+  static async create(manifest: ImageManifest, files: ModelFiles, options: BackboneOptions = {}): Promise<OnnxImageBackbone> {
+    const modelBytes = files.model;
+    const tensor = options.cut ?? manifest.output.tensor;
+    const mustCut = options.cut !== undefined || manifest.output.cut === true;
+    let bytes = modelBytes;
+    let outputName = tensor;
+    if (mustCut) {
+      const cut = cutModel(modelBytes, { tensor });
+      bytes = cut.bytes;
+      outputName = cut.outputName;
+    }
+    const session = await OnnxSession.create(bytes, `model "${manifest.id}"`, options);
+    const inputs = session.inputInfo();
+    const declared = inputs.find((i) => i.name === manifest.input.name);
+    if (!declared) {
+      throw new ModelMismatchError(
+        `Manifest "${manifest.id}" feeds input "${manifest.input.name}", but the model's inputs are ${inputs.map((i) => i.name).join(', ')}.`,
+      );
+    }
+    const spec = manifest.input.image;
+    const expected = spec.layout === 'NCHW' ? [3, spec.height, spec.width] : [spec.height, spec.width, 3];
+    const declaredInner = declared.dims.slice(1);
+    if (declaredInner.length && declaredInner.some((d, i) => typeof d === 'number' && d > 0 && d !== expected[i])) {
+      throw new ModelMismatchError(
+        `Model "${manifest.id}" expects input ${declared.name}[${declared.dims.join(',')}], but its manifest preprocesses to ` +
+          `[N,${expected.join(',')}] (${spec.layout}). Fix input.image width/height/layout in the manifest.`,
+      );
+    }
+    const fixedBatch = typeof declared.dims[0] === 'number' && declared.dims[0] > 0 ? declared.dims[0] : undefined;
+    // A custom cut without a pooling choice pools by the tensor's rank (see poolingForRank).
+    const pooling = options.pooling ?? (options.cut ? undefined : manifest.output.pooling);
+    const normalize = options.normalize ?? manifest.output.normalize ?? false;
+    const fingerprint = await fingerprintOf({
+      model: await sha256Hex(modelBytes),
+      output: tensor,
+      pooling: pooling ?? 'auto',
+      normalize,
+      input: spec,
+    });
+    const backbone = new OnnxImageBackbone(
+      manifest.id,
+      fingerprint,
+      session,
+      manifest,
+      outputName,
+      pooling,
+      normalize,
+      fixedBatch ?? options.maxBatchSize ?? 32,
+    );
+    // The dimension after a custom cut/pooling is only known by running the model once.
+    backbone._dim = options.cut || options.pooling ? (await backbone.embedBatch([blankImage()]))[0].length : manifest.output.dim;
+    return backbone;
+  }
+
+  get dim(): number {
+    return this._dim;
+  }
+
+  get device(): string {
+    return this.session.device;
+  }
+
+  embed(images: readonly DecodedImage[], options?: EmbedOptions): Promise<Float32Array[]> {
+    return inBatches(images, this.maxBatchSize, options, (batch) => this.embedBatch(batch));
+  }
+
+  /** Embeddings plus the classifier logits, for manifests that declare them. */
+  async embedWithLogits(images: readonly DecodedImage[]): Promise<{ embeddings: Float32Array[]; logits: Float32Array[] }> {
+    const logitsTensor = this.manifest.logits?.tensor;
+    if (!logitsTensor || !this.session.outputNames.includes(logitsTensor)) {
+      throw new InvalidInputError(`Backbone "${this.id}" does not expose logits; use the model without a cut, or a manifest with "logits".`);
+    }
+    const { data, dims } = this.toTensor(images);
+    const out = await this.session.run({ [this.manifest.input.name]: { type: 'float32', data, dims } }, [this.outputName, logitsTensor]);
+    return {
+      embeddings: this.poolOutput(out[this.outputName].data, out[this.outputName].dims),
+      logits: pool(out[logitsTensor].data, out[logitsTensor].dims, { pooling: 'none' }),
+    };
+  }
+
+  private toTensor(images: readonly DecodedImage[]) {
+    if (images.length === 0) throw new InvalidInputError('No images to embed.');
+    return imagesToTensor([...images], this.manifest.input.image);
+  }
+
+  private async embedBatch(images: readonly DecodedImage[]): Promise<Float32Array[]> {
+    const { data, dims } = this.toTensor(images);
+    const out = await this.session.run({ [this.manifest.input.name]: { type: 'float32', data, dims } }, [this.outputName]);
+    const t = out[this.outputName];
+    return this.poolOutput(t.data, t.dims);
+  }
+
+  private poolOutput(data: Float32Array, dims: number[]): Float32Array[] {
+    const pooling = this.pooling ?? poolingForRank(dims.length, this.manifest.input.image.layout);
+    return pool(data, dims, { pooling, normalize: this.normalize });
+  }
+
+  async dispose(): Promise<void> {
+    await this.session.release();
+  }
+}
+
+function blankImage(): DecodedImage {
+  return { width: 8, height: 8, channels: 3, data: new Uint8Array(8 * 8 * 3).fill(128) };
+}

@@ -1,0 +1,119 @@
+/**
+ * Node loader for a manifest's files. For each file it tries, in order: an explicit override
+ * path, then the manifest's sources (npm package, the shared folder, a local file, the disk
+ * cache of a URL, the URL itself). Every file is checked against its sha256 before use.
+ * @module
+ */
+import { createRequire } from 'node:module';
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { homedir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { NotFoundError } from '../core/errors.js';
+import { sha256Hex } from '../core/hash.js';
+import { fetchVerified, verifyBytes, type ModelFiles } from './files.js';
+import type { FileSource, Manifest } from './manifest.js';
+
+export interface NodeFilesOptions {
+  /** Per file key, a local path to use instead of the manifest's sources (offline use). */
+  overrides?: Record<string, string>;
+  /** Folder with the shared models/data. Default: $EDGEHEAD_SHARED_DIR, else ../shared from the cwd. */
+  sharedDir?: string;
+  /** Disk cache for downloads. Default: $EDGEHEAD_CACHE_DIR, else ~/.cache/edgehead. */
+  cacheDir?: string;
+  /** Allow URL downloads (default true); tests set false. */
+  download?: boolean;
+  fetch?: typeof fetch;
+}
+
+export function defaultSharedDir(): string {
+  return resolve(process.env.EDGEHEAD_SHARED_DIR ?? join(process.cwd(), '..', 'shared'));
+}
+
+export function defaultCacheDir(): string {
+  return resolve(process.env.EDGEHEAD_CACHE_DIR ?? join(homedir(), '.cache', 'edgehead'));
+}
+
+const require = createRequire(import.meta.url);
+
+/** Where a local source lives on disk, or undefined when it is not local / not installed. */
+export function localPathOf(source: FileSource, sharedDir: string): string | undefined {
+  if ('file' in source) return resolve(source.file);
+  if ('shared' in source) return join(sharedDir, source.shared);
+  if ('package' in source) {
+    try {
+      return join(dirname(require.resolve(`${source.package}/package.json`)), source.path);
+    } catch {
+      return undefined;
+    }
+  }
+  return undefined;
+}
+
+async function tryRead(path: string): Promise<Uint8Array | undefined> {
+  try {
+    return await readFile(path);
+  } catch {
+    return undefined;
+  }
+}
+
+export async function loadModelFilesNode(manifest: Manifest, options: NodeFilesOptions = {}): Promise<ModelFiles> {
+  const sharedDir = options.sharedDir ?? defaultSharedDir();
+  const cacheDir = options.cacheDir ?? defaultCacheDir();
+  const out: ModelFiles = {};
+  for (const [key, file] of Object.entries(manifest.files)) {
+    const label = `${manifest.id}/${key}`;
+    const override = options.overrides?.[key];
+    if (override) {
+      const bytes = await tryRead(override);
+      if (!bytes) throw new NotFoundError(`Override for ${label} points at ${override}, which cannot be read.`);
+      await verifyBytes(`${label} (${override})`, bytes, file.sha256);
+      out[key] = bytes;
+      continue;
+    }
+    const tried: string[] = [];
+    for (const source of file.sources) {
+      if ('url' in source) {
+        const cachePath = join(cacheDir, file.sha256);
+        const cached = await tryRead(cachePath);
+        if (cached && (await sha256Hex(cached)) === file.sha256) {
+          out[key] = cached;
+          break;
+        }
+        if (options.download === false) {
+          tried.push(`${source.url} (downloads disabled)`);
+          continue;
+        }
+        const bytes = await fetchVerified(label, source.url, file.sha256, { cacheName: false, fetch: options.fetch });
+        await mkdir(cacheDir, { recursive: true });
+        // Write then rename: a crash never leaves a half-written cache entry.
+        const tmp = `${cachePath}.${process.pid}.tmp`;
+        await writeFile(tmp, bytes);
+        await rename(tmp, cachePath);
+        out[key] = bytes;
+        break;
+      }
+      const path = localPathOf(source, sharedDir);
+      if (!path) {
+        tried.push(`npm package ${'package' in source ? source.package : '?'} (not installed)`);
+        continue;
+      }
+      const bytes = await tryRead(path);
+      if (!bytes) {
+        tried.push(path);
+        continue;
+      }
+      // A local file that exists but does not match is an error, never a silent fallback.
+      await verifyBytes(`${label} (${path})`, bytes, file.sha256);
+      out[key] = bytes;
+      break;
+    }
+    if (!out[key]) {
+      throw new NotFoundError(
+        `No source for ${label} could be read. Tried: ${tried.join('; ')}. ` +
+          'Set EDGEHEAD_SHARED_DIR, install the package, or pass an override path for this file.',
+      );
+    }
+  }
+  return out;
+}
