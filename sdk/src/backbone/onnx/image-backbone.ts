@@ -78,7 +78,8 @@ export class OnnxImageBackbone implements Backbone<DecodedImage> {
       fixedBatch ?? options.maxBatchSize ?? 32,
     );
     // The dimension after a custom cut/pooling is only known by running the model once.
-    backbone._dim = options.cut || options.pooling ? (await backbone.embedBatch([blankImage()]))[0].length : manifest.output.dim;
+    const measure = options.cut !== undefined || options.pooling !== undefined || !manifest.output.dim;
+    backbone._dim = measure ? (await backbone.embedBatch([blankImage()]))[0].length : manifest.output.dim;
     return backbone;
   }
 

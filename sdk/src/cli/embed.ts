@@ -1,0 +1,62 @@
+/** `edgehead embed`: one embedding per input, as JSON lines or a short table. */
+import { parseArgs } from 'node:util';
+import type { Backbone } from '../backbone/backbone.js';
+import { POOLINGS, type Pooling } from '../backbone/pooling.js';
+import type { OnnxDevice } from '../backbone/onnx/runtime.js';
+import { loadBackbone } from '../node.js';
+import { out, progress, UsageError, warn } from './io.js';
+import { readInputs, type ModalityInput } from './inputs.js';
+
+export const embedHelp = `edgehead embed --backbone <manifest-id | manifest.json | model.onnx> [options] <inputs...>
+
+  Inputs: image files (image backbones), WAV files (audio), sentences or @lines.txt (text).
+  --cut <tensor>       expose this inner tensor of an ONNX model as the embedding
+  --pool <kind>        ${POOLINGS.join(' | ')}
+  --normalize          L2-normalise each embedding
+  --device <d>         auto | node | wasm   (default auto: onnxruntime-node when installed)
+  --threads <n>        WASM threads
+  --batch <n>          maximum batch size
+  --json               one JSON object per input: {"input","dim","embedding"}`;
+
+export async function embedCommand(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      backbone: { type: 'string', short: 'b' },
+      cut: { type: 'string' },
+      pool: { type: 'string' },
+      normalize: { type: 'boolean' },
+      device: { type: 'string' },
+      threads: { type: 'string' },
+      batch: { type: 'string' },
+      json: { type: 'boolean' },
+    },
+  });
+  if (!values.backbone) throw new UsageError('embed needs --backbone <id|file>.');
+  if (positionals.length === 0) throw new UsageError('embed needs at least one input.');
+  if (values.pool && !POOLINGS.includes(values.pool as Pooling)) throw new UsageError(`--pool must be one of ${POOLINGS.join(', ')}.`);
+  const { backbone, manifest } = await loadBackbone(values.backbone, {
+    cut: values.cut,
+    pooling: values.pool as Pooling | undefined,
+    normalize: values.normalize,
+    device: values.device as OnnxDevice | undefined,
+    threads: values.threads ? Number(values.threads) : undefined,
+    maxBatchSize: values.batch ? Number(values.batch) : undefined,
+    onTruncate: (i, n) => warn(`edgehead: input #${i} has ${n} tokens; truncated to the model's maximum.`),
+  });
+  try {
+    if (!values.json) warn(`${manifest.id} (${manifest.modality}, ${backbone.dim}-d, ${backbone.device}); licence: ${manifest.license.name}`);
+    const { labels, inputs } = await readInputs(manifest.modality, positionals);
+    const bar = progress('embedding');
+    const embeddings = await (backbone as Backbone<ModalityInput>).embed(inputs, { onProgress: bar });
+    bar.end();
+    embeddings.forEach((e, i) => {
+      if (values.json) out(JSON.stringify({ input: labels[i], dim: e.length, embedding: Array.from(e) }));
+      else out(`${labels[i]}\t${e.length}-d\t[${Array.from(e.subarray(0, 4), (v) => v.toFixed(4)).join(', ')}, …]`);
+    });
+    return 0;
+  } finally {
+    await backbone.dispose();
+  }
+}

@@ -1,0 +1,38 @@
+/** The `edgehead` command line: one file per command, dispatched here. */
+import { demoCommand } from './demo.js';
+import { embedCommand, embedHelp } from './embed.js';
+import { out, reportError, UsageError } from './io.js';
+import { modelsCommand, modelsHelp } from './models.js';
+
+const HELP = `edgehead — frozen backbones → embeddings → small heads, at the edge.
+
+${embedHelp}
+
+${modelsHelp}
+
+edgehead demo          embed example sentences with USE-lite and show their similarities`;
+
+export async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  try {
+    switch (command) {
+      case 'embed':
+        return await embedCommand(rest);
+      case 'models':
+        return await modelsCommand(rest);
+      case 'demo':
+        return await demoCommand();
+      case undefined:
+      case '-h':
+      case '--help':
+      case 'help':
+        out(HELP);
+        return 0;
+      default:
+        throw new UsageError(`unknown command "${command}".`);
+    }
+  } catch (e) {
+    if (e instanceof TypeError && (e as NodeJS.ErrnoException).code?.startsWith('ERR_PARSE_ARGS')) return reportError(new UsageError(e.message));
+    return reportError(e);
+  }
+}

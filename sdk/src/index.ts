@@ -1,0 +1,24 @@
+/**
+ * edgehead — frozen backbones to embeddings, in browsers, Node and Workers. This entry uses
+ * Web APIs only; `edgehead/node` adds file-system loading, image decoding and onnxruntime-node.
+ * @module
+ */
+export * from './core/errors.js';
+export { cosineSimilarity, l2NormalizeInPlace, dot, norm, euclideanDistance, argmax } from './core/vector.js';
+export { sha256Hex } from './core/hash.js';
+export type { Backbone, BackboneOptions, EmbedOptions } from './backbone/backbone.js';
+export { createBackbone, type AnyBackbone, type CreateBackboneOptions } from './backbone/create.js';
+export { OnnxImageBackbone } from './backbone/onnx/image-backbone.js';
+export { OnnxTextBackbone } from './backbone/onnx/text-backbone.js';
+export { UseBackbone } from './backbone/tfjs/use-backbone.js';
+export { OpenWakeWordBackbone } from './backbone/audio/openwakeword-backbone.js';
+export { cutModel, summarizeModel, decodeModel, type CutOptions, type GraphSummary } from './backbone/onnx/graph.js';
+export { loadRuntime, type OnnxDevice, type OnnxRuntimeOptions } from './backbone/onnx/runtime.js';
+export { pool, POOLINGS, type Pooling } from './backbone/pooling.js';
+export { preprocessImage, imagesToTensor, type DecodedImage, type ImageSpec } from './inputs/image/image.js';
+export { decodeBrowserImage, type BrowserImageSource } from './inputs/image/decode-browser.js';
+export { createHfTokenizer, createUseTokenizer, padBatch, type TextTokenizer } from './inputs/text/tokenizer.js';
+export { resample, type AudioClip } from './inputs/audio/audio.js';
+export { decodeWav } from './inputs/audio/wav.js';
+export { parseManifest, type Manifest, type Modality, type License } from './manifest/manifest.js';
+export { fetchModelFiles, fetchVerified, verifyBytes, type ModelFiles } from './manifest/files.js';
