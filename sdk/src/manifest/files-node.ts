@@ -51,7 +51,9 @@ export function localPathOf(source: FileSource, sharedDir: string): string | und
 
 async function tryRead(path: string): Promise<Uint8Array | undefined> {
   try {
-    return await readFile(path);
+    const buf = await readFile(path);
+    // A plain Uint8Array view: callers and tests compare bytes, not Buffer objects.
+    return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
   } catch {
     return undefined;
   }

@@ -58,7 +58,7 @@ export class OpenWakeWordBackbone implements Backbone<AudioClip> {
     return (this.spec.windowFrames - 1) * HOP_SAMPLES + WINDOW_SAMPLES;
   }
 
-  embed(clips: readonly AudioClip[], options?: EmbedOptions): Promise<Float32Array[]> {
+  async embed(clips: readonly AudioClip[], options?: EmbedOptions): Promise<Float32Array[]> {
     clips.forEach((c, i) => {
       if (!(c?.samples instanceof Float32Array) || !(c.sampleRate > 0)) {
         throw new InvalidInputError(`Audio input #${i} must be { samples: Float32Array, sampleRate: number }; decode WAV files with decodeWav().`);

@@ -91,7 +91,7 @@ export class OnnxImageBackbone implements Backbone<DecodedImage> {
     return this.session.device;
   }
 
-  embed(images: readonly DecodedImage[], options?: EmbedOptions): Promise<Float32Array[]> {
+  async embed(images: readonly DecodedImage[], options?: EmbedOptions): Promise<Float32Array[]> {
     return inBatches(images, this.maxBatchSize, options, (batch) => this.embedBatch(batch));
   }
 

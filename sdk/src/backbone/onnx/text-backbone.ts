@@ -85,7 +85,7 @@ export class OnnxTextBackbone implements Backbone<string> {
     return this.session.device;
   }
 
-  embed(texts: readonly string[], options?: EmbedOptions): Promise<Float32Array[]> {
+  async embed(texts: readonly string[], options?: EmbedOptions): Promise<Float32Array[]> {
     checkTexts(texts);
     return inBatches(texts, this.maxBatchSize, options, (batch) => this.embedBatch(batch));
   }

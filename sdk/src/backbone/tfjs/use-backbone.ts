@@ -117,7 +117,7 @@ export class UseBackbone implements Backbone<string> {
     );
   }
 
-  embed(texts: readonly string[], options?: EmbedOptions): Promise<Float32Array[]> {
+  async embed(texts: readonly string[], options?: EmbedOptions): Promise<Float32Array[]> {
     checkTexts(texts);
     return inBatches(texts, this.maxBatchSize, options, (batch) => this.embedBatch(batch));
   }
