@@ -38,15 +38,13 @@ export const isNode = typeof process !== 'undefined' && !!process.versions?.node
 
 // Non-literal specifiers keep bundlers from pulling Node-only packages into browser builds.
 const ORT_NODE = 'onnxruntime-node';
-const ORT_WEB_WEBGPU = 'onnxruntime-web/webgpu';
 
 let webModule: Promise<OrtModule> | undefined;
 let webConfigured = false;
 
-async function loadWeb(options: OnnxRuntimeOptions, webgpu: boolean): Promise<OrtModule> {
-  const ort: OrtModule = webgpu
-    ? ((await import(/* @vite-ignore */ ORT_WEB_WEBGPU)) as OrtModule)
-    : await (webModule ??= import('onnxruntime-web') as Promise<OrtModule>);
+/** onnxruntime-web's default browser build carries both the WASM and the WebGPU (JSEP) EPs. */
+async function loadWeb(options: OnnxRuntimeOptions): Promise<OrtModule> {
+  const ort = await (webModule ??= import('onnxruntime-web') as Promise<OrtModule>);
   if (!webConfigured) {
     webConfigured = true;
     const wasm = ort.env.wasm;
@@ -94,14 +92,14 @@ export async function loadRuntime(options: OnnxRuntimeOptions = {}): Promise<Loa
     case 'node':
       return { device: 'node', ort: await loadNode(), executionProviders: ['cpu'] };
     case 'wasm':
-      return { device: 'wasm', ort: await loadWeb(options, false), executionProviders: ['wasm'] };
+      return { device: 'wasm', ort: await loadWeb(options), executionProviders: ['wasm'] };
     case 'webgpu': {
       if (typeof navigator === 'undefined' || !('gpu' in navigator)) {
         throw new BackendUnavailableError(
           'device "webgpu" needs a browser with WebGPU (navigator.gpu); use "wasm" here.',
         );
       }
-      return { device: 'webgpu', ort: await loadWeb(options, true), executionProviders: ['webgpu'] };
+      return { device: 'webgpu', ort: await loadWeb(options), executionProviders: ['webgpu'] };
     }
     case 'auto':
       if (isNode) {
@@ -111,7 +109,7 @@ export async function loadRuntime(options: OnnxRuntimeOptions = {}): Promise<Loa
           // onnxruntime-node is optional; WASM works everywhere.
         }
       }
-      return { device: 'wasm', ort: await loadWeb(options, false), executionProviders: ['wasm'] };
+      return { device: 'wasm', ort: await loadWeb(options), executionProviders: ['wasm'] };
     default:
       throw new BackendUnavailableError(`Unknown device "${String(device)}"; use auto, node, wasm or webgpu.`);
   }

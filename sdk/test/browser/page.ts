@@ -1,0 +1,32 @@
+/**
+ * Runs inside Chromium: the SDK's browser build embeds images with onnxruntime-web, on WASM or
+ * WebGPU. The test page calls window.edgeheadEmbed(); results go back as plain arrays.
+ */
+import { OnnxImageBackbone, decodeBrowserImage, parseManifest, type DecodedImage, type ImageManifest } from '../../src/index.js';
+
+interface EmbedRequest {
+  manifest: unknown;
+  modelUrl: string;
+  device: 'wasm' | 'webgpu';
+  /** Raw RGB pixels decoded in Node, to compare runtimes without decoder differences. */
+  raw?: Array<{ width: number; height: number; data: number[] }>;
+  /** Encoded image URLs, decoded by the browser (Blob → ImageBitmap → canvas). */
+  urls?: string[];
+}
+
+async function edgeheadEmbed(req: EmbedRequest): Promise<{ device: string; embeddings: number[][] }> {
+  const manifest = parseManifest(req.manifest) as ImageManifest;
+  const model = new Uint8Array(await (await fetch(req.modelUrl)).arrayBuffer());
+  const backbone = await OnnxImageBackbone.create(manifest, { model }, { device: req.device, wasmPaths: '/ort/', threads: 1 });
+  try {
+    const images: DecodedImage[] = req.raw
+      ? req.raw.map((r) => ({ width: r.width, height: r.height, channels: 3, data: Uint8Array.from(r.data) }))
+      : await Promise.all((req.urls ?? []).map(async (u) => decodeBrowserImage(await (await fetch(u)).blob())));
+    const embeddings = await backbone.embed(images);
+    return { device: backbone.device, embeddings: embeddings.map((e) => Array.from(e)) };
+  } finally {
+    await backbone.dispose();
+  }
+}
+
+(globalThis as unknown as { edgeheadEmbed: typeof edgeheadEmbed }).edgeheadEmbed = edgeheadEmbed;
