@@ -20,5 +20,5 @@ export { decodeBrowserImage, type BrowserImageSource } from './inputs/image/deco
 export { createHfTokenizer, createUseTokenizer, padBatch, type TextTokenizer } from './inputs/text/tokenizer.js';
 export { resample, type AudioClip } from './inputs/audio/audio.js';
 export { decodeWav } from './inputs/audio/wav.js';
-export { parseManifest, type Manifest, type Modality, type License } from './manifest/manifest.js';
+export { parseManifest, type Manifest, type Modality, type License, type ImageManifest, type TextOnnxManifest, type UseManifest, type OpenWakeWordManifest, type FileSource, type ManifestFile } from './manifest/manifest.js';
 export { fetchModelFiles, fetchVerified, verifyBytes, type ModelFiles } from './manifest/files.js';
