@@ -95,6 +95,22 @@ export class OnnxImageBackbone implements Backbone<DecodedImage> {
     return inBatches(images, this.maxBatchSize, options, (batch) => this.embedBatch(batch));
   }
 
+  /**
+   * Embeds an already preprocessed batch (`[N,3,H,W]` or `[N,H,W,3]` float32, as the manifest
+   * declares), for callers that do their own preprocessing (e.g. on a GPU canvas).
+   */
+  async embedTensor(data: Float32Array, dims: number[]): Promise<Float32Array[]> {
+    const per = 3 * this.manifest.input.image.width * this.manifest.input.image.height;
+    if (dims.length !== 4 || data.length !== dims[0] * per) {
+      throw new InvalidInputError(
+        `embedTensor needs a [N,${this.manifest.input.image.layout === 'NCHW' ? '3,H,W' : 'H,W,3'}] float32 batch of ${per} values per image; got [${dims.join(',')}] with ${data.length} values.`,
+      );
+    }
+    const out = await this.session.run({ [this.manifest.input.name]: { type: 'float32', data, dims } }, [this.outputName]);
+    const t = out[this.outputName];
+    return this.poolOutput(t.data, t.dims);
+  }
+
   /** Embeddings plus the classifier logits, for manifests that declare them. */
   async embedWithLogits(images: readonly DecodedImage[]): Promise<{ embeddings: Float32Array[]; logits: Float32Array[] }> {
     const logitsTensor = this.manifest.logits?.tensor;

@@ -148,27 +148,40 @@ export function preprocessImage(img: DecodedImage, spec: ImageSpec, out: Float32
     }
   }
 
-  const plane = spec.width * spec.height;
-  const order = spec.channelOrder === 'BGR' ? [2, 1, 0] : [0, 1, 2];
+  const W = spec.width;
+  const plane = W * spec.height;
+  const bgr = spec.channelOrder === 'BGR';
+  const nchw = spec.layout === 'NCHW';
   // mean/std are listed in the model's channel order.
-  const mul = [0, 1, 2].map((k) => spec.scale / spec.std[k]);
-  const add = [0, 1, 2].map((k) => -spec.mean[k] / spec.std[k]);
+  const m0 = spec.scale / spec.std[0], m1 = spec.scale / spec.std[1], m2 = spec.scale / spec.std[2];
+  const b0 = -spec.mean[0] / spec.std[0], b1 = -spec.mean[1] / spec.std[1], b2 = -spec.mean[2] / spec.std[2];
+  const clamp = (v: number) => (v < 0 ? 0 : v > 255 ? 255 : v);
   for (let y = 0; y < spec.height; y++) {
     const s0 = tapsY.start[y];
-    for (let x = 0; x < spec.width; x++) {
-      const acc = [0, 0, 0];
-      for (let t = 0; t < tapsY.count[y]; t++) {
-        const o = (tapsY.index[s0 + t] * spec.width + x) * 3;
+    const taps = tapsY.count[y];
+    for (let x = 0; x < W; x++) {
+      let a0 = 0, a1 = 0, a2 = 0;
+      for (let t = 0; t < taps; t++) {
+        const o = (tapsY.index[s0 + t] * W + x) * 3;
         const wt = tapsY.weight[s0 + t];
-        acc[0] += rowBuf[o] * wt;
-        acc[1] += rowBuf[o + 1] * wt;
-        acc[2] += rowBuf[o + 2] * wt;
+        a0 += rowBuf[o] * wt;
+        a1 += rowBuf[o + 1] * wt;
+        a2 += rowBuf[o + 2] * wt;
       }
-      for (let k = 0; k < 3; k++) {
-        // Output channel k holds source channel order[k], clamped to the 8-bit range.
-        const v = Math.min(255, Math.max(0, acc[order[k]])) * mul[k] + add[k];
-        const pos = spec.layout === 'NCHW' ? offset + k * plane + y * spec.width + x : offset + (y * spec.width + x) * 3 + k;
-        out[pos] = v;
+      // Output channels in the model's order (BGR swaps red and blue), clamped to the 8-bit range.
+      const v0 = clamp(bgr ? a2 : a0) * m0 + b0;
+      const v1 = clamp(a1) * m1 + b1;
+      const v2 = clamp(bgr ? a0 : a2) * m2 + b2;
+      const p = y * W + x;
+      if (nchw) {
+        out[offset + p] = v0;
+        out[offset + plane + p] = v1;
+        out[offset + 2 * plane + p] = v2;
+      } else {
+        const q = offset + p * 3;
+        out[q] = v0;
+        out[q + 1] = v1;
+        out[q + 2] = v2;
       }
     }
   }
