@@ -1,0 +1,209 @@
+/**
+ * Nearest-centroid (prototype) head: one mean per class, cosine or euclidean distance,
+ * incremental updates from running sums, and optional shrinkage towards the overall mean
+ * (scikit-learn's NearestCentroid `shrink_threshold`, computed from the same running sums).
+ * @module
+ */
+import { InvalidInputError } from '../core/errors.js';
+import {
+  calibrateGate,
+  checkTrainingSet,
+  labelIndices,
+  quantile,
+  toPredictions,
+  uniqueLabels,
+  type Head,
+  type OpenSetGate,
+  type PredictOptions,
+  type Prediction,
+} from './head.js';
+import { softmax } from './linear.js';
+import { toMatrix, type EmbeddingsInput, type Matrix } from './matrix.js';
+import { classSums, leaveOneOutPrototypeDistances, nearestDistance, prototypeDistances, type PrototypeMetric } from './prototypes.js';
+
+export interface CentroidOptions {
+  metric?: PrototypeMetric;
+  /** scikit-learn's shrink_threshold; 0/undefined = plain class means. */
+  shrinkThreshold?: number;
+  openSetQuantile?: number;
+}
+
+export interface CentroidState {
+  labels: string[];
+  dim: number;
+  metric: PrototypeMetric;
+  shrinkThreshold?: number;
+  /** Running per-class sums, sums of squares and counts: enough to update and to shrink. */
+  sums: Float64Array;
+  squares: Float64Array;
+  counts: Float64Array;
+  /** Softmax temperature turning distances into probabilities. */
+  temperature: number;
+  openSet?: OpenSetGate;
+}
+
+export class CentroidHead implements Head {
+  readonly kind = 'centroid' as const;
+  openSet?: OpenSetGate;
+  private state: CentroidState;
+  private centroidCache?: Matrix;
+
+  constructor(state: CentroidState) {
+    this.state = state;
+    this.openSet = state.openSet;
+  }
+
+  static fit(x: EmbeddingsInput, labels: readonly string[], options: CentroidOptions = {}): CentroidHead {
+    const m = checkTrainingSet(x, labels);
+    const classes = uniqueLabels(labels);
+    const metric = options.metric ?? 'cosine';
+    if (metric !== 'cosine' && metric !== 'euclidean') throw new InvalidInputError(`Unknown centroid metric "${metric}"; use cosine or euclidean.`);
+    const y = labelIndices(labels, classes);
+    const { sums, counts } = classSums(m, y, classes.length, false);
+    const squares = sumOfSquares(m, y, classes.length);
+    const head = new CentroidHead({
+      labels: classes,
+      dim: m.cols,
+      metric,
+      shrinkThreshold: options.shrinkThreshold || undefined,
+      sums,
+      squares,
+      counts,
+      temperature: 1,
+    });
+    const own = head.ownCentroidDistances(m, y);
+    const typical = own.reduce((a, b) => a + b, 0) / own.length;
+    head.state.temperature = typical > 0 ? typical / 5 : metric === 'cosine' ? 0.05 : 1;
+    head.openSet = calibrateGate(leaveOneOutPrototypeDistances(m, y, classes.length, metric), metric, options.openSetQuantile ?? 0.95);
+    return head;
+  }
+
+  get labels(): readonly string[] {
+    return this.state.labels;
+  }
+
+  get dim(): number {
+    return this.state.dim;
+  }
+
+  get metric(): PrototypeMetric {
+    return this.state.metric;
+  }
+
+  get parameters(): Readonly<CentroidState> {
+    return { ...this.state, openSet: this.openSet };
+  }
+
+  /** Adds examples to the running class statistics (new labels become new classes). */
+  add(x: EmbeddingsInput, labels: readonly string[]): void {
+    const m = toMatrix(x, this.dim);
+    if (m.rows !== labels.length) throw new InvalidInputError(`Got ${m.rows} embeddings but ${labels.length} labels.`);
+    const merged = uniqueLabels([...this.state.labels, ...labels]);
+    if (merged.length !== this.state.labels.length) {
+      const d = this.dim;
+      const grow = (a: Float64Array, width: number) => {
+        const b = new Float64Array(merged.length * width);
+        this.state.labels.forEach((l, old) => b.set(a.subarray(old * width, (old + 1) * width), merged.indexOf(l) * width));
+        return b;
+      };
+      this.state = { ...this.state, labels: merged, sums: grow(this.state.sums, d), squares: grow(this.state.squares, d), counts: grow(this.state.counts, 1) };
+    }
+    const y = labelIndices(labels, this.state.labels);
+    const { sums, counts } = classSums(m, y, this.state.labels.length, false);
+    const squares = sumOfSquares(m, y, this.state.labels.length);
+    for (let i = 0; i < sums.length; i++) {
+      this.state.sums[i] += sums[i];
+      this.state.squares[i] += squares[i];
+    }
+    for (let c = 0; c < counts.length; c++) this.state.counts[c] += counts[c];
+    this.centroidCache = undefined;
+  }
+
+  /** The class centroids, shrunk when shrinkThreshold is set. */
+  centroids(): Matrix {
+    if (this.centroidCache) return this.centroidCache;
+    const { sums, counts, squares, dim: d, shrinkThreshold } = this.state;
+    const K = counts.length;
+    const data = new Float32Array(K * d);
+    const means = new Float64Array(K * d);
+    for (let c = 0; c < K; c++) for (let k = 0; k < d; k++) means[c * d + k] = counts[c] ? sums[c * d + k] / counts[c] : 0;
+    if (!shrinkThreshold) {
+      data.set(means);
+    } else {
+      const n = counts.reduce((a, b) => a + b, 0);
+      if (n <= K) throw new InvalidInputError('Shrinkage needs more examples than classes.');
+      // Pooled within-class standard deviation per feature, plus its median (as scikit-learn).
+      const s = new Float64Array(d);
+      for (let k = 0; k < d; k++) {
+        let within = 0;
+        for (let c = 0; c < K; c++) if (counts[c]) within += squares[c * d + k] - (sums[c * d + k] * sums[c * d + k]) / counts[c];
+        s[k] = Math.sqrt(Math.max(0, within) / (n - K));
+      }
+      const median = quantile(Array.from(s), 0.5);
+      const overall = new Float64Array(d);
+      for (let c = 0; c < K; c++) for (let k = 0; k < d; k++) overall[k] += sums[c * d + k] / n;
+      for (let c = 0; c < K; c++) {
+        const mk = Math.sqrt(1 / counts[c] - 1 / n);
+        for (let k = 0; k < d; k++) {
+          const ms = mk * (s[k] + median);
+          const deviation = (means[c * d + k] - overall[k]) / ms;
+          const shrunk = Math.sign(deviation) * Math.max(0, Math.abs(deviation) - shrinkThreshold);
+          data[c * d + k] = overall[k] + ms * shrunk;
+        }
+      }
+    }
+    this.centroidCache = { rows: K, cols: d, data };
+    return this.centroidCache;
+  }
+
+  distances(x: EmbeddingsInput): { data: Float64Array; rows: number } {
+    const m = toMatrix(x, this.dim);
+    return { data: prototypeDistances(m, this.centroids(), this.state.metric), rows: m.rows };
+  }
+
+  predictProba(x: EmbeddingsInput): Float64Array[] {
+    const { data, rows } = this.distances(x);
+    const K = this.state.labels.length;
+    return Array.from({ length: rows }, (_, i) => softmax(Array.from(data.subarray(i * K, (i + 1) * K), (v) => -v / this.state.temperature)));
+  }
+
+  openSetDistances(x: EmbeddingsInput): Float64Array {
+    const { data, rows } = this.distances(x);
+    return nearestDistance(data, rows, this.state.labels.length);
+  }
+
+  predict(x: EmbeddingsInput, options?: PredictOptions): Prediction[] {
+    const m = toMatrix(x, this.dim);
+    const { data, rows } = this.distances(m);
+    const K = this.state.labels.length;
+    const proba = Array.from({ length: rows }, (_, i) => softmax(Array.from(data.subarray(i * K, (i + 1) * K), (v) => -v / this.state.temperature)));
+    return toPredictions(this, proba, nearestDistance(data, rows, K), options);
+  }
+
+  /** Nearest centroid, first class on ties (as numpy's argmin). */
+  predictLabels(x: EmbeddingsInput): string[] {
+    const { data, rows } = this.distances(x);
+    const K = this.state.labels.length;
+    return Array.from({ length: rows }, (_, i) => {
+      let best = 0;
+      for (let c = 1; c < K; c++) if (data[i * K + c] < data[i * K + best]) best = c;
+      return this.state.labels[best];
+    });
+  }
+
+  private ownCentroidDistances(m: Matrix, y: Int32Array): number[] {
+    const K = this.state.labels.length;
+    const d = prototypeDistances(m, this.centroids(), this.state.metric);
+    return Array.from(y, (c, i) => d[i * K + c]);
+  }
+}
+
+function sumOfSquares(m: Matrix, y: Int32Array, classes: number): Float64Array {
+  const out = new Float64Array(classes * m.cols);
+  for (let i = 0; i < m.rows; i++) {
+    const base = i * m.cols;
+    const o = y[i] * m.cols;
+    for (let k = 0; k < m.cols; k++) out[o + k] += m.data[base + k] * m.data[base + k];
+  }
+  return out;
+}

@@ -1,0 +1,264 @@
+/**
+ * k-nearest-neighbour head with exact search by blocked matrix products: queries × references
+ * in tiles, keeping a running top-k per query, so 100k × 1,000-d references never need an
+ * n×m distance matrix in memory. Examples can be added and removed without refitting.
+ * Predictions match scikit-learn's KNeighborsClassifier(algorithm='brute').
+ * @module
+ */
+import { InvalidInputError, NotFoundError } from '../core/errors.js';
+import {
+  argmaxRows,
+  calibrateGate,
+  checkTrainingSet,
+  labelIndices,
+  toPredictions,
+  uniqueLabels,
+  type Head,
+  type OpenSetGate,
+  type PredictOptions,
+  type Prediction,
+} from './head.js';
+import { multiplyABt, normalizeRows, rowSquaredNorms, toMatrix, type EmbeddingsInput, type Matrix } from './matrix.js';
+
+export type KnnMetric = 'cosine' | 'euclidean' | 'dot';
+
+export interface KnnOptions {
+  k?: number;
+  metric?: KnnMetric;
+  weights?: 'uniform' | 'distance';
+  openSetQuantile?: number;
+}
+
+export interface Neighbour {
+  id: number;
+  label: string;
+  /** Distance (cosine: 1 − cos, euclidean: L2); for 'dot', the negated dot product. */
+  distance: number;
+}
+
+const QUERY_BLOCK = 64;
+const REFERENCE_BLOCK = 2048;
+
+export class KnnHead implements Head {
+  readonly kind = 'knn' as const;
+  readonly dim: number;
+  readonly k: number;
+  readonly metric: KnnMetric;
+  readonly weights: 'uniform' | 'distance';
+  openSet?: OpenSetGate;
+  private _labels: string[];
+  /** Stored references (L2-normalised for cosine), label index and id per row. */
+  private refs: Float32Array;
+  private refNorms: Float64Array;
+  private refLabels: Int32Array;
+  private refIds: Float64Array;
+  private count: number;
+  private nextId: number;
+
+  constructor(state: { labels: string[]; dim: number; k: number; metric: KnnMetric; weights: 'uniform' | 'distance'; references: Float32Array; referenceLabels: Int32Array; ids?: Float64Array; openSet?: OpenSetGate }) {
+    if (!Number.isInteger(state.k) || state.k < 1) throw new InvalidInputError('k must be a positive integer.');
+    if (!['cosine', 'euclidean', 'dot'].includes(state.metric)) throw new InvalidInputError(`Unknown kNN metric "${state.metric}"; use cosine, euclidean or dot.`);
+    this._labels = state.labels;
+    this.dim = state.dim;
+    this.k = state.k;
+    this.metric = state.metric;
+    this.weights = state.weights;
+    this.openSet = state.openSet;
+    this.count = state.referenceLabels.length;
+    this.refs = state.references;
+    this.refLabels = state.referenceLabels;
+    this.refIds = state.ids ?? Float64Array.from({ length: this.count }, (_, i) => i);
+    this.nextId = this.count ? Math.max(...this.refIds) + 1 : 0;
+    this.refNorms = rowSquaredNorms({ rows: this.count, cols: this.dim, data: this.refs.subarray(0, this.count * this.dim) });
+  }
+
+  static fit(x: EmbeddingsInput, labels: readonly string[], options: KnnOptions = {}): KnnHead {
+    const m = checkTrainingSet(x, labels);
+    const classes = uniqueLabels(labels);
+    const metric = options.metric ?? 'cosine';
+    const stored = metric === 'cosine' ? normalizeRows(m) : m;
+    const head = new KnnHead({
+      labels: classes,
+      dim: m.cols,
+      k: options.k ?? 5,
+      metric,
+      weights: options.weights ?? 'uniform',
+      references: Float32Array.from(stored.data),
+      referenceLabels: labelIndices(labels, classes),
+    });
+    head.openSet = head.calibrate(options.openSetQuantile ?? 0.95);
+    return head;
+  }
+
+  get labels(): readonly string[] {
+    return this._labels;
+  }
+
+  get size(): number {
+    return this.count;
+  }
+
+  /** Stored examples, for serialisation. */
+  get parameters() {
+    return {
+      references: this.refs.slice(0, this.count * this.dim),
+      referenceLabels: this.refLabels.slice(0, this.count),
+      ids: this.refIds.slice(0, this.count),
+    };
+  }
+
+  /** Adds labelled examples (new labels become new classes); returns their ids. */
+  add(x: EmbeddingsInput, labels: readonly string[]): number[] {
+    const m = toMatrix(x, this.dim);
+    if (m.rows !== labels.length) throw new InvalidInputError(`Got ${m.rows} embeddings but ${labels.length} labels.`);
+    const fresh = uniqueLabels(labels).filter((l) => !this._labels.includes(l));
+    if (fresh.length) this.relabel(uniqueLabels([...this._labels, ...fresh]));
+    const stored = this.metric === 'cosine' ? normalizeRows(m) : m;
+    this.reserve(this.count + m.rows);
+    this.refs.set(stored.data, this.count * this.dim);
+    const idx = labelIndices(labels, this._labels);
+    const norms = rowSquaredNorms(stored);
+    const ids: number[] = [];
+    for (let i = 0; i < m.rows; i++) {
+      this.refLabels[this.count + i] = idx[i];
+      this.refNorms[this.count + i] = norms[i];
+      this.refIds[this.count + i] = this.nextId;
+      ids.push(this.nextId++);
+    }
+    this.count += m.rows;
+    return ids;
+  }
+
+  /** Removes examples by id; unknown ids are an error and nothing is removed. */
+  remove(ids: readonly number[]): void {
+    const drop = new Set(ids);
+    const present = new Set(Array.from(this.refIds.subarray(0, this.count)));
+    const missing = ids.filter((id) => !present.has(id));
+    if (missing.length) throw new NotFoundError(`No stored example with id ${missing.join(', ')}; nothing was removed.`);
+    let w = 0;
+    for (let r = 0; r < this.count; r++) {
+      if (drop.has(this.refIds[r])) continue;
+      if (w !== r) {
+        this.refs.copyWithin(w * this.dim, r * this.dim, (r + 1) * this.dim);
+        this.refLabels[w] = this.refLabels[r];
+        this.refNorms[w] = this.refNorms[r];
+        this.refIds[w] = this.refIds[r];
+      }
+      w++;
+    }
+    this.count = w;
+  }
+
+  private reserve(rows: number): void {
+    if (rows * this.dim <= this.refs.length) return;
+    const capacity = Math.max(rows, Math.ceil(this.count * 1.5));
+    const grow = <T extends Float32Array | Float64Array | Int32Array>(a: T, size: number, Ctor: new (n: number) => T): T => {
+      const b = new Ctor(size);
+      b.set(a.subarray(0, Math.min(a.length, size)) as never);
+      return b;
+    };
+    this.refs = grow(this.refs, capacity * this.dim, Float32Array);
+    this.refLabels = grow(this.refLabels, capacity, Int32Array);
+    this.refNorms = grow(this.refNorms, capacity, Float64Array);
+    this.refIds = grow(this.refIds, capacity, Float64Array);
+  }
+
+  private relabel(labels: string[]): void {
+    const remap = Int32Array.from(this._labels, (l) => labels.indexOf(l));
+    for (let r = 0; r < this.count; r++) this.refLabels[r] = remap[this.refLabels[r]];
+    this._labels = labels;
+  }
+
+  /**
+   * The k nearest stored examples of each query, closest first. `exclude` skips one reference
+   * row per query (leave-one-out).
+   */
+  kneighbors(x: EmbeddingsInput, k = this.k, exclude?: Int32Array): Neighbour[][] {
+    if (this.count === 0) throw new InvalidInputError('This kNN head has no stored examples; add some first.');
+    const q = toMatrix(x, this.dim);
+    const queries = this.metric === 'cosine' ? normalizeRows(q) : q;
+    const qNorms = rowSquaredNorms(queries);
+    const kk = Math.min(k, this.count - (exclude ? 1 : 0));
+    const bestDist = new Float64Array(queries.rows * kk).fill(Infinity);
+    const bestRow = new Int32Array(queries.rows * kk).fill(-1);
+    const sims = new Float32Array(QUERY_BLOCK * REFERENCE_BLOCK);
+    for (let q0 = 0; q0 < queries.rows; q0 += QUERY_BLOCK) {
+      const qRows = Math.min(QUERY_BLOCK, queries.rows - q0);
+      const qBlock: Matrix = { rows: qRows, cols: this.dim, data: queries.data.subarray(q0 * this.dim, (q0 + qRows) * this.dim) };
+      for (let r0 = 0; r0 < this.count; r0 += REFERENCE_BLOCK) {
+        const rRows = Math.min(REFERENCE_BLOCK, this.count - r0);
+        const rBlock: Matrix = { rows: rRows, cols: this.dim, data: this.refs.subarray(r0 * this.dim, (r0 + rRows) * this.dim) };
+        multiplyABt(qBlock, rBlock, sims);
+        for (let i = 0; i < qRows; i++) {
+          const qi = q0 + i;
+          const base = qi * kk;
+          for (let j = 0; j < rRows; j++) {
+            const r = r0 + j;
+            if (exclude && exclude[qi] === r) continue;
+            const s = sims[i * rRows + j];
+            const dist =
+              this.metric === 'cosine' ? 1 - s : this.metric === 'dot' ? -s : Math.sqrt(Math.max(0, qNorms[qi] - 2 * s + this.refNorms[r]));
+            if (dist >= bestDist[base + kk - 1]) continue;
+            // Insertion into the sorted top-k; equal distances keep the earlier reference first.
+            let p = kk - 1;
+            while (p > 0 && bestDist[base + p - 1] > dist) {
+              bestDist[base + p] = bestDist[base + p - 1];
+              bestRow[base + p] = bestRow[base + p - 1];
+              p--;
+            }
+            bestDist[base + p] = dist;
+            bestRow[base + p] = r;
+          }
+        }
+      }
+    }
+    return Array.from({ length: queries.rows }, (_, qi) =>
+      Array.from({ length: kk }, (__, p) => {
+        const r = bestRow[qi * kk + p];
+        return { id: this.refIds[r], label: this._labels[this.refLabels[r]], distance: bestDist[qi * kk + p] };
+      }),
+    );
+  }
+
+  predictProba(x: EmbeddingsInput): Float64Array[] {
+    return this.kneighbors(x).map((nbrs) => this.vote(nbrs));
+  }
+
+  /** scikit-learn's voting: uniform counts, or 1/d weights where an exact match takes all. */
+  private vote(nbrs: Neighbour[]): Float64Array {
+    const p = new Float64Array(this._labels.length);
+    const index = new Map(this._labels.map((l, i) => [l, i]));
+    const exact = this.weights === 'distance' && nbrs.some((n) => n.distance === 0);
+    for (const n of nbrs) {
+      const w = this.weights === 'uniform' ? 1 : exact ? (n.distance === 0 ? 1 : 0) : 1 / n.distance;
+      p[index.get(n.label) as number] += w;
+    }
+    const total = p.reduce((a, b) => a + b, 0);
+    for (let c = 0; c < p.length; c++) p[c] /= total;
+    return p;
+  }
+
+  openSetDistances(x: EmbeddingsInput): Float64Array {
+    return Float64Array.from(this.kneighbors(x, 1), (n) => n[0].distance);
+  }
+
+  predict(x: EmbeddingsInput, options?: PredictOptions): Prediction[] {
+    const m = toMatrix(x, this.dim);
+    const nbrs = this.kneighbors(m);
+    const proba = nbrs.map((n) => this.vote(n));
+    return toPredictions(this, proba, Float64Array.from(nbrs, (n) => n[0].distance), options);
+  }
+
+  predictLabels(x: EmbeddingsInput): string[] {
+    return argmaxRows(this.predictProba(x), this._labels);
+  }
+
+  /** Leave-one-out nearest-neighbour distances of the stored examples. */
+  private calibrate(q: number): OpenSetGate | undefined {
+    if (this.metric === 'dot' || this.count < 2) return undefined;
+    const stored: Matrix = { rows: this.count, cols: this.dim, data: this.refs.subarray(0, this.count * this.dim) };
+    const self = Int32Array.from({ length: this.count }, (_, i) => i);
+    const d = this.kneighbors(stored, 1, self).map((n) => n[0].distance);
+    return calibrateGate(d, this.metric, q);
+  }
+}

@@ -1,0 +1,242 @@
+/**
+ * Linear head: multinomial logistic (softmax) regression with L2 regularisation, fitted to
+ * convergence with L-BFGS. Same objective as scikit-learn's LogisticRegression(lbfgs):
+ * minimise C·Σ wᵢ·CE(xᵢ) + ½‖W‖² (intercept unpenalised); binary problems use one weight
+ * vector and a sigmoid, as scikit-learn does.
+ * @module
+ */
+import { InvalidInputError } from '../core/errors.js';
+import {
+  argmaxRows,
+  calibrateGate,
+  checkTrainingSet,
+  labelIndices,
+  toPredictions,
+  uniqueLabels,
+  type Head,
+  type OpenSetGate,
+  type PredictOptions,
+  type Prediction,
+} from './head.js';
+import { columnStats, multiplyABt, standardize, toMatrix, type EmbeddingsInput, type Matrix } from './matrix.js';
+import { minimizeLbfgs, type LbfgsResult } from './optim/lbfgs.js';
+import { classSums, leaveOneOutPrototypeDistances, meansFromSums, nearestDistance, prototypeDistances } from './prototypes.js';
+
+export interface LinearOptions {
+  /** Inverse regularisation strength (scikit-learn's C). Default 1. */
+  C?: number;
+  /** Standardise features with the training mean/std before fitting. Default false. */
+  standardize?: boolean;
+  /** 'balanced' weighs classes by n / (K · n_c), as scikit-learn. */
+  classWeight?: 'balanced' | Record<string, number>;
+  maxIterations?: number;
+  tolerance?: number;
+  /** Quantile of held-out distances used as the open-set threshold. Default 0.95. */
+  openSetQuantile?: number;
+}
+
+export interface LinearState {
+  labels: string[];
+  dim: number;
+  /** `[R × dim]` with R = 1 for binary problems, else the number of classes. */
+  weights: Float32Array;
+  bias: Float32Array;
+  mean?: Float32Array;
+  std?: Float32Array;
+  /** Class means of the (L2-normalised) training embeddings, for the open-set gate. */
+  prototypes: Float32Array;
+  openSet?: OpenSetGate;
+  options: LinearOptions;
+}
+
+export interface LinearFitInfo {
+  iterations: number;
+  converged: boolean;
+  reason: LbfgsResult['reason'];
+  loss: number;
+}
+
+export class LinearHead implements Head {
+  readonly kind = 'linear' as const;
+  readonly labels: readonly string[];
+  readonly dim: number;
+  openSet?: OpenSetGate;
+  fitInfo?: LinearFitInfo;
+  private readonly state: LinearState;
+
+  constructor(state: LinearState) {
+    this.state = state;
+    this.labels = state.labels;
+    this.dim = state.dim;
+    this.openSet = state.openSet;
+  }
+
+  static fit(x: EmbeddingsInput, labels: readonly string[], options: LinearOptions = {}): LinearHead {
+    const raw = checkTrainingSet(x, labels);
+    const classes = uniqueLabels(labels);
+    if (classes.length < 2) throw new InvalidInputError(`A linear head needs at least 2 classes; got only "${classes[0]}".`);
+    const C = options.C ?? 1;
+    if (!(C > 0)) throw new InvalidInputError('C must be a positive number.');
+    const y = labelIndices(labels, classes);
+    const stats = options.standardize ? columnStats(raw) : undefined;
+    const m = stats ? standardize(raw, stats.mean, stats.std) : raw;
+    const sampleWeight = sampleWeights(y, classes, options.classWeight);
+    const K = classes.length;
+    const R = K === 2 ? 1 : K;
+    const d = m.cols;
+    const objective = createObjective(m, y, R, sampleWeight, C);
+    const result = minimizeLbfgs(objective, new Float64Array(R * (d + 1)), {
+      maxIterations: options.maxIterations ?? 500,
+      gradientTolerance: options.tolerance ?? 1e-4,
+    });
+    const weights = new Float32Array(R * d);
+    const bias = new Float32Array(R);
+    for (let r = 0; r < R; r++) {
+      for (let k = 0; k < d; k++) weights[r * d + k] = result.x[r * d + k];
+      bias[r] = result.x[R * d + r];
+    }
+    const { sums, counts } = classSums(raw, y, K, true);
+    const q = options.openSetQuantile ?? 0.95;
+    const head = new LinearHead({
+      labels: classes,
+      dim: d,
+      weights,
+      bias,
+      mean: stats ? Float32Array.from(stats.mean) : undefined,
+      std: stats ? Float32Array.from(stats.std) : undefined,
+      prototypes: meansFromSums(sums, counts, d).data,
+      openSet: calibrateGate(leaveOneOutPrototypeDistances(raw, y, K, 'cosine'), 'cosine', q),
+      options: { ...options, C },
+    });
+    head.fitInfo = { iterations: result.iterations, converged: result.converged, reason: result.reason, loss: result.value };
+    return head;
+  }
+
+  /** The fitted parameters, for serialisation. */
+  get parameters(): Readonly<LinearState> {
+    return { ...this.state, openSet: this.openSet };
+  }
+
+  logits(x: EmbeddingsInput): Matrix {
+    let m = toMatrix(x, this.dim);
+    if (this.state.mean && this.state.std) m = standardize(m, this.state.mean, this.state.std);
+    const R = this.state.bias.length;
+    const z = multiplyABt(m, { rows: R, cols: this.dim, data: this.state.weights });
+    for (let i = 0; i < m.rows; i++) for (let r = 0; r < R; r++) z[i * R + r] += this.state.bias[r];
+    return { rows: m.rows, cols: R, data: z };
+  }
+
+  predictProba(x: EmbeddingsInput): Float64Array[] {
+    const z = this.logits(x);
+    const rows: Float64Array[] = [];
+    for (let i = 0; i < z.rows; i++) {
+      if (z.cols === 1) {
+        const p1 = 1 / (1 + Math.exp(-z.data[i]));
+        rows.push(Float64Array.of(1 - p1, p1));
+      } else {
+        rows.push(softmax(z.data.subarray(i * z.cols, (i + 1) * z.cols)));
+      }
+    }
+    return rows;
+  }
+
+  openSetDistances(x: EmbeddingsInput): Float64Array {
+    const m = toMatrix(x, this.dim);
+    const K = this.labels.length;
+    const protos = { rows: K, cols: this.dim, data: this.state.prototypes };
+    return nearestDistance(prototypeDistances(m, protos, 'cosine'), m.rows, K);
+  }
+
+  predict(x: EmbeddingsInput, options?: PredictOptions): Prediction[] {
+    const m = toMatrix(x, this.dim);
+    return toPredictions(this, this.predictProba(m), this.openSetDistances(m), options);
+  }
+
+  predictLabels(x: EmbeddingsInput): string[] {
+    return argmaxRows(this.predictProba(x), this.labels);
+  }
+}
+
+export function softmax(z: ArrayLike<number>): Float64Array {
+  let max = -Infinity;
+  for (let i = 0; i < z.length; i++) max = Math.max(max, z[i]);
+  const out = new Float64Array(z.length);
+  let sum = 0;
+  for (let i = 0; i < z.length; i++) {
+    out[i] = Math.exp(z[i] - max);
+    sum += out[i];
+  }
+  for (let i = 0; i < z.length; i++) out[i] /= sum;
+  return out;
+}
+
+function sampleWeights(y: Int32Array, classes: readonly string[], classWeight: LinearOptions['classWeight']): Float64Array {
+  const w = new Float64Array(y.length).fill(1);
+  if (!classWeight) return w;
+  const counts = new Float64Array(classes.length);
+  for (const c of y) counts[c]++;
+  const perClass =
+    classWeight === 'balanced'
+      ? Array.from(counts, (n) => y.length / (classes.length * n))
+      : classes.map((c) => {
+          const v = classWeight[c] ?? 1;
+          if (!(v > 0)) throw new InvalidInputError(`classWeight for "${c}" must be positive.`);
+          return v;
+        });
+  for (let i = 0; i < y.length; i++) w[i] = perClass[y[i]];
+  return w;
+}
+
+/**
+ * f(θ) = (Σ wᵢ·CEᵢ + ‖W‖²/(2C)) / Σwᵢ and its gradient; θ = [W (R×d) row-major, b (R)].
+ * This is scikit-learn ≥ 1.1's scaling (so the same gradient tolerance means the same thing);
+ * the minimiser is that of C·Σ wᵢ·CEᵢ + ½‖W‖².
+ */
+function createObjective(x: Matrix, y: Int32Array, R: number, sw: Float64Array, C: number) {
+  const n = x.rows;
+  const d = x.cols;
+  const total = sw.reduce((a, b) => a + b, 0);
+  const wMatrix: Matrix = { rows: R, cols: d, data: new Float32Array(R * d) };
+  const z = new Float32Array(n * R);
+  const dz = new Float64Array(n * R);
+  return (theta: Float64Array, grad: Float64Array): number => {
+    for (let i = 0; i < R * d; i++) wMatrix.data[i] = theta[i];
+    multiplyABt(x, wMatrix, z);
+    let loss = 0;
+    for (let i = 0; i < n; i++) {
+      const scale = sw[i] / total;
+      if (R === 1) {
+        const zi = z[i] + theta[R * d];
+        const target = y[i] === 1 ? 1 : 0;
+        // log(1 + e^z) − t·z, computed stably.
+        loss += scale * (Math.max(zi, 0) + Math.log1p(Math.exp(-Math.abs(zi))) - target * zi);
+        dz[i] = scale * (1 / (1 + Math.exp(-zi)) - target);
+      } else {
+        let max = -Infinity;
+        for (let r = 0; r < R; r++) max = Math.max(max, z[i * R + r] + theta[R * d + r]);
+        let sum = 0;
+        for (let r = 0; r < R; r++) sum += Math.exp(z[i * R + r] + theta[R * d + r] - max);
+        const logSum = max + Math.log(sum);
+        loss += scale * (logSum - (z[i * R + y[i]] + theta[R * d + y[i]]));
+        for (let r = 0; r < R; r++) dz[i * R + r] = scale * (Math.exp(z[i * R + r] + theta[R * d + r] - logSum) - (r === y[i] ? 1 : 0));
+      }
+    }
+    grad.fill(0);
+    for (let i = 0; i < n; i++) {
+      const base = i * d;
+      for (let r = 0; r < R; r++) {
+        const coef = dz[i * R + r];
+        if (coef === 0) continue;
+        const g = r * d;
+        for (let k = 0; k < d; k++) grad[g + k] += coef * x.data[base + k];
+        grad[R * d + r] += coef;
+      }
+    }
+    let reg = 0;
+    for (let i = 0; i < R * d; i++) {
+      reg += theta[i] * theta[i];
+      grad[i] += theta[i] / (C * total);
+    }
+    return loss + reg / (2 * C * total);
+  };
+}

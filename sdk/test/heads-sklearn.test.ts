@@ -1,0 +1,69 @@
+/**
+ * Heads against scikit-learn 1.2 on the same real embeddings (CIFAR-10 × MobileNetV2 int8,
+ * FSDD × openWakeWord). The reference answers were computed once by
+ * models/fixtures/sklearn/reference.py and committed; these tests never run Python.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { CentroidHead } from '../src/heads/centroid.js';
+import { KnnHead, type KnnMetric } from '../src/heads/knn.js';
+import { LinearHead } from '../src/heads/linear.js';
+import type { Matrix } from '../src/heads/matrix.js';
+import { REPO } from './helpers.js';
+
+const DIR = join(REPO, 'models', 'fixtures', 'sklearn');
+const reference = JSON.parse(readFileSync(join(DIR, 'reference.json'), 'utf8')) as {
+  datasets: Record<string, {
+    linear: Array<{ C: number; standardize?: boolean; classWeight?: 'balanced'; accuracy: number; predictions: string[]; probabilities: number[][] }>;
+    knn: Array<{ k: number; metric: KnnMetric; weights: 'uniform' | 'distance'; predictions: string[]; probabilities: number[][] }>;
+    centroid: Array<{ metric: 'cosine' | 'euclidean'; shrinkThreshold?: number; predictions: string[] }>;
+  }>;
+};
+
+function load(name: string) {
+  const meta = JSON.parse(readFileSync(join(DIR, `${name}.json`), 'utf8')) as { dim: number; labels: string[]; split: string[] };
+  const bytes = readFileSync(join(DIR, `${name}.f32`));
+  const all = new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
+  const pick = (which: string): Matrix & { labels: string[] } => {
+    const idx = meta.split.flatMap((s, i) => (s === which ? [i] : []));
+    const data = new Float32Array(idx.length * meta.dim);
+    idx.forEach((r, i) => data.set(all.subarray(r * meta.dim, (r + 1) * meta.dim), i * meta.dim));
+    return { rows: idx.length, cols: meta.dim, data, labels: idx.map((i) => meta.labels[i]) };
+  };
+  return { train: pick('train'), test: pick('test') };
+}
+
+const accuracy = (pred: string[], truth: string[]) => pred.filter((p, i) => p === truth[i]).length / truth.length;
+
+for (const name of Object.keys(reference.datasets)) {
+  const ref = reference.datasets[name];
+  const { train, test } = load(name);
+
+  describe(`${name}: heads vs scikit-learn`, () => {
+    it.each(ref.linear)('linear C=$C standardize=$standardize classWeight=$classWeight: accuracy within 0.5 pt of LogisticRegression(lbfgs)', (cfg) => {
+      const head = LinearHead.fit(train, train.labels, { C: cfg.C, standardize: cfg.standardize, classWeight: cfg.classWeight, tolerance: 1e-6, maxIterations: 2000 });
+      const predictions = head.predictLabels(test);
+      expect(Math.abs(accuracy(predictions, test.labels) - cfg.accuracy)).toBeLessThanOrEqual(0.005);
+      // Same optimum: predictions agree and probabilities are close.
+      const agree = predictions.filter((p, i) => p === cfg.predictions[i]).length / predictions.length;
+      expect(agree).toBeGreaterThanOrEqual(0.99);
+      const proba = head.predictProba(test);
+      let maxDiff = 0;
+      proba.forEach((row, i) => row.forEach((p, c) => (maxDiff = Math.max(maxDiff, Math.abs(p - cfg.probabilities[i][c])))));
+      expect(maxDiff).toBeLessThan(0.02);
+    });
+
+    it.each(ref.knn)('kNN k=$k $metric $weights: predictions identical to KNeighborsClassifier(brute)', (cfg) => {
+      const head = KnnHead.fit(train, train.labels, { k: cfg.k, metric: cfg.metric, weights: cfg.weights });
+      expect(head.predictLabels(test)).toEqual(cfg.predictions);
+      const proba = head.predictProba(test);
+      proba.forEach((row, i) => row.forEach((p, c) => expect(p).toBeCloseTo(cfg.probabilities[i][c], 5)));
+    });
+
+    it.each(ref.centroid)('centroid $metric shrink=$shrinkThreshold: predictions identical to NearestCentroid', (cfg) => {
+      const head = CentroidHead.fit(train, train.labels, { metric: cfg.metric, shrinkThreshold: cfg.shrinkThreshold });
+      expect(head.predictLabels(test)).toEqual(cfg.predictions);
+    });
+  });
+}
