@@ -22,3 +22,23 @@ export { resample, type AudioClip } from './inputs/audio/audio.js';
 export { decodeWav } from './inputs/audio/wav.js';
 export { parseManifest, type Manifest, type Modality, type License, type ImageManifest, type TextOnnxManifest, type UseManifest, type OpenWakeWordManifest, type FileSource, type ManifestFile } from './manifest/manifest.js';
 export { fetchModelFiles, fetchVerified, verifyBytes, type ModelFiles } from './manifest/files.js';
+export type { Head, HeadKind, Prediction, PredictOptions, OpenSetGate, ScoredLabel } from './heads/head.js';
+export { LinearHead, type LinearOptions } from './heads/linear.js';
+export { KnnHead, type KnnOptions, type KnnMetric, type Neighbour } from './heads/knn.js';
+export { CentroidHead, type CentroidOptions } from './heads/centroid.js';
+export { fitHead, fitSpec, crossValidate, describeSpec, type FitOptions, type FitReport, type HeadSpec, type AnyHead } from './heads/fit.js';
+export { evaluate, type Evaluation, type ClassMetrics } from './heads/metrics.js';
+export { stratifiedSplit, stratifiedKFold, sampleFewShot } from './heads/split.js';
+export { toMatrix, type Matrix, type EmbeddingsInput } from './heads/matrix.js';
+export {
+  parseHead,
+  serializeHead,
+  headToJson,
+  assertFingerprint,
+  HEAD_FORMAT,
+  HEAD_FORMAT_VERSION,
+  type HeadFile,
+  type LoadedHead,
+  type BackboneRef,
+  type TrainingSummary,
+} from './heads/format.js';

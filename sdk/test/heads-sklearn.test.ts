@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { CentroidHead } from '../src/heads/centroid.js';
 import { KnnHead, type KnnMetric } from '../src/heads/knn.js';
 import { LinearHead } from '../src/heads/linear.js';
-import type { Matrix } from '../src/heads/matrix.js';
+import { fixture } from './heads-fixtures.js';
 import { REPO } from './helpers.js';
 
 const DIR = join(REPO, 'models', 'fixtures', 'sklearn');
@@ -21,18 +21,7 @@ const reference = JSON.parse(readFileSync(join(DIR, 'reference.json'), 'utf8')) 
   }>;
 };
 
-function load(name: string) {
-  const meta = JSON.parse(readFileSync(join(DIR, `${name}.json`), 'utf8')) as { dim: number; labels: string[]; split: string[] };
-  const bytes = readFileSync(join(DIR, `${name}.f32`));
-  const all = new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
-  const pick = (which: string): Matrix & { labels: string[] } => {
-    const idx = meta.split.flatMap((s, i) => (s === which ? [i] : []));
-    const data = new Float32Array(idx.length * meta.dim);
-    idx.forEach((r, i) => data.set(all.subarray(r * meta.dim, (r + 1) * meta.dim), i * meta.dim));
-    return { rows: idx.length, cols: meta.dim, data, labels: idx.map((i) => meta.labels[i]) };
-  };
-  return { train: pick('train'), test: pick('test') };
-}
+const load = (name: string) => fixture(name as 'cifar10-mobilenetv2');
 
 const accuracy = (pred: string[], truth: string[]) => pred.filter((p, i) => p === truth[i]).length / truth.length;
 

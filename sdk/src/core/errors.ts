@@ -15,6 +15,9 @@ export type EdgeheadErrorCode =
   | 'BACKEND_UNAVAILABLE'
   | 'INVALID_MANIFEST'
   | 'TRUNCATED'
+  | 'INVALID_HEAD'
+  | 'UNSUPPORTED_VERSION'
+  | 'BACKBONE_MISMATCH'
   | 'RUNTIME';
 
 export class EdgeheadError extends Error {
@@ -100,6 +103,28 @@ export class NotFoundError extends EdgeheadError {
 export class RuntimeFailureError extends EdgeheadError {
   constructor(message: string, options?: { cause?: unknown }) {
     super('RUNTIME', message, options);
+  }
+}
+
+/** A head file that cannot be used: malformed, truncated, wrong version or dimension, NaN/Inf. */
+export class HeadFormatError extends EdgeheadError {
+  constructor(code: 'INVALID_HEAD' | 'TRUNCATED' | 'UNSUPPORTED_VERSION', message: string, options?: { cause?: unknown }) {
+    super(code, message, options);
+  }
+}
+
+/** Embeddings from another backbone than the one a head was trained on. */
+export class BackboneMismatchError extends EdgeheadError {
+  readonly expected: string;
+  readonly actual: string;
+  constructor(expected: string, actual: string, headBackbone?: string) {
+    super(
+      'BACKBONE_MISMATCH',
+      `This head was trained on embeddings with fingerprint ${expected}${headBackbone ? ` (backbone "${headBackbone}")` : ''}, ` +
+        `but the embeddings come from fingerprint ${actual}. Embed with the head's backbone, or re-fit the head on this backbone.`,
+    );
+    this.expected = expected;
+    this.actual = actual;
   }
 }
 

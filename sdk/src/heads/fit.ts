@@ -1,0 +1,155 @@
+/**
+ * One entry point to fit any head, with honest validation: stratified k-fold cross-validation
+ * of the chosen configuration, and for `head: 'auto'` a CV search over head kinds and their
+ * main hyper-parameter (C for linear, k for kNN).
+ * @module
+ */
+import { InvalidInputError } from '../core/errors.js';
+import { CentroidHead, type CentroidOptions } from './centroid.js';
+import type { TrainingSummary } from './format.js';
+import { checkTrainingSet, uniqueLabels } from './head.js';
+import { KnnHead, type KnnOptions } from './knn.js';
+import { LinearHead, type LinearOptions } from './linear.js';
+import { selectRows, type EmbeddingsInput, type Matrix } from './matrix.js';
+import { evaluate, type Evaluation } from './metrics.js';
+import { stratifiedKFold } from './split.js';
+
+export type AnyHead = LinearHead | KnnHead | CentroidHead;
+
+export type HeadSpec =
+  | ({ kind: 'linear' } & LinearOptions)
+  | ({ kind: 'knn' } & KnnOptions)
+  | ({ kind: 'centroid' } & CentroidOptions);
+
+export interface FitOptions {
+  head?: HeadSpec['kind'] | 'auto' | HeadSpec;
+  /** Folds for cross-validation (capped by the smallest class). Default 5. */
+  folds?: number;
+  seed?: number;
+  /** Skip cross-validation (no metrics in the summary). */
+  crossValidate?: boolean;
+  onStep?: (message: string) => void;
+}
+
+export interface CandidateResult {
+  spec: HeadSpec;
+  accuracy: number;
+  macroF1: number;
+}
+
+export interface FitReport {
+  head: AnyHead;
+  spec: HeadSpec;
+  /** Pooled out-of-fold evaluation of the chosen spec (undefined when CV was impossible/skipped). */
+  crossValidation?: Evaluation & { folds: number };
+  /** For `auto`: every candidate and its CV score, best first. */
+  tried: CandidateResult[];
+  training: TrainingSummary;
+}
+
+export function fitSpec(x: EmbeddingsInput, labels: readonly string[], spec: HeadSpec): AnyHead {
+  switch (spec.kind) {
+    case 'linear':
+      return LinearHead.fit(x, labels, spec);
+    case 'knn':
+      return KnnHead.fit(x, labels, spec);
+    case 'centroid':
+      return CentroidHead.fit(x, labels, spec);
+    default:
+      throw new InvalidInputError(`Unknown head kind "${(spec as { kind: string }).kind}"; use linear, knn, centroid or auto.`);
+  }
+}
+
+/** Out-of-fold predictions of `spec`, pooled over the folds, evaluated once. */
+export function crossValidate(x: Matrix, labels: readonly string[], spec: HeadSpec, folds: number, seed: number): Evaluation {
+  const predicted = new Array<string>(labels.length);
+  for (const fold of stratifiedKFold(labels, folds, seed)) {
+    if (fold.validation.length === 0) continue;
+    const trainLabels = fold.train.map((i) => labels[i]);
+    const head = fitSpec(selectRows(x, fold.train), trainLabels, adaptToTrainingSet(spec, trainLabels));
+    const out = head.predictLabels(selectRows(x, fold.validation));
+    fold.validation.forEach((i, j) => (predicted[i] = out[j]));
+  }
+  return evaluate(labels, predicted, uniqueLabels(labels));
+}
+
+/** Caps k at the training-set size (a fold can be small in few-shot problems). */
+function adaptToTrainingSet(spec: HeadSpec, labels: readonly string[]): HeadSpec {
+  if (spec.kind === 'knn' && (spec.k ?? 5) > labels.length) return { ...spec, k: labels.length };
+  return spec;
+}
+
+/** Candidates for `auto`, simplest first (ties keep this order). k never exceeds the smallest class. */
+function candidates(nPerClassMin: number): HeadSpec[] {
+  const list: HeadSpec[] = [{ kind: 'centroid', metric: 'cosine' }];
+  for (const k of [1, 3, 5, 10]) if (k === 1 || k <= nPerClassMin) list.push({ kind: 'knn', k, metric: 'cosine', weights: k === 1 ? 'uniform' : 'distance' });
+  for (const C of [0.1, 1, 10]) list.push({ kind: 'linear', C });
+  return list;
+}
+
+export function fitHead(x: EmbeddingsInput, labels: readonly string[], options: FitOptions = {}): FitReport {
+  const m = checkTrainingSet(x, labels);
+  const classes = uniqueLabels(labels);
+  const counts = Object.fromEntries(classes.map((c) => [c, 0]));
+  for (const l of labels) counts[l]++;
+  const minCount = Math.min(...Object.values(counts));
+  const seed = options.seed ?? 0;
+  const folds = Math.min(options.folds ?? 5, minCount);
+  const canCv = options.crossValidate !== false && folds >= 2;
+  const log = options.onStep ?? (() => undefined);
+  const requested = options.head ?? 'auto';
+  let spec: HeadSpec;
+  const tried: CandidateResult[] = [];
+  let cv: Evaluation | undefined;
+
+  if (classes.length < 2) throw new InvalidInputError(`Need at least 2 classes to fit a classifier; got only "${classes[0]}".`);
+  if (requested === 'auto') {
+    if (!canCv) {
+      // One example in some class: no held-out data to choose with; centroids work from one example.
+      spec = { kind: 'centroid', metric: 'cosine' };
+      log(`auto: a class has ${minCount} example(s), too few to cross-validate; using nearest centroid (works from one example per class)`);
+    } else {
+      for (const candidate of candidates(minCount)) {
+        const e = crossValidate(m, labels, candidate, folds, seed);
+        tried.push({ spec: candidate, accuracy: e.accuracy, macroF1: e.macroF1 });
+        log(`auto: ${describeSpec(candidate)} → ${folds}-fold CV macro-F1 ${e.macroF1.toFixed(3)}, accuracy ${e.accuracy.toFixed(3)}`);
+      }
+      // Best macro-F1; the sort is stable, so ties go to the simpler, earlier candidate.
+      tried.sort((a, b) => b.macroF1 - a.macroF1);
+      spec = tried[0].spec;
+      log(`auto: chose ${describeSpec(spec)}`);
+    }
+  } else {
+    spec = typeof requested === 'string' ? ({ kind: requested } as HeadSpec) : requested;
+    if (spec.kind === 'linear' && minCount < 1) throw new InvalidInputError('Every class needs at least one example.');
+  }
+  if (canCv) {
+    cv = crossValidate(m, labels, spec, folds, seed);
+    log(`${describeSpec(spec)}: ${folds}-fold CV accuracy ${cv.accuracy.toFixed(3)}, macro-F1 ${cv.macroF1.toFixed(3)} (n=${cv.n})`);
+  } else {
+    log(`${describeSpec(spec)}: no cross-validation (smallest class has ${minCount} example${minCount === 1 ? '' : 's'})`);
+  }
+  const started = Date.now();
+  const head = fitSpec(m, labels, spec);
+  log(`fitted ${describeSpec(spec)} on ${m.rows} examples in ${Date.now() - started} ms`);
+  const training: TrainingSummary = {
+    nPerClass: counts,
+    createdAt: new Date().toISOString(),
+    seed,
+    spec,
+    ...(cv ? { metrics: { accuracy: cv.accuracy, macroF1: cv.macroF1, n: cv.n, method: `${folds}-fold stratified CV` } } : {}),
+    ...(head instanceof LinearHead && head.fitInfo ? { optimizer: head.fitInfo } : {}),
+  };
+  return { head, spec, crossValidation: cv ? { ...cv, folds } : undefined, tried, training };
+}
+
+export function describeSpec(spec: HeadSpec): string {
+  switch (spec.kind) {
+    case 'linear':
+      return `linear(C=${spec.C ?? 1}${spec.standardize ? ', standardized' : ''})`;
+    case 'knn':
+      return `knn(k=${spec.k ?? 5}, ${spec.metric ?? 'cosine'}, ${spec.weights ?? 'uniform'})`;
+    case 'centroid':
+      return `centroid(${spec.metric ?? 'cosine'}${spec.shrinkThreshold ? `, shrink=${spec.shrinkThreshold}` : ''})`;
+  }
+}
