@@ -3,12 +3,21 @@ import { demoCommand } from './demo.js';
 import { embedCommand, embedHelp } from './embed.js';
 import { out, reportError, UsageError } from './io.js';
 import { modelsCommand, modelsHelp } from './models.js';
+import { fitCommand, fitHelp } from './fit.js';
+import { evalCommand, evalHelp } from './eval.js';
+import { predictCommand, predictHelp } from './predict.js';
 
 const HELP = `edgehead — frozen backbones → embeddings → small heads, at the edge.
 
 ${embedHelp}
 
 ${modelsHelp}
+
+${fitHelp}
+
+${evalHelp}
+
+${predictHelp}
 
 edgehead demo          embed example sentences with USE-lite and show their similarities`;
 
@@ -20,6 +29,12 @@ export async function main(argv: string[]): Promise<number> {
         return await embedCommand(rest);
       case 'models':
         return await modelsCommand(rest);
+      case 'fit':
+        return await fitCommand(rest);
+      case 'eval':
+        return await evalCommand(rest);
+      case 'predict':
+        return await predictCommand(rest);
       case 'demo':
         return await demoCommand();
       case undefined:

@@ -1,0 +1,48 @@
+/** `edgehead eval head.json <data>`: accuracy, macro-F1, per-class metrics, confusion matrix. */
+import { parseArgs } from 'node:util';
+import { evaluate } from '../heads/metrics.js';
+import { readLabelledData } from './data.js';
+import { embedItems } from './embed-items.js';
+import { openHead } from './head-file.js';
+import { out, UsageError, warn } from './io.js';
+
+export const evalHelp = `edgehead eval head.json <data> [--json] [--reject-unknown] [--strict]
+  Scores a head on labelled data (same formats as fit). With --reject-unknown, inputs the
+  open-set gate rejects count as errors.`;
+
+export async function evalCommand(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: { json: { type: 'boolean' }, 'reject-unknown': { type: 'boolean' }, strict: { type: 'boolean' }, backbone: { type: 'string' } },
+  });
+  const [headPath, data] = positionals;
+  if (!headPath || !data) throw new UsageError('eval needs a head file and a data folder or file.');
+  const { head, backbone, manifest } = await openHead(headPath, values.backbone);
+  try {
+    const dataset = await readLabelledData(data);
+    if (dataset.modality !== manifest.modality) throw new UsageError(`${data} holds ${dataset.modality} data; this head's backbone embeds ${manifest.modality}.`);
+    const embedded = await embedItems(backbone, dataset.modality, dataset.items, { strict: values.strict });
+    if (embedded.skipped.length && !values.json) warn(`skipped ${embedded.skipped.length} unreadable file(s)`);
+    const truth = embedded.kept.map((i) => dataset.labels[i]);
+    const predictions = head.predict(embedded.embeddings, { rejectUnknown: values['reject-unknown'] ?? false });
+    const unseen = [...new Set(truth)].filter((l) => !head.labels.includes(l));
+    if (unseen.length) throw new UsageError(`The data has label(s) the head was not trained on: ${unseen.join(', ')}.`);
+    const result = evaluate(truth, predictions.map((p) => p.label ?? '\u0000unknown'), head.labels);
+    if (values.json) {
+      out(JSON.stringify({ accuracy: result.accuracy, macroF1: result.macroF1, n: result.n, perClass: result.perClass, labels: result.labels, confusion: result.confusion, unknown: result.unknown ?? 0, skipped: embedded.skipped.length }));
+      return 0;
+    }
+    out(`accuracy ${result.accuracy.toFixed(4)}  macro-F1 ${result.macroF1.toFixed(4)}  n=${result.n}${result.unknown ? `  rejected as unknown: ${result.unknown}` : ''}`);
+    out(`${'class'.padEnd(24)}${'precision'.padStart(10)}${'recall'.padStart(8)}${'F1'.padStart(7)}${'n'.padStart(6)}`);
+    for (const l of result.labels) {
+      const c = result.perClass[l];
+      out(`${l.slice(0, 24).padEnd(24)}${c.precision.toFixed(3).padStart(10)}${c.recall.toFixed(3).padStart(8)}${c.f1.toFixed(3).padStart(7)}${String(c.support).padStart(6)}`);
+    }
+    out('confusion (rows = true, columns = predicted):');
+    for (const [i, r] of result.confusion.entries()) out(`${result.labels[i].slice(0, 12).padEnd(12)} ${r.map((v) => String(v).padStart(5)).join('')}`);
+    return 0;
+  } finally {
+    await backbone.dispose();
+  }
+}

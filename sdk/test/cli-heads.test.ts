@@ -1,0 +1,114 @@
+import { mkdir, mkdtemp, readFile, symlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { main } from '../src/cli/main.js';
+import { parseCsv } from '../src/cli/data.js';
+import { parseHead } from '../src/heads/format.js';
+import { cifar, SHARED } from './helpers.js';
+
+function capture() {
+  const stdout: string[] = [];
+  const stderr: string[] = [];
+  vi.spyOn(process.stdout, 'write').mockImplementation((s) => (stdout.push(String(s)), true));
+  vi.spyOn(process.stderr, 'write').mockImplementation((s) => (stderr.push(String(s)), true));
+  return { stdout: () => stdout.join(''), stderr: () => stderr.join('') };
+}
+afterEach(() => vi.restoreAllMocks());
+
+let dir: string;
+const CLASSES = ['automobile', 'frog', 'ship'];
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'edgehead-cli-'));
+  // Class folders of symlinks into the shared data (read in place, never copied).
+  for (const split of ['train', 'test'] as const) {
+    for (const c of CLASSES) {
+      await mkdir(join(dir, split, c), { recursive: true });
+      for (let i = 0; i < 8; i++) await symlink(cifar(split, c, i), join(dir, split, c, `${i}.jpg`));
+    }
+  }
+  await writeFile(join(dir, 'train', 'frog', 'notes.txt'), 'not an image');
+  await writeFile(join(dir, 'train', 'ship', 'broken.jpg'), 'definitely not a jpeg');
+  const sst = (await readFile(join(SHARED, 'data', 'sst2', 'train.txt'), 'utf8')).split('\n').slice(0, 60);
+  await writeFile(join(dir, 'sst.tsv'), sst.map((l) => `${l[0] === '1' ? 'pos' : 'neg'}\t${l.slice(2)}`).join('\n'));
+  await writeFile(join(dir, 'sst.csv'), `text,label\n${sst.slice(0, 20).map((l) => `"${l.slice(2).replace(/"/g, '""')}",${l[0] === '1' ? 'pos' : 'neg'}`).join('\n')}\n`);
+});
+
+describe('edgehead fit / eval / predict', () => {
+  it('fits an image head from class folders, skipping unreadable files, and writes a valid head file', async () => {
+    const io = capture();
+    const out = join(dir, 'head.json');
+    const code = await main(['fit', join(dir, 'train'), '--backbone', 'mobilenetv2-int8', '--head', 'linear', '--out', out, '--json']);
+    expect(code, io.stderr()).toBe(0);
+    const report = JSON.parse(io.stdout()) as { n: number; skipped: string[]; crossValidation: { folds: number; accuracy: number }; nPerClass: Record<string, number> };
+    expect(report.n).toBe(24);
+    expect(report.skipped).toEqual([join(dir, 'train', 'ship', 'broken.jpg')]);
+    expect(report.nPerClass).toEqual({ automobile: 8, frog: 8, ship: 8 });
+    expect(report.crossValidation.folds).toBe(5);
+    const head = parseHead(await readFile(out, 'utf8'));
+    expect(head.head.labels).toEqual(CLASSES);
+    expect(head.backbone?.id).toBe('mobilenetv2-int8');
+  });
+
+  it('--strict fails on the unreadable file and writes nothing', async () => {
+    const io = capture();
+    const out = join(dir, 'strict.json');
+    expect(await main(['fit', join(dir, 'train'), '-b', 'mobilenetv2-int8', '--out', out, '--strict'])).toBe(1);
+    expect(io.stderr()).toMatch(/broken\.jpg/);
+    await expect(readFile(out)).rejects.toThrow();
+  });
+
+  it('eval --json reports accuracy, macro-F1, per-class metrics and the confusion matrix', async () => {
+    const io = capture();
+    expect(await main(['eval', join(dir, 'head.json'), join(dir, 'test'), '--json'])).toBe(0);
+    const r = JSON.parse(io.stdout()) as { accuracy: number; macroF1: number; n: number; confusion: number[][]; perClass: Record<string, { support: number }> };
+    expect(r.n).toBe(24);
+    expect(r.confusion.flat().reduce((a, b) => a + b, 0)).toBe(24);
+    expect(r.perClass.ship.support).toBe(8);
+    // Cars, frogs and ships from 8 examples each: measured 0.92 here.
+    expect(r.accuracy).toBeGreaterThan(0.7);
+  });
+
+  it('predict --json gives label, probability, top-k and the unknown flag', async () => {
+    const io = capture();
+    expect(await main(['predict', join(dir, 'head.json'), cifar('test', 'ship', 20), '--json', '--top-k', '2'])).toBe(0);
+    const p = JSON.parse(io.stdout()) as { label: string | null; probability: number; topK: Array<{ label: string }>; unknown: boolean };
+    expect(p.topK).toHaveLength(2);
+    expect(typeof p.unknown).toBe('boolean');
+    expect(p.probability).toBeGreaterThan(0);
+  });
+
+  it('text heads from TSV and CSV; a head refuses another backbone', async () => {
+    const io = capture();
+    const out = join(dir, 'text.json');
+    expect(await main(['fit', join(dir, 'sst.tsv'), '-b', 'use-lite', '--head', 'centroid', '--out', out, '--json'])).toBe(0);
+    expect(await main(['eval', out, join(dir, 'sst.csv'), '--json'])).toBe(0);
+    const lines = io.stdout().trim().split('\n');
+    expect((JSON.parse(lines[1]) as { n: number }).n).toBe(20);
+    expect(await main(['predict', out, '--backbone', 'mobilenetv2-int8', cifar('test', 'cat', 0)])).toBe(1);
+    expect(io.stderr()).toMatch(/BACKBONE_MISMATCH/);
+  });
+
+  it('refuses a modality mismatch and an empty class folder with a clear message', async () => {
+    const io = capture();
+    expect(await main(['fit', join(dir, 'sst.tsv'), '-b', 'mobilenetv2-int8', '--out', join(dir, 'x.json')])).toBe(1);
+    expect(io.stderr()).toMatch(/holds text data but backbone "mobilenetv2-int8" embeds image/);
+    await mkdir(join(dir, 'empty', 'a'), { recursive: true });
+    await mkdir(join(dir, 'empty', 'b'), { recursive: true });
+    await symlink(cifar('test', 'cat', 0), join(dir, 'empty', 'a', '0.jpg'));
+    expect(await main(['fit', join(dir, 'empty'), '-b', 'mobilenetv2-int8', '--out', join(dir, 'x.json')])).toBe(1);
+    expect(io.stderr()).toMatch(/"b" contain no image or WAV files/);
+  });
+});
+
+describe('CSV parsing', () => {
+  it('handles quotes, doubled quotes, commas and newlines inside fields', () => {
+    expect(parseCsv('text,label\n"a, b",x\n"say ""hi""\nthere",y\r\nplain,z')).toEqual([
+      ['text', 'label'],
+      ['a, b', 'x'],
+      ['say "hi"\nthere', 'y'],
+      ['plain', 'z'],
+    ]);
+  });
+});
