@@ -9,7 +9,8 @@ import { describe, expect, it } from 'vitest';
 import { CentroidHead } from '../src/heads/centroid.js';
 import { KnnHead, type KnnMetric } from '../src/heads/knn.js';
 import { LinearHead } from '../src/heads/linear.js';
-import { fixture } from './heads-fixtures.js';
+import { fixture, subset } from './heads-fixtures.js';
+import { createOnnxObjective } from '../src/accel/onnx-objective.js';
 import { REPO } from './helpers.js';
 
 const DIR = join(REPO, 'models', 'fixtures', 'sklearn');
@@ -18,6 +19,7 @@ const reference = JSON.parse(readFileSync(join(DIR, 'reference.json'), 'utf8')) 
     linear: Array<{ C: number; standardize?: boolean; classWeight?: 'balanced'; accuracy: number; predictions: string[]; probabilities: number[][] }>;
     knn: Array<{ k: number; metric: KnnMetric; weights: 'uniform' | 'distance'; predictions: string[]; probabilities: number[][] }>;
     centroid: Array<{ metric: 'cosine' | 'euclidean'; shrinkThreshold?: number; predictions: string[] }>;
+    binary: Array<{ C: number; classes: string[]; accuracy: number; predictions: string[]; probabilities: number[][] }>;
   }>;
 };
 
@@ -41,6 +43,28 @@ for (const name of Object.keys(reference.datasets)) {
       let maxDiff = 0;
       proba.forEach((row, i) => row.forEach((p, c) => (maxDiff = Math.max(maxDiff, Math.abs(p - cfg.probabilities[i][c])))));
       expect(maxDiff).toBeLessThan(0.02);
+    });
+
+    it.each(ref.binary)('binary linear $classes (one weight vector + sigmoid): matches LogisticRegression, JS and onnxruntime objectives', async (cfg) => {
+      const keep = (l: string) => cfg.classes.includes(l);
+      const tr = subset(train, keep);
+      const te = subset(test, keep);
+      for (const head of [
+        LinearHead.fit(tr, tr.labels, { C: cfg.C, tolerance: 1e-6, maxIterations: 2000 }),
+        await LinearHead.fitAsync(tr, tr.labels, { C: cfg.C, tolerance: 1e-6, maxIterations: 2000, objective: createOnnxObjective({ device: 'node' }) }),
+      ]) {
+        const predictions = head.predictLabels(te);
+        expect(predictions).toEqual(cfg.predictions);
+        head.predictProba(te).forEach((row, i) => row.forEach((p, c) => expect(Math.abs(p - cfg.probabilities[i][c])).toBeLessThan(0.02)));
+      }
+    });
+
+    it('multinomial linear on the onnxruntime objective reaches the same optimum as LogisticRegression', async () => {
+      const cfg = ref.linear.find((c) => c.C === 1 && !c.standardize && !c.classWeight)!;
+      const head = await LinearHead.fitAsync(train, train.labels, { C: 1, tolerance: 1e-6, maxIterations: 2000, objective: createOnnxObjective({ device: 'node' }) });
+      const predictions = head.predictLabels(test);
+      expect(Math.abs(accuracy(predictions, test.labels) - cfg.accuracy)).toBeLessThanOrEqual(0.005);
+      expect(predictions.filter((p, i) => p === cfg.predictions[i]).length / predictions.length).toBeGreaterThanOrEqual(0.99);
     });
 
     it.each(ref.knn)('kNN k=$k $metric $weights: predictions identical to KNeighborsClassifier(brute)', (cfg) => {

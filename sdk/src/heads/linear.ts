@@ -19,7 +19,7 @@ import {
   type Prediction,
 } from './head.js';
 import { columnStats, multiplyABt, standardize, toMatrix, type EmbeddingsInput, type Matrix } from './matrix.js';
-import { minimizeLbfgs, type LbfgsResult } from './optim/lbfgs.js';
+import { minimizeLbfgs, minimizeLbfgsAsync, type AsyncValueAndGradient, type LbfgsResult } from './optim/lbfgs.js';
 import { classSums, leaveOneOutPrototypeDistances, meansFromSums, nearestDistance, prototypeDistances } from './prototypes.js';
 
 export interface LinearOptions {
@@ -71,45 +71,27 @@ export class LinearHead implements Head {
     this.openSet = state.openSet;
   }
 
+  /** Fits with the plain-JS objective (runs anywhere). */
   static fit(x: EmbeddingsInput, labels: readonly string[], options: LinearOptions = {}): LinearHead {
-    const raw = checkTrainingSet(x, labels);
-    const classes = uniqueLabels(labels);
-    if (classes.length < 2) throw new InvalidInputError(`A linear head needs at least 2 classes; got only "${classes[0]}".`);
-    const C = options.C ?? 1;
-    if (!(C > 0)) throw new InvalidInputError('C must be a positive number.');
-    const y = labelIndices(labels, classes);
-    const stats = options.standardize ? columnStats(raw) : undefined;
-    const m = stats ? standardize(raw, stats.mean, stats.std) : raw;
-    const sampleWeight = sampleWeights(y, classes, options.classWeight);
-    const K = classes.length;
-    const R = K === 2 ? 1 : K;
-    const d = m.cols;
-    const objective = createObjective(m, y, R, sampleWeight, C);
-    const result = minimizeLbfgs(objective, new Float64Array(R * (d + 1)), {
-      maxIterations: options.maxIterations ?? 500,
-      gradientTolerance: options.tolerance ?? 1e-4,
-    });
-    const weights = new Float32Array(R * d);
-    const bias = new Float32Array(R);
-    for (let r = 0; r < R; r++) {
-      for (let k = 0; k < d; k++) weights[r * d + k] = result.x[r * d + k];
-      bias[r] = result.x[R * d + r];
+    const problem = prepare(x, labels, options);
+    const result = minimizeLbfgs(createObjective(problem.m, problem.y, problem.R, problem.sampleWeight, problem.C), problem.theta0, problem.lbfgs);
+    return finish(problem, result, options);
+  }
+
+  /**
+   * Fits with an objective evaluated elsewhere (e.g. onnxruntime's multithreaded GEMM via
+   * `createOnnxObjective` in edgehead/node) — the same optimiser, the same optimum, faster on
+   * large sets.
+   */
+  static async fitAsync(x: EmbeddingsInput, labels: readonly string[], options: LinearOptions & { objective?: ObjectiveFactory } = {}): Promise<LinearHead> {
+    const problem = prepare(x, labels, options);
+    if (!options.objective) return finish(problem, minimizeLbfgs(createObjective(problem.m, problem.y, problem.R, problem.sampleWeight, problem.C), problem.theta0, problem.lbfgs), options);
+    const objective = await options.objective(problem.m, problem.y, problem.R, problem.sampleWeight, problem.C);
+    try {
+      return finish(problem, await minimizeLbfgsAsync(objective.evaluate, problem.theta0, problem.lbfgs), options);
+    } finally {
+      await objective.dispose?.();
     }
-    const { sums, counts } = classSums(raw, y, K, true);
-    const q = options.openSetQuantile ?? 0.95;
-    const head = new LinearHead({
-      labels: classes,
-      dim: d,
-      weights,
-      bias,
-      mean: stats ? Float32Array.from(stats.mean) : undefined,
-      std: stats ? Float32Array.from(stats.std) : undefined,
-      prototypes: meansFromSums(sums, counts, d).data,
-      openSet: calibrateGate(leaveOneOutPrototypeDistances(raw, y, K, 'cosine'), 'cosine', q),
-      options: { ...options, C },
-    });
-    head.fitInfo = { iterations: result.iterations, converged: result.converged, reason: result.reason, loss: result.value };
-    return head;
   }
 
   /** The fitted parameters, for serialisation. */
@@ -155,6 +137,80 @@ export class LinearHead implements Head {
   predictLabels(x: EmbeddingsInput): string[] {
     return argmaxRows(this.predictProba(x), this.labels);
   }
+}
+
+/**
+ * Evaluates f(θ) and ∇f(θ) of the objective below for a prepared problem. Implementations:
+ * `createObjective` (JS, here) and `createOnnxObjective` (onnxruntime, Node adapter).
+ */
+export type ObjectiveFactory = (
+  x: Matrix,
+  y: Int32Array,
+  rows: number,
+  sampleWeight: Float64Array,
+  C: number,
+) => Promise<{ evaluate: AsyncValueAndGradient; dispose?: () => Promise<void> | void }>;
+
+interface Problem {
+  raw: Matrix;
+  m: Matrix;
+  classes: string[];
+  y: Int32Array;
+  stats?: { mean: Float64Array; std: Float64Array };
+  sampleWeight: Float64Array;
+  C: number;
+  R: number;
+  theta0: Float64Array;
+  lbfgs: { maxIterations: number; gradientTolerance: number };
+}
+
+function prepare(x: EmbeddingsInput, labels: readonly string[], options: LinearOptions): Problem {
+  const raw = checkTrainingSet(x, labels);
+  const classes = uniqueLabels(labels);
+  if (classes.length < 2) throw new InvalidInputError(`A linear head needs at least 2 classes; got only "${classes[0]}".`);
+  const C = options.C ?? 1;
+  if (!(C > 0)) throw new InvalidInputError('C must be a positive number.');
+  const y = labelIndices(labels, classes);
+  const stats = options.standardize ? columnStats(raw) : undefined;
+  const m = stats ? standardize(raw, stats.mean, stats.std) : raw;
+  const R = classes.length === 2 ? 1 : classes.length;
+  return {
+    raw,
+    m,
+    classes,
+    y,
+    stats,
+    sampleWeight: sampleWeights(y, classes, options.classWeight),
+    C,
+    R,
+    theta0: new Float64Array(R * (m.cols + 1)),
+    lbfgs: { maxIterations: options.maxIterations ?? 500, gradientTolerance: options.tolerance ?? 1e-4 },
+  };
+}
+
+function finish(p: Problem, result: LbfgsResult, options: LinearOptions): LinearHead {
+  const d = p.m.cols;
+  const weights = new Float32Array(p.R * d);
+  const bias = new Float32Array(p.R);
+  for (let r = 0; r < p.R; r++) {
+    for (let k = 0; k < d; k++) weights[r * d + k] = result.x[r * d + k];
+    bias[r] = result.x[p.R * d + r];
+  }
+  const K = p.classes.length;
+  const { sums, counts } = classSums(p.raw, p.y, K, true);
+  const head = new LinearHead({
+    labels: p.classes,
+    dim: d,
+    weights,
+    bias,
+    mean: p.stats ? Float32Array.from(p.stats.mean) : undefined,
+    std: p.stats ? Float32Array.from(p.stats.std) : undefined,
+    prototypes: meansFromSums(sums, counts, d).data,
+    openSet: calibrateGate(leaveOneOutPrototypeDistances(p.raw, p.y, K, 'cosine'), 'cosine', options.openSetQuantile ?? 0.95),
+    options: { ...options, C: p.C },
+  });
+  head.fitInfo = { iterations: result.iterations, converged: result.converged, reason: result.reason, loss: result.value };
+  return head;
 }
 
 export function softmax(z: ArrayLike<number>): Float64Array {
@@ -232,11 +288,16 @@ function createObjective(x: Matrix, y: Int32Array, R: number, sw: Float64Array, 
         grad[R * d + r] += coef;
       }
     }
-    let reg = 0;
-    for (let i = 0; i < R * d; i++) {
-      reg += theta[i] * theta[i];
-      grad[i] += theta[i] / (C * total);
-    }
-    return loss + reg / (2 * C * total);
+    return loss + addL2(theta, grad, R * d, C, total);
   };
+}
+
+/** Adds ‖W‖²/(2C·Σw) to the gradient of the first `weights` entries and returns its value. */
+export function addL2(theta: Float64Array, grad: Float64Array, weights: number, C: number, totalWeight: number): number {
+  let reg = 0;
+  for (let i = 0; i < weights; i++) {
+    reg += theta[i] * theta[i];
+    grad[i] += theta[i] / (C * totalWeight);
+  }
+  return reg / (2 * C * totalWeight);
 }

@@ -6,6 +6,13 @@
  */
 
 export type ValueAndGradient = (x: Float64Array, gradientOut: Float64Array) => number;
+export type AsyncValueAndGradient = (x: Float64Array, gradientOut: Float64Array) => number | Promise<number>;
+
+/** What the iteration asks its driver to evaluate, and what the driver sends back. */
+interface EvaluationRequest {
+  x: Float64Array;
+  gradient: Float64Array;
+}
 
 export interface LbfgsOptions {
   maxIterations?: number;
@@ -37,7 +44,27 @@ function maxAbs(a: Float64Array): number {
   return m;
 }
 
+/** Synchronous driver (plain JS objectives). */
 export function minimizeLbfgs(fg: ValueAndGradient, x0: Float64Array, options: LbfgsOptions = {}): LbfgsResult {
+  const steps = lbfgsSteps(x0, options);
+  let next = steps.next();
+  while (!next.done) next = steps.next(fg(next.value.x, next.value.gradient));
+  return next.value;
+}
+
+/** Asynchronous driver, for objectives evaluated by a runtime (e.g. onnxruntime's GEMM). */
+export async function minimizeLbfgsAsync(fg: AsyncValueAndGradient, x0: Float64Array, options: LbfgsOptions = {}): Promise<LbfgsResult> {
+  const steps = lbfgsSteps(x0, options);
+  let next = steps.next();
+  while (!next.done) next = steps.next(await fg(next.value.x, next.value.gradient));
+  return next.value;
+}
+
+/**
+ * The iteration itself, as a generator: it yields each point to evaluate and receives f there
+ * (the gradient is written into the yielded buffer), so one implementation serves both drivers.
+ */
+function* lbfgsSteps(x0: Float64Array, options: LbfgsOptions): Generator<EvaluationRequest, LbfgsResult, number> {
   const maxIterations = options.maxIterations ?? 200;
   const gtol = options.gradientTolerance ?? 1e-4;
   const ftol = options.functionTolerance ?? 64 * Number.EPSILON;
@@ -45,7 +72,7 @@ export function minimizeLbfgs(fg: ValueAndGradient, x0: Float64Array, options: L
   const n = x0.length;
   let x = Float64Array.from(x0);
   let g = new Float64Array(n);
-  let f = fg(x, g);
+  let f: number = yield { x, gradient: g };
   let evaluations = 1;
   const S: Float64Array[] = [];
   const Y: Float64Array[] = [];
@@ -88,7 +115,7 @@ export function minimizeLbfgs(fg: ValueAndGradient, x0: Float64Array, options: L
     let accepted = false;
     for (let tries = 0; tries < 40; tries++) {
       for (let j = 0; j < n; j++) xNew[j] = x[j] + step * direction[j];
-      fNew = fg(xNew, gNew);
+      fNew = yield { x: xNew, gradient: gNew };
       evaluations++;
       if (Number.isFinite(fNew) && fNew <= f + 1e-4 * step * slope) {
         accepted = true;
