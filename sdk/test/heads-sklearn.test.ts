@@ -11,6 +11,7 @@ import { KnnHead, type KnnMetric } from '../src/heads/knn.js';
 import { LinearHead } from '../src/heads/linear.js';
 import { fixture, subset } from './heads-fixtures.js';
 import { createOnnxObjective } from '../src/accel/onnx-objective.js';
+import { createOnnxNeighbourSearch } from '../src/accel/onnx-knn.js';
 import { REPO } from './helpers.js';
 
 const DIR = join(REPO, 'models', 'fixtures', 'sklearn');
@@ -72,6 +73,17 @@ for (const name of Object.keys(reference.datasets)) {
       expect(head.predictLabels(test)).toEqual(cfg.predictions);
       const proba = head.predictProba(test);
       proba.forEach((row, i) => row.forEach((p, c) => expect(p).toBeCloseTo(cfg.probabilities[i][c], 5)));
+    });
+
+    it.each(ref.knn)('kNN k=$k $metric $weights with the onnxruntime search: same predictions', async (cfg) => {
+      const head = KnnHead.fit(train, train.labels, { k: cfg.k, metric: cfg.metric, weights: cfg.weights });
+      const search = await createOnnxNeighbourSearch({ device: 'node' });
+      try {
+        const predictions = (await head.predictAsync(test, search)).map((p) => p.nearest);
+        expect(predictions).toEqual(cfg.predictions);
+      } finally {
+        await search.dispose();
+      }
     });
 
     it.each(ref.centroid)('centroid $metric shrink=$shrinkThreshold: predictions identical to NearestCentroid', (cfg) => {

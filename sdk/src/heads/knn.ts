@@ -36,6 +36,14 @@ export interface Neighbour {
   distance: number;
 }
 
+/**
+ * A pluggable exact search (e.g. onnxruntime's GEMM + TopK in edgehead/node): the k reference
+ * rows with the largest score q·r + bias[r] per query, best first.
+ */
+export interface NeighbourSearch {
+  search(queries: Matrix, references: Matrix, referenceBias: Float32Array, k: number): Promise<{ rows: Int32Array; scores: Float32Array; k: number }>;
+}
+
 const QUERY_BLOCK = 64;
 const REFERENCE_BLOCK = 2048;
 
@@ -222,6 +230,32 @@ export class KnnHead implements Head {
 
   predictProba(x: EmbeddingsInput): Float64Array[] {
     return this.kneighbors(x).map((nbrs) => this.vote(nbrs));
+  }
+
+  /** kneighbors() through a NeighbourSearch engine (scores turned back into this head's distances). */
+  async kneighborsAsync(x: EmbeddingsInput, engine: NeighbourSearch, k = this.k): Promise<Neighbour[][]> {
+    if (this.count === 0) throw new InvalidInputError('This kNN head has no stored examples; add some first.');
+    const q = toMatrix(x, this.dim);
+    const queries = this.metric === 'cosine' ? normalizeRows(q) : q;
+    const refs: Matrix = { rows: this.count, cols: this.dim, data: this.refs.subarray(0, this.count * this.dim) };
+    const bias = new Float32Array(this.count);
+    if (this.metric === 'euclidean') for (let r = 0; r < this.count; r++) bias[r] = -this.refNorms[r] / 2;
+    const qNorms = this.metric === 'euclidean' ? rowSquaredNorms(queries) : undefined;
+    const { rows, scores, k: kk } = await engine.search(queries, refs, bias, k);
+    return Array.from({ length: queries.rows }, (_, qi) =>
+      Array.from({ length: kk }, (__, p) => {
+        const r = rows[qi * kk + p];
+        const s = scores[qi * kk + p];
+        const distance = this.metric === 'cosine' ? 1 - s : this.metric === 'dot' ? -s : Math.sqrt(Math.max(0, (qNorms as Float64Array)[qi] - 2 * s));
+        return { id: this.refIds[r], label: this._labels[this.refLabels[r]], distance };
+      }),
+    );
+  }
+
+  /** predict() with the neighbour search on an engine; same voting and open-set gate. */
+  async predictAsync(x: EmbeddingsInput, engine: NeighbourSearch, options?: PredictOptions): Promise<Prediction[]> {
+    const nbrs = await this.kneighborsAsync(x, engine);
+    return toPredictions(this, nbrs.map((n) => this.vote(n)), Float64Array.from(nbrs, (n) => n[0].distance), options);
   }
 
   /** scikit-learn's voting: uniform counts, or 1/d weights where an exact match takes all. */
