@@ -42,3 +42,7 @@ export {
   type BackboneRef,
   type TrainingSummary,
 } from './heads/format.js';
+export { createOnnxObjective, objectiveGraph } from './accel/onnx-objective.js';
+export { createOnnxNeighbourSearch } from './accel/onnx-knn.js';
+export type { NeighbourSearch } from './heads/knn.js';
+export type { ObjectiveFactory } from './heads/linear.js';

@@ -185,8 +185,8 @@ describe('online updates', () => {
 });
 
 describe('fitHead: cross-validation and auto selection', () => {
-  it('auto tries centroid, kNN k and linear C by CV and picks the best macro-F1', () => {
-    const report = fitHead(fsdd.train, fsdd.train.labels, { head: 'auto', seed: 1 });
+  it('auto tries centroid, kNN k and linear C by CV and picks the best macro-F1', async () => {
+    const report = await fitHead(fsdd.train, fsdd.train.labels, { head: 'auto', seed: 1 });
     expect(report.tried.map((t) => t.spec.kind)).toEqual(expect.arrayContaining(['centroid', 'knn', 'linear']));
     expect(report.tried[0].macroF1).toBe(Math.max(...report.tried.map((t) => t.macroF1)));
     expect(report.spec).toEqual(report.tried[0].spec);
@@ -196,10 +196,10 @@ describe('fitHead: cross-validation and auto selection', () => {
     expect(test.accuracy).toBeGreaterThan(0.9);
   });
 
-  it('one example per class: auto falls back to nearest centroid and says why', () => {
+  it('one example per class: auto falls back to nearest centroid and says why', async () => {
     const one = subset(cifar.train, (l, i) => cifar.train.labels.indexOf(l) === i);
     const steps: string[] = [];
-    const report = fitHead(one, one.labels, { head: 'auto', onStep: (s) => steps.push(s) });
+    const report = await fitHead(one, one.labels, { head: 'auto', onStep: (s) => steps.push(s) });
     expect(report.spec.kind).toBe('centroid');
     expect(steps.join('\n')).toMatch(/too few to cross-validate/);
   });

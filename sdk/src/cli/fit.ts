@@ -7,6 +7,7 @@ import { serializeHead } from '../heads/format.js';
 import { selectRows } from '../heads/matrix.js';
 import { sampleFewShot } from '../heads/split.js';
 import { loadBackbone } from '../node.js';
+import { createOnnxObjective } from '../accel/onnx-objective.js';
 import { readLabelledData } from './data.js';
 import { embedItems } from './embed-items.js';
 import { out, UsageError, warn } from './io.js';
@@ -82,7 +83,15 @@ export async function fitCommand(argv: string[]): Promise<number> {
           : kind === 'knn'
             ? { kind, k: values.k ? Number(values.k) : undefined, metric: values.metric as 'cosine' | undefined }
             : { kind: 'centroid', metric: values.metric as 'cosine' | undefined };
-    const report = fitHead(embedded.embeddings, keptLabels, { head: spec, seed, folds: values.folds ? Number(values.folds) : undefined, onStep: log });
+    // Large sets: evaluate the linear objective on onnxruntime (same optimum, ~10× faster).
+    const big = embedded.embeddings.rows * embedded.embeddings.cols > 2_000_000;
+    const report = await fitHead(embedded.embeddings, keptLabels, {
+      head: spec,
+      seed,
+      folds: values.folds ? Number(values.folds) : undefined,
+      onStep: log,
+      objective: big ? createOnnxObjective({ device: 'auto' }) : undefined,
+    });
     const file = serializeHead(report.head, {
       backbone: { id: values.backbone, fingerprint: backbone.fingerprint },
       training: { ...report.training, skipped: embedded.skipped.length, tried: report.tried.map((t) => ({ head: describeSpec(t.spec), accuracy: t.accuracy, macroF1: t.macroF1 })) },
