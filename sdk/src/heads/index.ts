@@ -1,0 +1,15 @@
+/**
+ * The heads alone — fitting, predicting, metrics and the portable file format — with no model
+ * runtime and no wasm: what a Cloudflare Worker imports (`edgehead/heads`).
+ * @module
+ */
+export * from './head.js';
+export { LinearHead, type LinearOptions, type ObjectiveFactory } from './linear.js';
+export { KnnHead, type KnnOptions, type KnnMetric, type Neighbour, type NeighbourSearch } from './knn.js';
+export { CentroidHead, type CentroidOptions } from './centroid.js';
+export { fitHead, fitSpec, crossValidate, describeSpec, type FitOptions, type FitReport, type HeadSpec, type AnyHead } from './fit.js';
+export { evaluate, type Evaluation, type ClassMetrics } from './metrics.js';
+export { stratifiedSplit, stratifiedKFold, sampleFewShot } from './split.js';
+export { toMatrix, type Matrix, type EmbeddingsInput } from './matrix.js';
+export * from './format.js';
+export { EdgeheadError, BackboneMismatchError, HeadFormatError, InvalidInputError, NotFoundError, type EdgeheadErrorCode } from '../core/errors.js';

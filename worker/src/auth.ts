@@ -1,0 +1,56 @@
+/**
+ * API keys: random, shown once, stored as SHA-256. A key belongs to one tenant and has a scope
+ * (read: classify and list; write: also upload, alias, add examples, delete).
+ */
+import type { MiddlewareHandler } from 'hono';
+import { ApiError } from './errors.js';
+import type { AppEnv, Principal } from './env.js';
+
+export async function sha256Hex(text: string | Uint8Array): Promise<string> {
+  const bytes = typeof text === 'string' ? new TextEncoder().encode(text) : text;
+  const digest = await crypto.subtle.digest('SHA-256', bytes);
+  return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+export function newKey(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(32));
+  return `ehk_${btoa(String.fromCharCode(...bytes)).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '')}`;
+}
+
+/** Constant-time comparison for the admin token. */
+function sameSecret(a: string, b: string): boolean {
+  const x = new TextEncoder().encode(a);
+  const y = new TextEncoder().encode(b);
+  let diff = x.length ^ y.length;
+  for (let i = 0; i < Math.max(x.length, y.length); i++) diff |= (x[i] ?? 0) ^ (y[i] ?? 0);
+  return diff === 0;
+}
+
+function bearer(header: string | undefined): string | undefined {
+  const m = /^Bearer\s+(\S+)$/i.exec(header ?? '');
+  return m?.[1];
+}
+
+export const requireAdmin: MiddlewareHandler<AppEnv> = async (c, next) => {
+  const token = bearer(c.req.header('authorization'));
+  if (!c.env.ADMIN_TOKEN) throw new ApiError(503, 'ADMIN_DISABLED', 'No ADMIN_TOKEN is configured; set it with `wrangler secret put ADMIN_TOKEN` (or .dev.vars locally).');
+  if (!token || !sameSecret(token, c.env.ADMIN_TOKEN)) throw new ApiError(401, 'UNAUTHORIZED', 'Admin routes need `Authorization: Bearer <ADMIN_TOKEN>`.');
+  await next();
+};
+
+export function requireKey(scope: Principal['scope']): MiddlewareHandler<AppEnv> {
+  return async (c, next) => {
+    const key = bearer(c.req.header('authorization'));
+    if (!key) throw new ApiError(401, 'UNAUTHORIZED', 'Send your API key as `Authorization: Bearer <key>`.');
+    const keyHash = await sha256Hex(key);
+    const row = await c.env.DB.prepare('SELECT tenant_id, scope FROM api_keys WHERE key_hash = ?').bind(keyHash).first<{ tenant_id: string; scope: 'read' | 'write' }>();
+    if (!row) throw new ApiError(401, 'UNAUTHORIZED', 'This API key is not valid (revoked or mistyped).');
+    if (scope === 'write' && row.scope !== 'write') throw new ApiError(403, 'FORBIDDEN', 'This is a read-only key; use a write key to change heads.');
+    if (c.env.RATE_LIMITER) {
+      const { success } = await c.env.RATE_LIMITER.limit({ key: keyHash });
+      if (!success) throw new ApiError(429, 'RATE_LIMITED', 'Too many requests for this API key; slow down and retry in a minute.');
+    }
+    c.set('principal', { tenantId: row.tenant_id, scope: row.scope, keyHash });
+    await next();
+  };
+}

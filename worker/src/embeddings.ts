@@ -1,0 +1,62 @@
+/**
+ * Embedding batches in request bodies: JSON arrays of numbers, or — more compact — base64 of
+ * little-endian float32 (`{"base64": "...", "dim": 1280}`, rows concatenated).
+ */
+import { badRequest } from './errors.js';
+import type { Limits } from './env.js';
+
+export type EmbeddingsBody = number[][] | { base64: string; dim: number };
+
+export function parseEmbeddings(value: unknown, limits: Limits, expectedDim?: number): Float32Array[] {
+  let rows: Float32Array[];
+  if (Array.isArray(value)) {
+    if (value.length === 0) throw badRequest('EMPTY_BATCH', '"embeddings" is empty; send at least one embedding.');
+    if (value.length > limits.maxBatch) throw badRequest('BATCH_TOO_LARGE', `At most ${limits.maxBatch} embeddings per request; got ${value.length}. Split the batch.`);
+    rows = value.map((row, i) => {
+      if (!Array.isArray(row)) throw badRequest('INVALID_EMBEDDING', `embeddings[${i}] must be an array of numbers.`);
+      if (row.length > limits.maxDim) throw badRequest('DIM_TOO_LARGE', `embeddings[${i}] has ${row.length} values; the limit is ${limits.maxDim}.`);
+      const out = new Float32Array(row.length);
+      row.forEach((v, j) => {
+        if (typeof v !== 'number' || !Number.isFinite(v)) throw badRequest('INVALID_EMBEDDING', `embeddings[${i}][${j}] is ${JSON.stringify(v)}; embeddings must be finite numbers.`);
+        out[j] = v;
+      });
+      return out;
+    });
+  } else if (value && typeof value === 'object' && 'base64' in value) {
+    const { base64, dim } = value as { base64: unknown; dim: unknown };
+    if (typeof base64 !== 'string') throw badRequest('INVALID_EMBEDDING', '"embeddings.base64" must be a string.');
+    if (typeof dim !== 'number' || !Number.isInteger(dim) || dim < 1 || dim > limits.maxDim) {
+      throw badRequest('INVALID_EMBEDDING', `"embeddings.dim" must be an integer between 1 and ${limits.maxDim}.`);
+    }
+    let bin: string;
+    try {
+      bin = atob(base64);
+    } catch {
+      throw badRequest('INVALID_EMBEDDING', '"embeddings.base64" is not valid base64.');
+    }
+    if (bin.length === 0 || bin.length % (4 * dim) !== 0) {
+      throw badRequest('INVALID_EMBEDDING', `"embeddings.base64" decodes to ${bin.length} bytes, not a whole number of ${dim}-d float32 rows.`);
+    }
+    const count = bin.length / (4 * dim);
+    if (count > limits.maxBatch) throw badRequest('BATCH_TOO_LARGE', `At most ${limits.maxBatch} embeddings per request; got ${count}. Split the batch.`);
+    const bytes = Uint8Array.from(bin, (ch) => ch.charCodeAt(0));
+    const view = new DataView(bytes.buffer);
+    rows = Array.from({ length: count }, (_, r) => {
+      const out = new Float32Array(dim);
+      for (let j = 0; j < dim; j++) {
+        const v = view.getFloat32((r * dim + j) * 4, true);
+        if (!Number.isFinite(v)) throw badRequest('INVALID_EMBEDDING', `Embedding ${r} has ${v} at position ${j}; embeddings must be finite.`);
+        out[j] = v;
+      }
+      return out;
+    });
+  } else {
+    throw badRequest('INVALID_EMBEDDING', '"embeddings" must be an array of number arrays, or {"base64": "<little-endian float32>", "dim": n}.');
+  }
+  if (expectedDim !== undefined) {
+    rows.forEach((r, i) => {
+      if (r.length !== expectedDim) throw badRequest('DIMENSION_MISMATCH', `embeddings[${i}] has ${r.length} values; this head takes ${expectedDim}. Use the head's backbone.`);
+    });
+  }
+  return rows;
+}

@@ -1,0 +1,39 @@
+/** The worker's bindings (declared in wrangler.toml) and settings. Read only through `c.env`. */
+import type { HeadState } from './durable/head-state.js';
+
+export interface Env {
+  DB: D1Database;
+  BLOBS: R2Bucket;
+  HEAD_STATE: DurableObjectNamespace<HeadState>;
+  /** Workers rate-limiting binding; absent in setups without it (then no per-key limit). */
+  RATE_LIMITER?: RateLimit;
+  /** Bootstrap secret for /v1/admin (`wrangler secret put ADMIN_TOKEN`, `.dev.vars` locally). */
+  ADMIN_TOKEN?: string;
+  MAX_BODY_BYTES?: string;
+  MAX_BATCH?: string;
+  MAX_DIM?: string;
+}
+
+export interface Limits {
+  maxBodyBytes: number;
+  maxBatch: number;
+  maxDim: number;
+}
+
+export function limitsOf(env: Env): Limits {
+  return {
+    maxBodyBytes: Number(env.MAX_BODY_BYTES ?? 32 * 1024 * 1024),
+    maxBatch: Number(env.MAX_BATCH ?? 256),
+    maxDim: Number(env.MAX_DIM ?? 4096),
+  };
+}
+
+export interface Principal {
+  tenantId: string;
+  scope: 'read' | 'write';
+  keyHash: string;
+}
+
+export type AppEnv = { Bindings: Env; Variables: { principal: Principal } };
+
+export const SERVICE_VERSION = '0.1.0';

@@ -1,0 +1,203 @@
+/** Heads: upload versions, list, metadata, aliases (with weighted canaries), delete, classify, examples. */
+import { BackboneMismatchError, LinearHead, parseHead, type AnyHead } from 'edgehead/heads';
+import { Hono, type Context } from 'hono';
+import { requireKey, sha256Hex } from '../auth.js';
+import { ApiError, badRequest, notFound } from '../errors.js';
+import { limitsOf, type AppEnv } from '../env.js';
+import { parseEmbeddings } from '../embeddings.js';
+import { ALIAS_PATTERN, headName, optionalNumber, parseRef, readBody, readJsonObject } from '../request.js';
+import { blobKey, readVerified } from '../store/blobs.js';
+import { Store, type VersionRow } from '../store/d1.js';
+
+export const heads = new Hono<AppEnv>();
+
+/** Parsed linear heads, per isolate, by content hash (immutable, so never stale). */
+const headCache = new Map<string, AnyHead>();
+const HEAD_CACHE_LIMIT = 64;
+
+const tenant = (c: Context<AppEnv>) => c.get('principal').tenantId;
+const versionInfo = (v: VersionRow) => ({
+  version: v.version,
+  kind: v.kind,
+  dim: v.dim,
+  labels: JSON.parse(v.labels) as string[],
+  sha256: v.sha256,
+  size: v.size,
+  backbone: v.backbone_id ? { id: v.backbone_id, fingerprint: v.fingerprint } : null,
+  createdAt: v.created_at,
+});
+
+heads.post('/:name/versions', requireKey('write'), async (c) => {
+  const name = headName(c.req.param('name'));
+  const alias = c.req.query('alias');
+  if (alias !== undefined && !ALIAS_PATTERN.test(alias)) throw badRequest('INVALID_ALIAS', `Alias "${alias}" is invalid: lower-case letters, digits, "_" or "-", starting with a letter.`);
+  const text = await readBody(c);
+  const limits = limitsOf(c.env);
+  // Strict validation before anything is stored: version, shapes, NaN/Inf, truncation.
+  const { head, backbone } = parseHead(text);
+  if (head.dim > limits.maxDim) throw badRequest('DIM_TOO_LARGE', `The head takes ${head.dim}-d embeddings; the limit is ${limits.maxDim}.`);
+  const sha256 = await sha256Hex(text);
+  const tenantId = tenant(c);
+  const key = blobKey(tenantId, name, sha256);
+  const store = new Store(c.env.DB);
+  try {
+    await c.env.BLOBS.put(key, text, { sha256, httpMetadata: { contentType: 'application/json' } });
+  } catch (e) {
+    throw new ApiError(503, 'STORAGE_UNAVAILABLE', `Storing the head file failed (${(e as Error).message}); nothing was created. Retry.`);
+  }
+  let version: number;
+  try {
+    version = await store.insertVersion(
+      {
+        tenant_id: tenantId,
+        name,
+        blob_key: key,
+        sha256,
+        size: text.length,
+        kind: head.kind,
+        dim: head.dim,
+        labels: JSON.stringify(head.labels),
+        backbone_id: backbone?.id ?? null,
+        fingerprint: backbone?.fingerprint ?? null,
+      },
+      alias,
+    );
+  } catch (e) {
+    // The version row never landed: drop the blob unless an existing version shares it.
+    if (!(await store.blobInUse(tenantId, key))) await c.env.BLOBS.delete(key).catch(() => undefined);
+    throw new ApiError(503, 'STORAGE_UNAVAILABLE', `Recording the version failed (${(e as Error).message}); nothing was created. Retry.`);
+  }
+  return c.json({ name, ...versionInfo((await store.version(tenantId, name, version)) as VersionRow), alias: alias ?? null }, 201);
+});
+
+heads.get('/', requireKey('read'), async (c) => {
+  const rows = await new Store(c.env.DB).listHeads(tenant(c));
+  return c.json({ heads: rows.map((r) => ({ name: r.name, latestVersion: r.latest, versions: r.versions, createdAt: r.created_at })) });
+});
+
+heads.get('/:name', requireKey('read'), async (c) => {
+  const name = headName(c.req.param('name'));
+  const store = new Store(c.env.DB);
+  const versions = await store.versions(tenant(c), name);
+  if (versions.length === 0) throw notFound(`No head named "${name}".`);
+  const aliases = await store.aliases(tenant(c), name);
+  return c.json({
+    name,
+    versions: versions.map(versionInfo),
+    aliases: aliases.map((a) => ({ alias: a.alias, version: a.version, canary: a.canary_version ? { version: a.canary_version, weight: a.canary_weight } : null, updatedAt: a.updated_at })),
+  });
+});
+
+heads.delete('/:name', requireKey('write'), async (c) => {
+  const name = headName(c.req.param('name'));
+  const keys = await new Store(c.env.DB).deleteHead(tenant(c), name);
+  if (keys === null) throw notFound(`No head named "${name}".`);
+  await Promise.all([...new Set(keys)].map((k) => c.env.BLOBS.delete(k)));
+  return c.json({ deleted: name, versions: keys.length });
+});
+
+heads.put('/:name/aliases/:alias', requireKey('write'), async (c) => {
+  const name = headName(c.req.param('name'));
+  const alias = c.req.param('alias');
+  if (!ALIAS_PATTERN.test(alias)) throw badRequest('INVALID_ALIAS', `Alias "${alias}" is invalid: lower-case letters, digits, "_" or "-", starting with a letter.`);
+  const body = await readJsonObject(c);
+  const version = optionalNumber(body, 'version', (n) => Number.isInteger(n) && n > 0, 'must be a positive integer version');
+  if (version === undefined) throw badRequest('INVALID_FIELD', '"version" is required.');
+  let canary: { version: number; weight: number } | null = null;
+  if (body.canary !== undefined && body.canary !== null) {
+    const cb = body.canary as Record<string, unknown>;
+    if (typeof cb !== 'object') throw badRequest('INVALID_FIELD', '"canary" must be {"version": n, "weight": 0..1}.');
+    const cv = optionalNumber(cb, 'version', (n) => Number.isInteger(n) && n > 0, 'must be a positive integer version');
+    const cw = optionalNumber(cb, 'weight', (n) => n >= 0 && n <= 1, 'must be between 0 and 1');
+    if (cv === undefined || cw === undefined) throw badRequest('INVALID_FIELD', '"canary" needs "version" and "weight".');
+    canary = { version: cv, weight: cw };
+  }
+  const store = new Store(c.env.DB);
+  for (const v of [version, canary?.version].filter((x): x is number => x !== undefined)) {
+    if (!(await store.version(tenant(c), name, v))) throw notFound(`Head "${name}" has no version ${v}.`);
+  }
+  await store.setAlias(tenant(c), name, alias, version, canary);
+  return c.json({ name, alias, version, canary });
+});
+
+heads.delete('/:name/aliases/:alias', requireKey('write'), async (c) => {
+  const name = headName(c.req.param('name'));
+  if (!(await new Store(c.env.DB).deleteAlias(tenant(c), name, c.req.param('alias')))) throw notFound(`Head "${name}" has no alias "${c.req.param('alias')}".`);
+  return c.json({ deleted: c.req.param('alias') });
+});
+
+/** name / name@version / name@alias → the version row that answers (canary chosen by weight). */
+async function resolve(c: Context<AppEnv>, raw: string): Promise<VersionRow> {
+  const ref = parseRef(raw);
+  const store = new Store(c.env.DB);
+  const t = tenant(c);
+  let row: VersionRow | null;
+  if (ref.version !== undefined) row = await store.version(t, ref.name, ref.version);
+  else if (ref.alias !== undefined) {
+    const a = await store.alias(t, ref.name, ref.alias);
+    if (!a) throw notFound(`Head "${ref.name}" has no alias "${ref.alias}".`);
+    const v = a.canary_version !== null && Math.random() < a.canary_weight ? a.canary_version : a.version;
+    row = await store.version(t, ref.name, v);
+  } else row = await store.latestVersion(t, ref.name);
+  if (!row) throw notFound(ref.version !== undefined ? `Head "${ref.name}" has no version ${ref.version}.` : `No head named "${ref.name}".`);
+  return row;
+}
+
+function stateStub(c: Context<AppEnv>, row: VersionRow) {
+  return c.env.HEAD_STATE.get(c.env.HEAD_STATE.idFromName(`${row.tenant_id}/${row.name}/${row.version}`));
+}
+
+heads.post('/:ref/classify', requireKey('read'), async (c) => {
+  const body = await readJsonObject(c);
+  const row = await resolve(c, c.req.param('ref'));
+  if (body.fingerprint !== undefined) {
+    if (typeof body.fingerprint !== 'string') throw badRequest('INVALID_FIELD', '"fingerprint" must be a string.');
+    if (row.fingerprint && body.fingerprint !== row.fingerprint) {
+      const e = new BackboneMismatchError(row.fingerprint, body.fingerprint, row.backbone_id ?? undefined);
+      throw new ApiError(409, e.code, e.message);
+    }
+  }
+  const embeddings = parseEmbeddings(body.embeddings, limitsOf(c.env), row.dim);
+  const topK = optionalNumber(body, 'topK', (n) => Number.isInteger(n) && n >= 1 && n <= 100, 'must be an integer from 1 to 100');
+  const threshold = optionalNumber(body, 'threshold', () => true, 'must be a number');
+  if (body.rejectUnknown !== undefined && typeof body.rejectUnknown !== 'boolean') throw badRequest('INVALID_FIELD', '"rejectUnknown" must be true or false.');
+  const options = { topK, threshold, rejectUnknown: body.rejectUnknown as boolean | undefined };
+  let predictions;
+  if (row.kind === 'linear') {
+    let head = headCache.get(row.sha256);
+    if (!head) {
+      head = parseHead(await readVerified(c.env.BLOBS, row.blob_key, row.sha256)).head;
+      if (headCache.size >= HEAD_CACHE_LIMIT) headCache.delete(headCache.keys().next().value as string);
+      headCache.set(row.sha256, head);
+    }
+    predictions = (head as LinearHead).predict(embeddings, options);
+  } else {
+    predictions = await stateStub(c, row).classify({ blobKey: row.blob_key, sha256: row.sha256 }, embeddings, options);
+  }
+  return c.json({ head: row.name, version: row.version, predictions });
+});
+
+heads.post('/:ref/examples', requireKey('write'), async (c) => {
+  const body = await readJsonObject(c);
+  const row = await resolve(c, c.req.param('ref'));
+  if (row.kind === 'linear') throw badRequest('NOT_SUPPORTED', 'Online examples apply to knn and centroid heads; re-fit and upload a new version of a linear head.');
+  const embeddings = parseEmbeddings(body.embeddings, limitsOf(c.env), row.dim);
+  const labels = body.labels;
+  if (!Array.isArray(labels) || labels.length !== embeddings.length || labels.some((l) => typeof l !== 'string' || !l || l.length > 200)) {
+    throw badRequest('INVALID_FIELD', `"labels" must be ${embeddings.length} non-empty strings, one per embedding.`);
+  }
+  const result = await stateStub(c, row).addExamples({ blobKey: row.blob_key, sha256: row.sha256 }, embeddings, labels as string[]);
+  return c.json({ head: row.name, version: row.version, ...result }, 201);
+});
+
+heads.delete('/:ref/examples', requireKey('write'), async (c) => {
+  const body = await readJsonObject(c);
+  const row = await resolve(c, c.req.param('ref'));
+  if (row.kind === 'linear') throw badRequest('NOT_SUPPORTED', 'Linear heads have no online examples.');
+  const ids = body.ids;
+  if (!Array.isArray(ids) || ids.length === 0 || ids.some((i) => typeof i !== 'number' || !Number.isInteger(i) || i < 0)) {
+    throw badRequest('INVALID_FIELD', '"ids" must be a non-empty list of example ids returned when they were added.');
+  }
+  const result = await stateStub(c, row).removeExamples({ blobKey: row.blob_key, sha256: row.sha256 }, ids as number[]);
+  return c.json({ head: row.name, version: row.version, ...result });
+});

@@ -1,0 +1,146 @@
+/** Tenants, keys, heads, versions and aliases in D1. Every query is scoped by tenant. */
+export interface VersionRow {
+  tenant_id: string;
+  name: string;
+  version: number;
+  blob_key: string;
+  sha256: string;
+  size: number;
+  kind: string;
+  dim: number;
+  labels: string;
+  backbone_id: string | null;
+  fingerprint: string | null;
+  created_at: string;
+}
+
+export interface AliasRow {
+  alias: string;
+  version: number;
+  canary_version: number | null;
+  canary_weight: number;
+  updated_at: string;
+}
+
+const now = () => new Date().toISOString();
+
+export class Store {
+  constructor(private readonly db: D1Database) {}
+
+  async createTenant(id: string, name: string): Promise<void> {
+    await this.db.prepare('INSERT INTO tenants (id, name, created_at) VALUES (?, ?, ?)').bind(id, name, now()).run();
+  }
+
+  async tenantExists(id: string): Promise<boolean> {
+    return (await this.db.prepare('SELECT 1 AS x FROM tenants WHERE id = ?').bind(id).first()) !== null;
+  }
+
+  async addKey(tenantId: string, keyHash: string, scope: 'read' | 'write'): Promise<void> {
+    await this.db.prepare('INSERT INTO api_keys (key_hash, tenant_id, scope, created_at) VALUES (?, ?, ?, ?)').bind(keyHash, tenantId, scope, now()).run();
+  }
+
+  /**
+   * Creates the head if needed and inserts the next version number in one batch (a D1
+   * transaction): either both rows land or neither does.
+   */
+  async insertVersion(row: Omit<VersionRow, 'version' | 'created_at'>, alias?: string): Promise<number> {
+    const created = now();
+    const aliasStatement = alias
+      ? [
+          this.db
+            .prepare(
+              `INSERT INTO aliases (tenant_id, name, alias, version, canary_version, canary_weight, updated_at)
+               SELECT ?1, ?2, ?3, MAX(version), NULL, 0, ?4 FROM versions WHERE tenant_id = ?1 AND name = ?2
+               ON CONFLICT (tenant_id, name, alias) DO UPDATE SET version = excluded.version, canary_version = NULL, canary_weight = 0, updated_at = excluded.updated_at`,
+            )
+            .bind(row.tenant_id, row.name, alias, created),
+        ]
+      : [];
+    const results = await this.db.batch([
+      this.db.prepare('INSERT OR IGNORE INTO heads (tenant_id, name, created_at) VALUES (?, ?, ?)').bind(row.tenant_id, row.name, created),
+      this.db
+        .prepare(
+          `INSERT INTO versions (tenant_id, name, version, blob_key, sha256, size, kind, dim, labels, backbone_id, fingerprint, created_at)
+           SELECT ?1, ?2, COALESCE(MAX(version), 0) + 1, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11 FROM versions WHERE tenant_id = ?1 AND name = ?2
+           RETURNING version`,
+        )
+        .bind(row.tenant_id, row.name, row.blob_key, row.sha256, row.size, row.kind, row.dim, row.labels, row.backbone_id, row.fingerprint, created),
+      ...aliasStatement,
+    ]);
+    return (results[1].results[0] as { version: number }).version;
+  }
+
+  async blobInUse(tenantId: string, key: string): Promise<boolean> {
+    return (await this.db.prepare('SELECT 1 AS x FROM versions WHERE tenant_id = ? AND blob_key = ? LIMIT 1').bind(tenantId, key).first()) !== null;
+  }
+
+  async listHeads(tenantId: string) {
+    const { results } = await this.db
+      .prepare(
+        `SELECT h.name, h.created_at, MAX(v.version) AS latest, COUNT(v.version) AS versions
+         FROM heads h LEFT JOIN versions v ON v.tenant_id = h.tenant_id AND v.name = h.name
+         WHERE h.tenant_id = ? GROUP BY h.name, h.created_at ORDER BY h.name`,
+      )
+      .bind(tenantId)
+      .all<{ name: string; created_at: string; latest: number | null; versions: number }>();
+    return results;
+  }
+
+  async versions(tenantId: string, name: string): Promise<VersionRow[]> {
+    const { results } = await this.db.prepare('SELECT * FROM versions WHERE tenant_id = ? AND name = ? ORDER BY version').bind(tenantId, name).all<VersionRow>();
+    return results;
+  }
+
+  async version(tenantId: string, name: string, version: number): Promise<VersionRow | null> {
+    return this.db.prepare('SELECT * FROM versions WHERE tenant_id = ? AND name = ? AND version = ?').bind(tenantId, name, version).first<VersionRow>();
+  }
+
+  async latestVersion(tenantId: string, name: string): Promise<VersionRow | null> {
+    return this.db.prepare('SELECT * FROM versions WHERE tenant_id = ? AND name = ? ORDER BY version DESC LIMIT 1').bind(tenantId, name).first<VersionRow>();
+  }
+
+  async aliases(tenantId: string, name: string): Promise<AliasRow[]> {
+    const { results } = await this.db
+      .prepare('SELECT alias, version, canary_version, canary_weight, updated_at FROM aliases WHERE tenant_id = ? AND name = ? ORDER BY alias')
+      .bind(tenantId, name)
+      .all<AliasRow>();
+    return results;
+  }
+
+  async alias(tenantId: string, name: string, alias: string): Promise<AliasRow | null> {
+    return this.db
+      .prepare('SELECT alias, version, canary_version, canary_weight, updated_at FROM aliases WHERE tenant_id = ? AND name = ? AND alias = ?')
+      .bind(tenantId, name, alias)
+      .first<AliasRow>();
+  }
+
+  /** Moves (or creates) an alias in one statement: readers see the old or the new target, never a mix. */
+  async setAlias(tenantId: string, name: string, alias: string, version: number, canary: { version: number; weight: number } | null): Promise<void> {
+    await this.db
+      .prepare(
+        `INSERT INTO aliases (tenant_id, name, alias, version, canary_version, canary_weight, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (tenant_id, name, alias) DO UPDATE SET version = excluded.version, canary_version = excluded.canary_version,
+           canary_weight = excluded.canary_weight, updated_at = excluded.updated_at`,
+      )
+      .bind(tenantId, name, alias, version, canary?.version ?? null, canary?.weight ?? 0, now())
+      .run();
+  }
+
+  async deleteAlias(tenantId: string, name: string, alias: string): Promise<boolean> {
+    const r = await this.db.prepare('DELETE FROM aliases WHERE tenant_id = ? AND name = ? AND alias = ?').bind(tenantId, name, alias).run();
+    return r.meta.changes > 0;
+  }
+
+  /** Deletes a head with its versions and aliases; returns the blob keys to remove. */
+  async deleteHead(tenantId: string, name: string): Promise<string[] | null> {
+    const rows = await this.versions(tenantId, name);
+    const exists = await this.db.prepare('SELECT 1 AS x FROM heads WHERE tenant_id = ? AND name = ?').bind(tenantId, name).first();
+    if (!exists) return null;
+    await this.db.batch([
+      this.db.prepare('DELETE FROM aliases WHERE tenant_id = ? AND name = ?').bind(tenantId, name),
+      this.db.prepare('DELETE FROM versions WHERE tenant_id = ? AND name = ?').bind(tenantId, name),
+      this.db.prepare('DELETE FROM heads WHERE tenant_id = ? AND name = ?').bind(tenantId, name),
+    ]);
+    return rows.map((r) => r.blob_key);
+  }
+}
