@@ -158,7 +158,7 @@ async function main(): Promise<void> {
   }
   const doc = `# Few-shot results
 
-Produced by \`npm run bench:accuracy\` (${new Date().toISOString().slice(0, 10)}, ${((Date.now() - started) / 1000).toFixed(0)} s on this 2-core machine, embeddings cached).
+Produced by \`npm run bench:accuracy\` (${new Date().toISOString().slice(0, 10)}, ${((Date.now() - started) / 1000).toFixed(0)} s on this 2-core machine including computing the embeddings, which are then cached in .cache/embeddings).
 k labelled examples per class are sampled from the pool with \`sampleFewShot(labels, k, seed)\`, seeds 0…${SEEDS - 1}; every head
 sees the same samples. Linear: C = 1, no standardisation. Numbers are test-set accuracy in %.
 ${lines.join('\n')}
