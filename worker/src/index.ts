@@ -1,12 +1,9 @@
 /**
- * The edgehead edge worker. For now only a health route; heads storage and classification come
- * with the worker issue (Hono app, D1/R2 bindings, tenants).
+ * The edgehead edge worker: stores heads (D1 + R2), serves classification, and keeps online
+ * examples of kNN/centroid heads in a Durable Object.
  * @module
  */
-export default {
-  async fetch(request: Request): Promise<Response> {
-    const url = new URL(request.url);
-    if (url.pathname === '/v1/health') return Response.json({ ok: true, service: 'edgehead' });
-    return Response.json({ error: { code: 'NOT_FOUND', message: `No route for ${url.pathname}; see /v1/health.` } }, { status: 404 });
-  },
-};
+import { createApp } from './app.js';
+
+export { HeadState } from './durable/head-state.js';
+export default createApp();

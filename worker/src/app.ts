@@ -1,0 +1,20 @@
+/** The Hono app: routes under /v1, one error handler mapping every failure to a JSON body. */
+import { HEAD_FORMAT_VERSION } from 'edgehead/heads';
+import { Hono } from 'hono';
+import { errorBody, handleError } from './errors.js';
+import { SERVICE_VERSION, type AppEnv } from './env.js';
+import { openapi } from './openapi.js';
+import { admin } from './routes/admin.js';
+import { heads } from './routes/heads.js';
+
+export function createApp(): Hono<AppEnv> {
+  const app = new Hono<AppEnv>();
+  app.get('/v1/health', (c) => c.json({ ok: true }));
+  app.get('/v1/version', (c) => c.json({ service: 'edgehead', version: SERVICE_VERSION, headFormatVersion: HEAD_FORMAT_VERSION }));
+  app.get('/v1/openapi.json', (c) => c.json(openapi));
+  app.route('/v1/admin', admin);
+  app.route('/v1/heads', heads);
+  app.notFound((c) => c.json(errorBody('NOT_FOUND', `No route ${c.req.method} ${new URL(c.req.url).pathname}; see /v1/openapi.json.`), 404));
+  app.onError(handleError);
+  return app;
+}

@@ -1,0 +1,8 @@
+// Bindings seen by tests through `import { env } from 'cloudflare:test'`.
+type EdgeheadWorkerEnv = import('../src/env.js').Env;
+
+declare namespace Cloudflare {
+  interface Env extends EdgeheadWorkerEnv {
+    TEST_MIGRATIONS: import('cloudflare:test').D1Migration[];
+  }
+}

@@ -1,0 +1,61 @@
+import { SELF } from 'cloudflare:test';
+import { CentroidHead, KnnHead, LinearHead, headToJson } from 'edgehead/heads';
+
+export const ADMIN = 'test-admin-token';
+export const FINGERPRINT = 'sha256:test-backbone';
+
+export async function call(method: string, path: string, options: { key?: string; body?: unknown; raw?: string } = {}): Promise<{ status: number; body: any }> {
+  const headers: Record<string, string> = { 'content-type': 'application/json' };
+  if (options.key) headers.authorization = `Bearer ${options.key}`;
+  const res = await SELF.fetch(`https://edge.test${path}`, {
+    method,
+    headers,
+    body: options.raw ?? (options.body === undefined ? undefined : JSON.stringify(options.body)),
+  });
+  const text = await res.text();
+  let body: any;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    body = text;
+  }
+  return { status: res.status, body };
+}
+
+/** A tenant with one write and one read key. */
+export async function tenant(name = 'acme'): Promise<{ id: string; write: string; read: string }> {
+  const t = await call('POST', '/v1/admin/tenants', { key: ADMIN, body: { name } });
+  const w = await call('POST', `/v1/admin/tenants/${t.body.id}/keys`, { key: ADMIN, body: { scope: 'write' } });
+  const r = await call('POST', `/v1/admin/tenants/${t.body.id}/keys`, { key: ADMIN, body: { scope: 'read' } });
+  return { id: t.body.id, write: w.body.key, read: r.body.key };
+}
+
+/** Three well-separated 4-d classes: a ≈ +x, b ≈ +y, c ≈ +z. */
+export function toyData(): { x: number[][]; y: string[] } {
+  const x: number[][] = [];
+  const y: string[] = [];
+  const centres: Record<string, number[]> = { a: [1, 0, 0, 0.1], b: [0, 1, 0, 0.1], c: [0, 0, 1, 0.1] };
+  for (const [label, c] of Object.entries(centres)) {
+    for (let i = 0; i < 6; i++) {
+      x.push(c.map((v, j) => v + 0.05 * Math.sin(7 * i + 3 * j + label.charCodeAt(0))));
+      y.push(label);
+    }
+  }
+  return { x, y };
+}
+
+export function headFile(kind: 'linear' | 'knn' | 'centroid', backbone = { id: 'toy', fingerprint: FINGERPRINT }): string {
+  const { x, y } = toyData();
+  const head = kind === 'linear' ? LinearHead.fit(x, y, { C: 10 }) : kind === 'knn' ? KnnHead.fit(x, y, { k: 3 }) : CentroidHead.fit(x, y);
+  return headToJson(head, { backbone });
+}
+
+export async function upload(key: string, name: string, text: string, alias?: string) {
+  return call('POST', `/v1/heads/${name}/versions${alias ? `?alias=${alias}` : ''}`, { key, raw: text });
+}
+
+/** Every error response must have this shape. */
+export function isErrorBody(body: unknown): boolean {
+  const e = (body as { error?: { code?: unknown; message?: unknown } })?.error;
+  return typeof e?.code === 'string' && typeof e.message === 'string' && e.message.length > 0;
+}

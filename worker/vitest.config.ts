@@ -1,0 +1,26 @@
+import { fileURLToPath } from 'node:url';
+import { cloudflareTest, readD1Migrations } from '@cloudflare/vitest-pool-workers';
+import { defineConfig } from 'vitest/config';
+
+// The real worker in workerd with local D1, R2, Durable Objects and the rate-limit binding.
+export default defineConfig({
+  plugins: [
+    cloudflareTest(async () => ({
+      main: fileURLToPath(new URL('./src/index.ts', import.meta.url)),
+      wrangler: { configPath: fileURLToPath(new URL('../wrangler.toml', import.meta.url)) },
+      miniflare: {
+        bindings: {
+          ADMIN_TOKEN: 'test-admin-token',
+          TEST_MIGRATIONS: await readD1Migrations(fileURLToPath(new URL('./migrations', import.meta.url))),
+        },
+        ratelimits: { RATE_LIMITER: { simple: { limit: 100, period: 60 } } },
+      },
+    })),
+  ],
+  test: {
+    name: 'worker',
+    include: ['test/**/*.test.ts'],
+    setupFiles: ['./test/apply-migrations.ts'],
+    testTimeout: 60_000,
+  },
+});
