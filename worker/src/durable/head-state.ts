@@ -5,7 +5,7 @@
  * concurrent additions are serialised and all kept.
  */
 import { DurableObject } from 'cloudflare:workers';
-import { CentroidHead, InvalidInputError, KnnHead, parseHead, type Prediction } from 'edgehead/heads';
+import { CentroidHead, EdgeheadError, InvalidInputError, KnnHead, parseHead, type Prediction } from 'edgehead/heads';
 import type { Env } from '../env.js';
 import { readVerified } from '../store/blobs.js';
 
@@ -17,6 +17,18 @@ export interface BlobRef {
 interface StoredExample {
   embedding: Float32Array;
   label: string;
+}
+
+/** RPC results: errors a client caused travel as data (thrown errors lose their type across RPC). */
+export type Outcome<T> = { ok: true; value: T } | { ok: false; code: string; message: string };
+
+async function outcome<T>(fn: () => Promise<T>): Promise<Outcome<T>> {
+  try {
+    return { ok: true, value: await fn() };
+  } catch (e) {
+    if (e instanceof EdgeheadError) return { ok: false, code: e.code, message: e.message };
+    throw e;
+  }
 }
 
 const EXAMPLE_PREFIX = 'ex:';
@@ -58,12 +70,19 @@ export class HeadState extends DurableObject<Env> {
     this.loadedFrom = ref.sha256;
   }
 
-  async classify(ref: BlobRef, embeddings: Float32Array[], options: { topK?: number; threshold?: number; rejectUnknown?: boolean }): Promise<Prediction[]> {
-    const head = await this.ensureLoaded(ref);
-    return head.predict(embeddings, options);
+  classify(ref: BlobRef, embeddings: Float32Array[], options: { topK?: number; threshold?: number; rejectUnknown?: boolean }): Promise<Outcome<Prediction[]>> {
+    return outcome(async () => (await this.ensureLoaded(ref)).predict(embeddings, options));
   }
 
-  async addExamples(ref: BlobRef, embeddings: Float32Array[], labels: string[]): Promise<{ ids: number[]; total: number }> {
+  addExamples(ref: BlobRef, embeddings: Float32Array[], labels: string[]): Promise<Outcome<{ ids: number[]; total: number }>> {
+    return outcome(() => this.add(ref, embeddings, labels));
+  }
+
+  removeExamples(ref: BlobRef, ids: number[]): Promise<Outcome<{ removed: number }>> {
+    return outcome(() => this.remove(ref, ids));
+  }
+
+  private async add(ref: BlobRef, embeddings: Float32Array[], labels: string[]): Promise<{ ids: number[]; total: number }> {
     const head = await this.ensureLoaded(ref);
     // Validate against the head before storing anything.
     if (embeddings.some((e) => e.length !== head.dim)) throw new InvalidInputError(`Every embedding must have ${head.dim} values.`);
@@ -77,7 +96,7 @@ export class HeadState extends DurableObject<Env> {
     return { ids, total };
   }
 
-  async removeExamples(ref: BlobRef, ids: number[]): Promise<{ removed: number }> {
+  private async remove(ref: BlobRef, ids: number[]): Promise<{ removed: number }> {
     await this.ensureLoaded(ref);
     const keys = ids.map(exampleKey);
     const present = await this.ctx.storage.get<StoredExample>(keys);

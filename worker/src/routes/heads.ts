@@ -8,6 +8,7 @@ import { parseEmbeddings } from '../embeddings.js';
 import { ALIAS_PATTERN, headName, optionalNumber, parseRef, readBody, readJsonObject } from '../request.js';
 import { blobKey, readVerified } from '../store/blobs.js';
 import { Store, type VersionRow } from '../store/d1.js';
+import type { Outcome } from '../durable/head-state.js';
 
 export const heads = new Hono<AppEnv>();
 
@@ -147,6 +148,12 @@ function stateStub(c: Context<AppEnv>, row: VersionRow) {
   return c.env.HEAD_STATE.get(c.env.HEAD_STATE.idFromName(`${row.tenant_id}/${row.name}/${row.version}`));
 }
 
+/** Unwraps a Durable Object outcome; client errors become 4xx like everywhere else. */
+function unwrap<T>(o: Outcome<T>): T {
+  if (o.ok) return o.value;
+  throw new ApiError(o.code === 'NOT_FOUND' ? 404 : o.code === 'BACKBONE_MISMATCH' ? 409 : 400, o.code, o.message);
+}
+
 heads.post('/:ref/classify', requireKey('read'), async (c) => {
   const body = await readJsonObject(c);
   const row = await resolve(c, c.req.param('ref'));
@@ -172,7 +179,7 @@ heads.post('/:ref/classify', requireKey('read'), async (c) => {
     }
     predictions = (head as LinearHead).predict(embeddings, options);
   } else {
-    predictions = await stateStub(c, row).classify({ blobKey: row.blob_key, sha256: row.sha256 }, embeddings, options);
+    predictions = unwrap(await stateStub(c, row).classify({ blobKey: row.blob_key, sha256: row.sha256 }, embeddings, options));
   }
   return c.json({ head: row.name, version: row.version, predictions });
 });
@@ -186,7 +193,7 @@ heads.post('/:ref/examples', requireKey('write'), async (c) => {
   if (!Array.isArray(labels) || labels.length !== embeddings.length || labels.some((l) => typeof l !== 'string' || !l || l.length > 200)) {
     throw badRequest('INVALID_FIELD', `"labels" must be ${embeddings.length} non-empty strings, one per embedding.`);
   }
-  const result = await stateStub(c, row).addExamples({ blobKey: row.blob_key, sha256: row.sha256 }, embeddings, labels as string[]);
+  const result = unwrap(await stateStub(c, row).addExamples({ blobKey: row.blob_key, sha256: row.sha256 }, embeddings, labels as string[]));
   return c.json({ head: row.name, version: row.version, ...result }, 201);
 });
 
@@ -198,6 +205,6 @@ heads.delete('/:ref/examples', requireKey('write'), async (c) => {
   if (!Array.isArray(ids) || ids.length === 0 || ids.some((i) => typeof i !== 'number' || !Number.isInteger(i) || i < 0)) {
     throw badRequest('INVALID_FIELD', '"ids" must be a non-empty list of example ids returned when they were added.');
   }
-  const result = await stateStub(c, row).removeExamples({ blobKey: row.blob_key, sha256: row.sha256 }, ids as number[]);
+  const result = unwrap(await stateStub(c, row).removeExamples({ blobKey: row.blob_key, sha256: row.sha256 }, ids as number[]));
   return c.json({ head: row.name, version: row.version, ...result });
 });

@@ -1,0 +1,49 @@
+import { describe, expect, it } from 'vitest';
+import { ADMIN, call, headFile, tenant, upload } from './helpers.js';
+
+describe('online examples on kNN and centroid heads', () => {
+  it('the next classify sees an added example (read-your-writes), and removal undoes it', async () => {
+    const t = await tenant();
+    await upload(t.write, 'live', headFile('knn'));
+    const query = { embeddings: [[0.7, 0.7, 0.7, 0.1]], rejectUnknown: false, topK: 4 };
+    const before = await call('POST', '/v1/heads/live/classify', { key: t.read, body: query });
+    expect(before.body.predictions[0].label).not.toBe('d');
+    const added = await call('POST', '/v1/heads/live/examples', { key: t.write, body: { embeddings: Array(3).fill([0.7, 0.7, 0.7, 0.1]), labels: ['d', 'd', 'd'] } });
+    expect(added.status).toBe(201);
+    expect(added.body.ids).toHaveLength(3);
+    const after = await call('POST', '/v1/heads/live/classify', { key: t.read, body: query });
+    expect(after.body.predictions[0].label).toBe('d');
+    const removed = await call('DELETE', '/v1/heads/live/examples', { key: t.write, body: { ids: added.body.ids } });
+    expect(removed.body).toMatchObject({ removed: 3 });
+    const again = await call('POST', '/v1/heads/live/classify', { key: t.read, body: query });
+    expect(again.body.predictions[0].label).toBe(before.body.predictions[0].label);
+    expect((await call('DELETE', '/v1/heads/live/examples', { key: t.write, body: { ids: [12345] } })).status).toBe(400);
+  });
+
+  it('centroid heads move their centroid with added examples', async () => {
+    const t = await tenant();
+    await upload(t.write, 'proto', headFile('centroid'));
+    const q = { embeddings: [[0, 0, 0, 5]], rejectUnknown: false };
+    await call('POST', '/v1/heads/proto/examples', { key: t.write, body: { embeddings: [[0, 0, 0, 5]], labels: ['e'] } });
+    expect((await call('POST', '/v1/heads/proto/classify', { key: t.read, body: q })).body.predictions[0].label).toBe('e');
+  });
+
+  it('200 concurrent additions from 10 clients are all kept', async () => {
+    const t = await tenant();
+    // Ten clients, each with its own write key (the per-key rate limit is 100/min in tests).
+    const keys = await Promise.all(
+      Array.from({ length: 10 }, async () => (await call('POST', `/v1/admin/tenants/${t.id}/keys`, { key: ADMIN, body: { scope: 'write' } })).body.key as string),
+    );
+    await upload(t.write, 'crowd', headFile('knn'));
+    const results = await Promise.all(
+      Array.from({ length: 200 }, (_, i) =>
+        call('POST', '/v1/heads/crowd/examples', { key: keys[i % 10], body: { embeddings: [[i / 200, 1 - i / 200, 0.5, 0.1]], labels: [`c${i % 7}`] } }),
+      ),
+    );
+    expect(results.map((r) => r.status)).toEqual(Array(200).fill(201));
+    const ids = results.flatMap((r) => r.body.ids as number[]);
+    expect(new Set(ids).size).toBe(200);
+    // The base head had 18 examples; every addition is there.
+    expect(Math.max(...results.map((r) => r.body.total as number))).toBe(18 + 200);
+  });
+});
