@@ -46,3 +46,4 @@ export { createOnnxObjective, objectiveGraph } from './accel/onnx-objective.js';
 export { createOnnxNeighbourSearch } from './accel/onnx-knn.js';
 export type { NeighbourSearch } from './heads/knn.js';
 export type { ObjectiveFactory } from './heads/linear.js';
+export { EdgeClient, EdgeApiError, encodeEmbeddings, type EdgeClientOptions, type ClassifyResult, type ClassifyOptions, type HeadVersionInfo } from './client/edge-client.js';

@@ -6,6 +6,7 @@ import { modelsCommand, modelsHelp } from './models.js';
 import { fitCommand, fitHelp } from './fit.js';
 import { evalCommand, evalHelp } from './eval.js';
 import { predictCommand, predictHelp } from './predict.js';
+import { classifyCommand, pushCommand, remoteHelp, serveCommand } from './remote.js';
 
 const HELP = `edgehead — frozen backbones → embeddings → small heads, at the edge.
 
@@ -18,6 +19,8 @@ ${fitHelp}
 ${evalHelp}
 
 ${predictHelp}
+
+${remoteHelp}
 
 edgehead demo          embed example sentences with USE-lite and show their similarities`;
 
@@ -35,6 +38,12 @@ export async function main(argv: string[]): Promise<number> {
         return await evalCommand(rest);
       case 'predict':
         return await predictCommand(rest);
+      case 'serve':
+        return await serveCommand(rest);
+      case 'push':
+        return await pushCommand(rest);
+      case 'classify':
+        return await classifyCommand(rest);
       case 'demo':
         return await demoCommand();
       case undefined:

@@ -1,0 +1,104 @@
+/**
+ * Runs the edge worker locally with `wrangler dev` on 127.0.0.1, after applying the D1
+ * migrations to the same local state folder. Used by `edgehead serve`, the demo, end-to-end
+ * tests and `npm run bench:worker`.
+ */
+import { spawn, type ChildProcess, execFile } from 'node:child_process';
+import { mkdtemp } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { BackendUnavailableError } from '../core/errors.js';
+
+export interface LocalWorker {
+  url: string;
+  adminToken: string;
+  stop(): Promise<void>;
+}
+
+export interface LocalWorkerOptions {
+  port?: number;
+  /** Local D1/R2/DO state; a fresh temporary folder by default. */
+  persistTo?: string;
+  adminToken?: string;
+  /** Extra `--var NAME:VALUE` settings (limits). */
+  vars?: Record<string, string>;
+  /** Print wrangler's output (serve) instead of swallowing it (tests). */
+  inheritOutput?: boolean;
+  startTimeoutMs?: number;
+}
+
+/** The repository root (where wrangler.toml lives), from sdk/src/cli or sdk/dist/cli. */
+export function repoRoot(): string {
+  return join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+}
+
+function wranglerBin(): string {
+  const require = createRequire(import.meta.url);
+  try {
+    return join(dirname(require.resolve('wrangler/package.json')), 'bin', 'wrangler.js');
+  } catch (cause) {
+    throw new BackendUnavailableError('wrangler is not installed; run `npm ci` in the edgehead repository to serve the worker locally.', { cause });
+  }
+}
+
+const env = () => ({ ...process.env, WRANGLER_SEND_METRICS: 'false', NO_COLOR: '1' });
+
+export async function startLocalWorker(options: LocalWorkerOptions = {}): Promise<LocalWorker> {
+  const root = repoRoot();
+  const persistTo = options.persistTo ?? (await mkdtemp(join(tmpdir(), 'edgehead-worker-')));
+  const adminToken = options.adminToken ?? `local-${crypto.randomUUID()}`;
+  const port = options.port ?? 8787;
+  const bin = wranglerBin();
+  await promisify(execFile)(process.execPath, [bin, 'd1', 'migrations', 'apply', 'DB', '--local', '--persist-to', persistTo], { cwd: root, env: env() });
+  const vars = Object.entries({ ADMIN_TOKEN: adminToken, ...options.vars }).flatMap(([k, v]) => ['--var', `${k}:${v}`]);
+  const child: ChildProcess = spawn(process.execPath, [bin, 'dev', '--ip', '127.0.0.1', '--port', String(port), '--persist-to', persistTo, ...vars], {
+    cwd: root,
+    env: env(),
+    stdio: options.inheritOutput ? 'inherit' : 'ignore',
+  });
+  const url = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + (options.startTimeoutMs ?? 60_000);
+  let exited = false;
+  child.once('exit', () => (exited = true));
+  for (;;) {
+    if (exited) throw new BackendUnavailableError(`wrangler dev exited before the worker answered on ${url} (is port ${port} free?).`);
+    try {
+      const res = await fetch(`${url}/v1/health`);
+      if (res.ok) break;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) {
+      child.kill();
+      throw new BackendUnavailableError(`The local worker did not answer on ${url} within the start timeout.`);
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  return {
+    url,
+    adminToken,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        if (exited) return resolve();
+        child.once('exit', () => resolve());
+        child.kill('SIGTERM');
+        setTimeout(() => child.kill('SIGKILL'), 5000).unref();
+      }),
+  };
+}
+
+/** Creates a tenant with a write and a read key through the admin API. */
+export async function bootstrapTenant(url: string, adminToken: string, name = 'local'): Promise<{ tenant: string; writeKey: string; readKey: string }> {
+  const post = async (path: string, body: unknown) => {
+    const res = await fetch(`${url}${path}`, { method: 'POST', headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    if (!res.ok) throw new BackendUnavailableError(`Admin call ${path} failed: ${res.status} ${await res.text()}`);
+    return res.json() as Promise<Record<string, string>>;
+  };
+  const t = await post('/v1/admin/tenants', { name });
+  const w = await post(`/v1/admin/tenants/${t.id}/keys`, { scope: 'write' });
+  const r = await post(`/v1/admin/tenants/${t.id}/keys`, { scope: 'read' });
+  return { tenant: t.id, writeKey: w.key, readKey: r.key };
+}

@@ -1,0 +1,79 @@
+/** `edgehead serve`, `edgehead push`, `edgehead classify --remote`: the CLI side of the edge API. */
+import { readFile } from 'node:fs/promises';
+import { parseArgs } from 'node:util';
+import type { Backbone } from '../backbone/backbone.js';
+import { EdgeClient } from '../client/edge-client.js';
+import { parseHead } from '../heads/format.js';
+import { loadBackbone } from '../node.js';
+import { readInputs, type ModalityInput } from './inputs.js';
+import { out, UsageError, warn } from './io.js';
+import { bootstrapTenant, startLocalWorker } from './local-worker.js';
+
+export const remoteHelp = `edgehead serve [--port 8787] [--persist-to dir]    run the edge worker locally (wrangler dev on 127.0.0.1);
+                                                   prints an admin token and a write key for a new tenant
+edgehead push head.json --name <name> [--alias prod] --url <worker> --key <write key>
+edgehead classify --remote <name[@version|@alias]> --url <worker> --key <key> --backbone <id> <inputs...> [--json]
+  --url/--key default to $EDGEHEAD_URL / $EDGEHEAD_KEY.`;
+
+export async function serveCommand(argv: string[]): Promise<number> {
+  const { values } = parseArgs({ args: argv, options: { port: { type: 'string' }, 'persist-to': { type: 'string' } } });
+  const worker = await startLocalWorker({ port: values.port ? Number(values.port) : 8787, persistTo: values['persist-to'] ?? '.wrangler/state', inheritOutput: true });
+  const keys = await bootstrapTenant(worker.url, worker.adminToken);
+  out(`edgehead worker on ${worker.url}`);
+  out(`  admin token: ${worker.adminToken}`);
+  out(`  tenant ${keys.tenant}: write key ${keys.writeKey}`);
+  out(`                 read key  ${keys.readKey}`);
+  out(`  export EDGEHEAD_URL=${worker.url} EDGEHEAD_KEY=${keys.writeKey}`);
+  await new Promise<void>((resolve) => {
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
+  });
+  await worker.stop();
+  return 0;
+}
+
+function client(values: { url?: string; key?: string }): EdgeClient {
+  const baseUrl = values.url ?? process.env.EDGEHEAD_URL;
+  const apiKey = values.key ?? process.env.EDGEHEAD_KEY;
+  if (!baseUrl || !apiKey) throw new UsageError('give --url and --key (or set EDGEHEAD_URL and EDGEHEAD_KEY); `edgehead serve` prints both.');
+  return new EdgeClient({ baseUrl, apiKey });
+}
+
+export async function pushCommand(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: { name: { type: 'string' }, alias: { type: 'string' }, url: { type: 'string' }, key: { type: 'string' }, json: { type: 'boolean' } },
+  });
+  const path = positionals[0];
+  if (!path || !values.name) throw new UsageError('push needs a head file and --name.');
+  const text = await readFile(path, 'utf8');
+  parseHead(text); // refuse a bad file before sending it
+  const info = await client(values).upload(values.name, text, { alias: values.alias });
+  if (values.json) out(JSON.stringify(info));
+  else out(`pushed ${path} as ${info.name} version ${info.version}${info.alias ? ` (alias ${info.alias})` : ''}: ${info.kind}, ${info.labels.length} labels, ${info.dim}-d`);
+  return 0;
+}
+
+export async function classifyCommand(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: { remote: { type: 'string' }, backbone: { type: 'string', short: 'b' }, url: { type: 'string' }, key: { type: 'string' }, json: { type: 'boolean' }, 'top-k': { type: 'string' } },
+  });
+  if (!values.remote || !values.backbone || positionals.length === 0) throw new UsageError('classify needs --remote <head>, --backbone <id> and inputs.');
+  const { backbone, manifest } = await loadBackbone(values.backbone);
+  try {
+    const { labels, inputs } = await readInputs(manifest.modality, positionals);
+    const embeddings = await (backbone as Backbone<ModalityInput>).embed(inputs);
+    const result = await client(values).classify(values.remote, embeddings, { fingerprint: backbone.fingerprint, topK: values['top-k'] ? Number(values['top-k']) : undefined });
+    if (!values.json) warn(`answered by ${result.head} version ${result.version}`);
+    result.predictions.forEach((p, i) => {
+      if (values.json) out(JSON.stringify({ input: labels[i], version: result.version, ...p }));
+      else out(`${labels[i]}\t${p.unknown ? `unknown (nearest: ${p.nearest})` : p.label}\t${p.probability.toFixed(3)}`);
+    });
+    return 0;
+  } finally {
+    await backbone.dispose();
+  }
+}
