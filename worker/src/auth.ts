@@ -38,19 +38,37 @@ export const requireAdmin: MiddlewareHandler<AppEnv> = async (c, next) => {
   await next();
 };
 
+/**
+ * Valid keys are remembered per isolate for KEY_CACHE_MS, saving a D1 read on every request;
+ * unknown keys are never cached (a key created a moment ago works at once).
+ */
+const KEY_CACHE_MS = 60_000;
+const keyCache = new Map<string, { tenantId: string; scope: 'read' | 'write'; until: number }>();
+
+async function lookupKey(db: D1Database, keyHash: string): Promise<{ tenantId: string; scope: 'read' | 'write' } | null> {
+  const cached = keyCache.get(keyHash);
+  if (cached && cached.until > Date.now()) return cached;
+  const row = await db.prepare('SELECT tenant_id, scope FROM api_keys WHERE key_hash = ?').bind(keyHash).first<{ tenant_id: string; scope: 'read' | 'write' }>();
+  if (!row) return null;
+  if (keyCache.size > 10_000) keyCache.clear();
+  const entry = { tenantId: row.tenant_id, scope: row.scope, until: Date.now() + KEY_CACHE_MS };
+  keyCache.set(keyHash, entry);
+  return entry;
+}
+
 export function requireKey(scope: Principal['scope']): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
     const key = bearer(c.req.header('authorization'));
     if (!key) throw new ApiError(401, 'UNAUTHORIZED', 'Send your API key as `Authorization: Bearer <key>`.');
     const keyHash = await sha256Hex(key);
-    const row = await c.env.DB.prepare('SELECT tenant_id, scope FROM api_keys WHERE key_hash = ?').bind(keyHash).first<{ tenant_id: string; scope: 'read' | 'write' }>();
+    const row = await lookupKey(c.env.DB, keyHash);
     if (!row) throw new ApiError(401, 'UNAUTHORIZED', 'This API key is not valid (revoked or mistyped).');
     if (scope === 'write' && row.scope !== 'write') throw new ApiError(403, 'FORBIDDEN', 'This is a read-only key; use a write key to change heads.');
-    if (c.env.RATE_LIMITER) {
+    if (c.env.RATE_LIMITER && c.env.RATE_LIMIT !== 'off') {
       const { success } = await c.env.RATE_LIMITER.limit({ key: keyHash });
       if (!success) throw new ApiError(429, 'RATE_LIMITED', 'Too many requests for this API key; slow down and retry in a minute.');
     }
-    c.set('principal', { tenantId: row.tenant_id, scope: row.scope, keyHash });
+    c.set('principal', { tenantId: row.tenantId, scope: row.scope, keyHash });
     await next();
   };
 }

@@ -5,6 +5,33 @@
 import { badRequest } from './errors.js';
 import type { Limits } from './env.js';
 
+const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
+const SEXTET = new Int16Array(128).fill(-1);
+for (let i = 0; i < ALPHABET.length; i++) SEXTET[ALPHABET.charCodeAt(i)] = i;
+
+/** Strict base64 (standard alphabet, optional padding) straight into bytes — no binary string. */
+function decodeBase64(text: string): Uint8Array {
+  let end = text.length;
+  while (end > 0 && text.charCodeAt(end - 1) === 61 /* = */) end--;
+  if (text.length - end > 2 || end % 4 === 1) throw badRequest('INVALID_EMBEDDING', '"embeddings.base64" is not valid base64.');
+  const out = new Uint8Array(Math.floor((end * 3) / 4));
+  let acc = 0;
+  let bits = 0;
+  let o = 0;
+  for (let i = 0; i < end; i++) {
+    const code = text.charCodeAt(i);
+    const v = code < 128 ? SEXTET[code] : -1;
+    if (v < 0) throw badRequest('INVALID_EMBEDDING', `"embeddings.base64" has an invalid character at position ${i}.`);
+    acc = (acc << 6) | v;
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out[o++] = (acc >> bits) & 0xff;
+    }
+  }
+  return out;
+}
+
 export type EmbeddingsBody = number[][] | { base64: string; dim: number };
 
 export function parseEmbeddings(value: unknown, limits: Limits, expectedDim?: number): Float32Array[] {
@@ -28,19 +55,13 @@ export function parseEmbeddings(value: unknown, limits: Limits, expectedDim?: nu
     if (typeof dim !== 'number' || !Number.isInteger(dim) || dim < 1 || dim > limits.maxDim) {
       throw badRequest('INVALID_EMBEDDING', `"embeddings.dim" must be an integer between 1 and ${limits.maxDim}.`);
     }
-    let bin: string;
-    try {
-      bin = atob(base64);
-    } catch {
-      throw badRequest('INVALID_EMBEDDING', '"embeddings.base64" is not valid base64.');
+    const bytes = decodeBase64(base64);
+    if (bytes.length === 0 || bytes.length % (4 * dim) !== 0) {
+      throw badRequest('INVALID_EMBEDDING', `"embeddings.base64" decodes to ${bytes.length} bytes, not a whole number of ${dim}-d float32 rows.`);
     }
-    if (bin.length === 0 || bin.length % (4 * dim) !== 0) {
-      throw badRequest('INVALID_EMBEDDING', `"embeddings.base64" decodes to ${bin.length} bytes, not a whole number of ${dim}-d float32 rows.`);
-    }
-    const count = bin.length / (4 * dim);
+    const count = bytes.length / (4 * dim);
     if (count > limits.maxBatch) throw badRequest('BATCH_TOO_LARGE', `At most ${limits.maxBatch} embeddings per request; got ${count}. Split the batch.`);
-    const bytes = Uint8Array.from(bin, (ch) => ch.charCodeAt(0));
-    const view = new DataView(bytes.buffer);
+    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     rows = Array.from({ length: count }, (_, r) => {
       const out = new Float32Array(dim);
       for (let j = 0; j < dim; j++) {

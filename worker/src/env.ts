@@ -9,6 +9,8 @@ export interface Env {
   RATE_LIMITER?: RateLimit;
   /** Bootstrap secret for /v1/admin (`wrangler secret put ADMIN_TOKEN`, `.dev.vars` locally). */
   ADMIN_TOKEN?: string;
+  /** "off" disables the per-key limit (local load tests only). */
+  RATE_LIMIT?: string;
   MAX_BODY_BYTES?: string;
   MAX_BATCH?: string;
   MAX_DIM?: string;

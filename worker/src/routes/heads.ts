@@ -93,6 +93,7 @@ heads.delete('/:name', requireKey('write'), async (c) => {
   const name = headName(c.req.param('name'));
   const keys = await new Store(c.env.DB).deleteHead(tenant(c), name);
   if (keys === null) throw notFound(`No head named "${name}".`);
+  for (const k of versionCache.keys()) if (k.startsWith(`${tenant(c)}/${name}/`)) versionCache.delete(k);
   await Promise.all([...new Set(keys)].map((k) => c.env.BLOBS.delete(k)));
   return c.json({ deleted: name, versions: keys.length });
 });
@@ -127,18 +128,37 @@ heads.delete('/:name/aliases/:alias', requireKey('write'), async (c) => {
   return c.json({ deleted: c.req.param('alias') });
 });
 
+/**
+ * Rows of explicitly numbered versions, per isolate. Versions are immutable, so the only way a
+ * cached row goes stale is deletion: this isolate forgets at once, others within VERSION_CACHE_MS.
+ * Aliases and "latest" are always read from D1, so alias moves are visible immediately.
+ */
+const VERSION_CACHE_MS = 30_000;
+const versionCache = new Map<string, { row: VersionRow; until: number }>();
+
+async function cachedVersion(store: Store, tenantId: string, name: string, version: number): Promise<VersionRow | null> {
+  const key = `${tenantId}/${name}/${version}`;
+  const hit = versionCache.get(key);
+  if (hit && hit.until > Date.now()) return hit.row;
+  const row = await store.version(tenantId, name, version);
+  if (row) {
+    if (versionCache.size > 10_000) versionCache.clear();
+    versionCache.set(key, { row, until: Date.now() + VERSION_CACHE_MS });
+  }
+  return row;
+}
+
 /** name / name@version / name@alias → the version row that answers (canary chosen by weight). */
 async function resolve(c: Context<AppEnv>, raw: string): Promise<VersionRow> {
   const ref = parseRef(raw);
   const store = new Store(c.env.DB);
   const t = tenant(c);
   let row: VersionRow | null;
-  if (ref.version !== undefined) row = await store.version(t, ref.name, ref.version);
+  if (ref.version !== undefined) row = await cachedVersion(store, t, ref.name, ref.version);
   else if (ref.alias !== undefined) {
-    const a = await store.alias(t, ref.name, ref.alias);
+    const a = await store.aliasTargets(t, ref.name, ref.alias);
     if (!a) throw notFound(`Head "${ref.name}" has no alias "${ref.alias}".`);
-    const v = a.canary_version !== null && Math.random() < a.canary_weight ? a.canary_version : a.version;
-    row = await store.version(t, ref.name, v);
+    row = a.canary && Math.random() < a.weight ? a.canary : a.main;
   } else row = await store.latestVersion(t, ref.name);
   if (!row) throw notFound(ref.version !== undefined ? `Head "${ref.name}" has no version ${ref.version}.` : `No head named "${ref.name}".`);
   return row;

@@ -99,6 +99,21 @@ export class Store {
     return this.db.prepare('SELECT * FROM versions WHERE tenant_id = ? AND name = ? ORDER BY version DESC LIMIT 1').bind(tenantId, name).first<VersionRow>();
   }
 
+  /** The alias's target and canary rows in one read (the caller picks by weight). */
+  async aliasTargets(tenantId: string, name: string, alias: string): Promise<{ main: VersionRow; canary: VersionRow | null; weight: number } | null> {
+    const { results } = await this.db
+      .prepare(
+        `SELECT v.*, a.version AS alias_main, a.canary_weight AS alias_weight FROM aliases a JOIN versions v
+           ON v.tenant_id = a.tenant_id AND v.name = a.name AND (v.version = a.version OR v.version = a.canary_version)
+         WHERE a.tenant_id = ? AND a.name = ? AND a.alias = ?`,
+      )
+      .bind(tenantId, name, alias)
+      .all<VersionRow & { alias_main: number; alias_weight: number }>();
+    const main = results.find((r) => r.version === r.alias_main);
+    if (!main) return null;
+    return { main, canary: results.find((r) => r.version !== r.alias_main) ?? null, weight: main.alias_weight };
+  }
+
   async aliases(tenantId: string, name: string): Promise<AliasRow[]> {
     const { results } = await this.db
       .prepare('SELECT alias, version, canary_version, canary_weight, updated_at FROM aliases WHERE tenant_id = ? AND name = ? ORDER BY alias')
