@@ -1,43 +1,90 @@
 /**
- * `edgehead demo`: the README's first command. Embeds a few sentences with USE-lite (shipped in
- * an npm package, so it runs offline) and shows that paraphrases land close together.
+ * `edgehead demo` (the README's first command): the whole product on an embedded example set,
+ * offline. Embeds 96 support requests (12 intents × 8) with USE-lite, fits a head chosen by
+ * cross-validation, starts the edge worker locally, pushes the head, and classifies new
+ * sentences over HTTP. Every number printed is measured in this run.
  */
+import { join } from 'node:path';
 import type { Backbone } from '../backbone/backbone.js';
-import { cosineSimilarity } from '../core/vector.js';
+import { EdgeClient } from '../client/edge-client.js';
+import { describeSpec, fitHead } from '../heads/fit.js';
+import { headToJson } from '../heads/format.js';
 import { loadBackbone } from '../node.js';
-import { out } from './io.js';
+import { readLabelledData } from './data.js';
+import { out, warn } from './io.js';
+import { bootstrapTenant, repoRoot, startLocalWorker } from './local-worker.js';
 
-const SENTENCES = [
-  'How do I reset my password?',
-  'I forgot my password and cannot log in.',
-  'Where is my parcel? It has not arrived yet.',
-  'My order still has not been delivered.',
-  'Please cancel my subscription.',
+const NEW_SENTENCES = [
+  'my parcel still has not shown up',
+  'I keep getting logged out and cannot remember the password',
+  'please stop charging me every month',
+  'the checkout page crashes on my phone',
+  'are you open on Christmas eve?',
 ];
 
-export async function demoCommand(): Promise<number> {
+export async function demoCommand(argv: string[] = []): Promise<number> {
+  const withWorker = !argv.includes('--no-worker');
   const started = performance.now();
+  const dataPath = join(repoRoot(), 'models', 'examples', 'support-intents.tsv');
+  const data = await readLabelledData(dataPath);
+  const classes = [...new Set(data.labels)];
+  out(`edgehead demo — a support-intent classifier from ${data.items.length} examples (${classes.length} intents × ${data.items.length / classes.length}), offline\n`);
+
   const { backbone, manifest } = await loadBackbone('use-lite');
+  let headJson: string;
+  let local: ReturnType<Awaited<ReturnType<typeof fitHead>>['head']['predict']>;
   try {
-    out(`edgehead demo — backbone ${manifest.id}: ${manifest.name}`);
-    out(`licence: ${manifest.license.name}; runtime: ${backbone.device}; fingerprint ${backbone.fingerprint.slice(0, 23)}…`);
-    const embeddings = await (backbone as Backbone<string>).embed(SENTENCES);
-    out('');
-    SENTENCES.forEach((s, i) => out(`[${i}] ${embeddings[i].length}-d  ${s}`));
-    out('\ncosine similarity:');
-    out(`     ${SENTENCES.map((_, j) => `[${j}]`.padStart(6)).join('')}`);
-    embeddings.forEach((a, i) => out(`[${i}]  ${embeddings.map((b) => cosineSimilarity(a, b).toFixed(2).padStart(6)).join('')}`));
-    const nearest = embeddings.map((a, i) => {
-      let best = -1;
-      embeddings.forEach((b, j) => {
-        if (j !== i && (best < 0 || cosineSimilarity(a, b) > cosineSimilarity(a, embeddings[best]))) best = j;
-      });
-      return best;
-    });
-    out(`\nnearest neighbour of each sentence: ${nearest.map((j, i) => `${i}→${j}`).join(', ')}`);
-    out(`done in ${((performance.now() - started) / 1000).toFixed(1)} s. Try: npx edgehead embed --backbone mobilenetv2-int8 photo.jpg --json`);
-    return 0;
+    out(`1. embed with ${manifest.id}: ${manifest.name}; licence ${manifest.license.name}; runtime ${backbone.device}`);
+    const t = performance.now();
+    const rows = await (backbone as Backbone<string>).embed(data.items);
+    out(`   ${rows.length} sentences → ${backbone.dim}-d embeddings in ${((performance.now() - t) / 1000).toFixed(1)} s\n`);
+
+    out('2. choose and fit a head by 4-fold stratified cross-validation (seed 0):');
+    const report = await fitHead(rows, data.labels, { head: 'auto', folds: 4, seed: 0 });
+    for (const c of report.tried) out(`   ${describeSpec(c.spec).padEnd(36)} CV accuracy ${c.accuracy.toFixed(3)}  macro-F1 ${c.macroF1.toFixed(3)}`);
+    const cv = report.crossValidation;
+    out(`   → ${describeSpec(report.spec)}${cv ? `: cross-validated accuracy ${cv.accuracy.toFixed(3)}, macro-F1 ${cv.macroF1.toFixed(3)} on ${cv.n} examples` : ''}\n`);
+    headJson = headToJson(report.head, { backbone: { id: manifest.id, fingerprint: backbone.fingerprint }, training: report.training });
+    const fresh = await (backbone as Backbone<string>).embed(NEW_SENTENCES);
+    local = report.head.predict(fresh);
+
+    if (!withWorker) {
+      out('3. (worker skipped) local predictions:');
+      NEW_SENTENCES.forEach((s, i) => out(`   "${s}" → ${local[i].label ?? `unknown (nearest ${local[i].nearest})`} (${local[i].probability.toFixed(2)})`));
+    } else {
+      out('3. start the edge worker locally (wrangler dev on 127.0.0.1), push the head, classify over HTTP:');
+      let worker;
+      try {
+        worker = await startLocalWorker({ port: 18700 + Math.floor(Math.random() * 200) });
+      } catch (e) {
+        warn(`   could not start the worker (${(e as Error).message}); showing local predictions instead.`);
+      }
+      if (worker) {
+        try {
+          const keys = await bootstrapTenant(worker.url, worker.adminToken, 'demo');
+          const writer = new EdgeClient({ baseUrl: worker.url, apiKey: keys.writeKey });
+          const pushed = await writer.upload('support-intents', headJson, { alias: 'prod' });
+          out(`   worker ${worker.url}: pushed support-intents v${pushed.version} (alias prod, ${pushed.size} bytes)`);
+          const reader = new EdgeClient({ baseUrl: worker.url, apiKey: keys.readKey });
+          const remote = await reader.classify('support-intents@prod', fresh, { fingerprint: backbone.fingerprint });
+          remote.predictions.forEach((p, i) => {
+            const same = p.label === local[i].label && Math.abs(p.probability - local[i].probability) < 1e-6;
+            out(`   "${NEW_SENTENCES[i]}"\n      → ${p.label ?? `unknown (nearest ${p.nearest})`}  p=${p.probability.toFixed(2)}  (answered by v${remote.version}${same ? ', same as local' : ', DIFFERS from local'})`);
+          });
+        } finally {
+          await worker.stop();
+        }
+      } else {
+        NEW_SENTENCES.forEach((s, i) => out(`   "${s}" → ${local[i].label ?? 'unknown'} (${local[i].probability.toFixed(2)})`));
+      }
+    }
   } finally {
     await backbone.dispose();
   }
+  out(`\ndone in ${((performance.now() - started) / 1000).toFixed(1)} s. With your own data:`);
+  out('  npx edgehead fit my-photos/ --backbone mobilenetv2-int8 --out pets.json     # one sub-folder per class');
+  out('  npx edgehead fit tickets.tsv --backbone use-lite --out intents.json         # label<TAB>text lines');
+  out('  npx edgehead fit commands/ --backbone openwakeword-embedding --out cmd.json # WAV files per class');
+  out('  npx edgehead serve   then   npx edgehead push pets.json --name pets --alias prod');
+  return 0;
 }

@@ -22,7 +22,7 @@ ${predictHelp}
 
 ${remoteHelp}
 
-edgehead demo          embed example sentences with USE-lite and show their similarities`;
+edgehead demo [--no-worker]   fit a support-intent classifier on the embedded examples, serve it locally, classify over HTTP`;
 
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
@@ -45,7 +45,7 @@ export async function main(argv: string[]): Promise<number> {
       case 'classify':
         return await classifyCommand(rest);
       case 'demo':
-        return await demoCommand();
+        return await demoCommand(rest);
       case undefined:
       case '-h':
       case '--help':
