@@ -1,11 +1,20 @@
-/** Embeds dataset items (files or texts) in chunks, with progress, skipping unreadable files. */
+/**
+ * Embeds dataset items (files or texts) in chunks, with progress, skipping unreadable files,
+ * and an on-disk cache keyed by the input's content and the backbone fingerprint — re-running
+ * `fit` with another head, or `eval` on the same files, does not recompute embeddings.
+ */
+import { createHash } from 'node:crypto';
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { Backbone } from '../backbone/backbone.js';
 import type { AnyBackbone } from '../backbone/create.js';
 import { UnreadableInputError } from '../core/errors.js';
 import type { Matrix } from '../heads/matrix.js';
-import { readImageFile } from '../inputs/image/decode-node.js';
+import { decodeWav } from '../inputs/audio/wav.js';
+import { decodeImageBytes } from '../inputs/image/decode-node.js';
+import type { DecodedImage } from '../inputs/image/image.js';
+import { defaultCacheDir } from '../manifest/files-node.js';
 import type { Modality } from '../manifest/manifest.js';
-import { readWavFile } from './inputs.js';
 import { progress } from './io.js';
 
 export interface EmbeddedItems {
@@ -13,38 +22,138 @@ export interface EmbeddedItems {
   /** Indices (into the input list) that were embedded, in order. */
   kept: number[];
   skipped: Array<{ item: string; reason: string }>;
+  cacheHits: number;
+  /** true for rows that are augmented views (not the original input). */
+  augmented: boolean[];
+}
+
+export interface EmbedItemsOptions {
+  strict?: boolean;
+  label?: string;
+  /** false disables the embedding cache (`--no-cache`). */
+  cache?: boolean;
+  cacheDir?: string;
+  /** Extra image views per item (augmentation); returns the views to embed for one decoded image. */
+  views?: (image: DecodedImage, itemIndex: number) => DecodedImage[];
+  /** Part of the cache key for augmented views (parameters and seed). */
+  viewsKey?: string;
 }
 
 const CHUNK = 64;
 
-export async function embedItems(
-  backbone: AnyBackbone,
-  modality: Modality,
-  items: readonly string[],
-  options: { strict?: boolean; label?: string } = {},
-): Promise<EmbeddedItems> {
+async function readBytes(path: string): Promise<Uint8Array> {
+  try {
+    return await readFile(path);
+  } catch (cause) {
+    throw new UnreadableInputError(path, `cannot read the file (${(cause as NodeJS.ErrnoException).code ?? 'error'}).`, { cause });
+  }
+}
+
+class EmbeddingCache {
+  constructor(
+    private readonly dir: string,
+    private readonly dim: number,
+  ) {}
+
+  static for(backbone: AnyBackbone, options: EmbedItemsOptions): EmbeddingCache | undefined {
+    if (options.cache === false) return undefined;
+    const fp = createHash('sha256').update(backbone.fingerprint).digest('hex').slice(0, 16);
+    return new EmbeddingCache(join(options.cacheDir ?? defaultCacheDir(), 'embeddings', fp), backbone.dim);
+  }
+
+  private path(key: string): string {
+    return join(this.dir, key.slice(0, 2), `${key}.f32`);
+  }
+
+  async get(key: string): Promise<Float32Array | undefined> {
+    try {
+      const b = await readFile(this.path(key));
+      if (b.byteLength !== this.dim * 4) return undefined;
+      return new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
+    } catch {
+      return undefined;
+    }
+  }
+
+  async put(key: string, value: Float32Array): Promise<void> {
+    const path = this.path(key);
+    await mkdir(join(this.dir, key.slice(0, 2)), { recursive: true });
+    // Write then rename: a concurrent reader never sees half a vector.
+    const tmp = `${path}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
+    await writeFile(tmp, new Uint8Array(value.buffer, value.byteOffset, value.byteLength));
+    await rename(tmp, path);
+  }
+}
+
+const hash = (...parts: Array<string | Uint8Array>) => {
+  const h = createHash('sha256');
+  for (const p of parts) h.update(p);
+  return h.digest('hex');
+};
+
+/**
+ * One embedding per item — or, with `views`, one per view, all labelled as their item. The
+ * returned `kept` lists the item index of every row.
+ */
+export async function embedItems(backbone: AnyBackbone, modality: Modality, items: readonly string[], options: EmbedItemsOptions = {}): Promise<EmbeddedItems> {
   const bar = progress(options.label ?? 'embedding');
+  const cache = EmbeddingCache.for(backbone, options);
   const rows: Float32Array[] = [];
   const kept: number[] = [];
+  const augmented: boolean[] = [];
   const skipped: EmbeddedItems['skipped'] = [];
+  let cacheHits = 0;
   for (let start = 0; start < items.length; start += CHUNK) {
     const slice = items.slice(start, start + CHUNK);
-    const decoded: unknown[] = [];
+    // Each entry: item index, cache key, and the input to embed when the cache misses.
+    const pending: Array<{ item: number; key: string; input?: unknown; value?: Float32Array; view?: boolean }> = [];
     for (let j = 0; j < slice.length; j++) {
+      const item = start + j;
       try {
-        decoded.push(modality === 'text' ? slice[j] : modality === 'image' ? await readImageFile(slice[j]) : await readWavFile(slice[j]));
-        kept.push(start + j);
+        if (modality === 'text') {
+          pending.push({ item, key: hash('text\0', slice[j]), input: slice[j] });
+          continue;
+        }
+        const bytes = await readBytes(slice[j]);
+        const contentKey = hash(modality, '\0', bytes);
+        if (modality === 'audio') {
+          pending.push({ item, key: contentKey, input: decodeWav(bytes, slice[j]) });
+          continue;
+        }
+        const image = await decodeImageBytes(bytes, slice[j]);
+        pending.push({ item, key: contentKey, input: image });
+        if (options.views) {
+          options.views(image, item).forEach((view, v) => pending.push({ item, key: hash(contentKey, '\0', options.viewsKey ?? '', '\0', String(v)), input: view, view: true }));
+        }
       } catch (e) {
         if (options.strict || !(e instanceof UnreadableInputError)) throw e;
         skipped.push({ item: slice[j], reason: e.message });
       }
     }
-    if (decoded.length) rows.push(...(await (backbone as Backbone<unknown>).embed(decoded)));
+    if (cache) {
+      for (const p of pending) {
+        p.value = await cache.get(p.key);
+        if (p.value) cacheHits++;
+      }
+    }
+    const misses = pending.filter((p) => !p.value);
+    if (misses.length) {
+      const out = await (backbone as Backbone<unknown>).embed(misses.map((m) => m.input));
+      for (let i = 0; i < misses.length; i++) {
+        misses[i].value = out[i];
+        if (cache) await cache.put(misses[i].key, out[i]);
+      }
+    }
+    for (const p of pending) {
+      rows.push(p.value as Float32Array);
+      kept.push(p.item);
+      augmented.push(p.view === true);
+    }
     bar(Math.min(start + CHUNK, items.length), items.length);
   }
   bar.end();
   const dim = backbone.dim;
   const data = new Float32Array(rows.length * dim);
   rows.forEach((r, i) => data.set(r, i * dim));
-  return { embeddings: { rows: rows.length, cols: dim, data }, kept, skipped };
+  return { embeddings: { rows: rows.length, cols: dim, data }, kept, skipped, cacheHits, augmented };
 }

@@ -8,6 +8,9 @@ import { selectRows } from '../heads/matrix.js';
 import { sampleFewShot } from '../heads/split.js';
 import { loadBackbone } from '../node.js';
 import { createOnnxObjective } from '../accel/onnx-objective.js';
+import { augmentImage, describeAugment } from '../inputs/image/augment.js';
+import { createRng } from '../heads/random.js';
+import { renderReport } from '../report/html-report.js';
 import { readLabelledData } from './data.js';
 import { embedItems } from './embed-items.js';
 import { out, UsageError, warn } from './io.js';
@@ -20,8 +23,32 @@ export const fitHelp = `edgehead fit <data> --backbone <id|file> --out head.json
   --C <c>  --k <k>  --metric cosine|euclidean  --standardize  --class-weight balanced
   --per-class <k> --seed <s>        fit on k examples per class (seeded few-shot sample)
   --folds <n>                       cross-validation folds (default 5)
+  --augment <n>                     n augmented views per image (flip, resized crop, colour jitter; seeded)
+  --no-cache                        recompute embeddings instead of reusing the on-disk cache
+  --report report.html              write a self-contained HTML report (confusion, per-class, PCA map, errors)
   --strict                          fail on an unreadable file instead of skipping it
   --json                            print the report as JSON`;
+
+async function writeAtomically(path: string, text: string): Promise<void> {
+  const tmp = `${path}.${process.pid}.tmp`;
+  await writeFile(tmp, text);
+  await rename(tmp, path);
+}
+
+/** Small JPEG data URIs for the report's misclassified images. */
+async function thumbnailsOf(paths: string[]): Promise<Map<string, string>> {
+  const sharp = (await import('sharp')).default;
+  const out = new Map<string, string>();
+  for (const p of paths.slice(0, 60)) {
+    try {
+      const jpeg = await sharp(p).rotate().resize(128, 128, { fit: 'inside' }).jpeg({ quality: 80 }).toBuffer();
+      out.set(p, `data:image/jpeg;base64,${jpeg.toString('base64')}`);
+    } catch {
+      // an unreadable file was already reported; no thumbnail
+    }
+  }
+  return out;
+}
 
 export async function fitCommand(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -42,6 +69,9 @@ export async function fitCommand(argv: string[]): Promise<number> {
       strict: { type: 'boolean' },
       json: { type: 'boolean' },
       device: { type: 'string' },
+      augment: { type: 'string' },
+      'no-cache': { type: 'boolean' },
+      report: { type: 'string' },
     },
   });
   const data = positionals[0];
@@ -69,7 +99,17 @@ export async function fitCommand(argv: string[]): Promise<number> {
       labels = chosen.map((i) => labels[i]);
       log(`few-shot: ${values['per-class']} per class (seed ${seed}) → ${items.length} examples`);
     }
-    const embedded = await embedItems(backbone, dataset.modality, items, { strict: values.strict });
+    const views = values.augment ? Number(values.augment) : 0;
+    if (!Number.isInteger(views) || views < 0 || views > 32) throw new UsageError('--augment takes a number of views per image from 0 to 32.');
+    if (views && dataset.modality !== 'image') throw new UsageError('--augment applies to images only.');
+    const embedded = await embedItems(backbone, dataset.modality, items, {
+      strict: values.strict,
+      cache: !values['no-cache'],
+      views: views ? (image, item) => Array.from({ length: views }, (_, v) => augmentImage(image, createRng(seed * 1_000_003 + item * 101 + v))) : undefined,
+      viewsKey: views ? `${describeAugment()}:${seed}` : undefined,
+    });
+    if (embedded.cacheHits) log(`embedding cache: ${embedded.cacheHits} of ${embedded.kept.length} embeddings reused (--no-cache to recompute)`);
+    if (views) log(`augmentation: ${views} view(s) per image (flip, random resized crop, colour jitter; seed ${seed}) → ${embedded.kept.length} training rows`);
     if (embedded.skipped.length) {
       log(`skipped ${embedded.skipped.length} unreadable file(s) (use --strict to fail instead):`);
       for (const s of embedded.skipped.slice(0, 10)) log(`  ${s.reason}`);
@@ -91,15 +131,51 @@ export async function fitCommand(argv: string[]): Promise<number> {
       folds: values.folds ? Number(values.folds) : undefined,
       onStep: log,
       objective: big ? createOnnxObjective({ device: 'auto' }) : undefined,
+      // Views of one image share a fold, and only originals are scored.
+      groups: views ? embedded.kept : undefined,
+      scored: views ? embedded.augmented.map((a) => !a) : undefined,
     });
+    if (views) {
+      // Count examples, not augmented rows.
+      const originals: Record<string, number> = {};
+      embedded.kept.forEach((item, r) => {
+        if (!embedded.augmented[r]) originals[labels[item]] = (originals[labels[item]] ?? 0) + 1;
+      });
+      report.training.nPerClass = originals;
+      report.training.augmentedViewsPerExample = views;
+    }
     const file = serializeHead(report.head, {
       backbone: { id: values.backbone, fingerprint: backbone.fingerprint },
       training: { ...report.training, skipped: embedded.skipped.length, tried: report.tried.map((t) => ({ head: describeSpec(t.spec), accuracy: t.accuracy, macroF1: t.macroF1 })) },
     });
     // Write then rename: an interrupted fit never leaves a half-written head file.
-    const tmp = `${values.out}.${process.pid}.tmp`;
-    await writeFile(tmp, JSON.stringify(file));
-    await rename(tmp, values.out);
+    await writeAtomically(values.out, JSON.stringify(file));
+    if (values.report) {
+      const rows = embedded.kept.map((item, r) => ({
+        item: items[item],
+        label: labels[item],
+        predicted: report.crossValidation?.predictions[r],
+        augmented: embedded.augmented[r],
+      }));
+      const thumbnails = dataset.modality === 'image' ? await thumbnailsOf(rows.filter((r) => r.predicted && r.predicted !== r.label).map((r) => r.item)) : undefined;
+      const html = renderReport({
+        title: `edgehead fit — ${data}`,
+        modality: dataset.modality,
+        backbone: { id: manifest.id, name: manifest.name, license: manifest.license.name, fingerprint: backbone.fingerprint },
+        head: describeSpec(report.spec),
+        createdAt: report.training.createdAt,
+        labels: [...report.head.labels],
+        nPerClass: report.training.nPerClass,
+        crossValidation: report.crossValidation,
+        tried: report.tried.map((t) => ({ head: describeSpec(t.spec), accuracy: t.accuracy, macroF1: t.macroF1 })),
+        rows,
+        embeddings: embedded.embeddings,
+        thumbnails,
+        notes: embedded.skipped.length ? [`${embedded.skipped.length} unreadable file(s) skipped: ${embedded.skipped.map((s) => s.item).join(', ')}`] : [],
+      });
+      await writeAtomically(values.report, html);
+      log(`wrote report ${values.report}`);
+    }
     const summary = {
       out: values.out,
       head: describeSpec(report.spec),

@@ -12,7 +12,7 @@ import { KnnHead, type KnnOptions } from './knn.js';
 import { LinearHead, type LinearOptions, type ObjectiveFactory } from './linear.js';
 import { selectRows, type EmbeddingsInput, type Matrix } from './matrix.js';
 import { evaluate, type Evaluation } from './metrics.js';
-import { stratifiedKFold } from './split.js';
+import { stratifiedGroupKFold, stratifiedKFold } from './split.js';
 
 export type AnyHead = LinearHead | KnnHead | CentroidHead;
 
@@ -31,6 +31,10 @@ export interface FitOptions {
   onStep?: (message: string) => void;
   /** Evaluate linear objectives elsewhere (e.g. createOnnxObjective()): same optimum, faster on big sets. */
   objective?: ObjectiveFactory;
+  /** Rows sharing a group (augmented views of one image, one speaker…) stay in one CV fold. */
+  groups?: readonly (string | number)[];
+  /** Rows that count in CV scores (e.g. originals, not augmented views). Default: all. */
+  scored?: readonly boolean[];
 }
 
 export interface CandidateResult {
@@ -43,7 +47,7 @@ export interface FitReport {
   head: AnyHead;
   spec: HeadSpec;
   /** Pooled out-of-fold evaluation of the chosen spec (undefined when CV was impossible/skipped). */
-  crossValidation?: Evaluation & { folds: number };
+  crossValidation?: Evaluation & { folds: number; predictions: Array<string | undefined> };
   /** For `auto`: every candidate and its CV score, best first. */
   tried: CandidateResult[];
   training: TrainingSummary;
@@ -63,16 +67,29 @@ export async function fitSpec(x: EmbeddingsInput, labels: readonly string[], spe
 }
 
 /** Out-of-fold predictions of `spec`, pooled over the folds, evaluated once. */
-export async function crossValidate(x: Matrix, labels: readonly string[], spec: HeadSpec, folds: number, seed: number, objective?: ObjectiveFactory): Promise<Evaluation> {
+export async function crossValidate(
+  x: Matrix,
+  labels: readonly string[],
+  spec: HeadSpec,
+  folds: number,
+  seed: number,
+  objective?: ObjectiveFactory,
+  grouping: Pick<FitOptions, 'groups' | 'scored'> = {},
+): Promise<Evaluation & { predictions: Array<string | undefined> }> {
   const predicted = new Array<string>(labels.length);
-  for (const fold of stratifiedKFold(labels, folds, seed)) {
+  const splits = grouping.groups ? stratifiedGroupKFold(labels, grouping.groups, folds, seed) : stratifiedKFold(labels, folds, seed);
+  for (const fold of splits) {
     if (fold.validation.length === 0) continue;
     const trainLabels = fold.train.map((i) => labels[i]);
     const head = await fitSpec(selectRows(x, fold.train), trainLabels, adaptToTrainingSet(spec, trainLabels), objective);
     const out = head.predictLabels(selectRows(x, fold.validation));
     fold.validation.forEach((i, j) => (predicted[i] = out[j]));
   }
-  return evaluate(labels, predicted, uniqueLabels(labels));
+  const scored = labels.map((_, i) => i).filter((i) => predicted[i] !== undefined && (grouping.scored?.[i] ?? true));
+  return {
+    ...evaluate(scored.map((i) => labels[i]), scored.map((i) => predicted[i]), uniqueLabels(labels)),
+    predictions: labels.map((_, i) => (scored.includes(i) ? predicted[i] : undefined)),
+  };
 }
 
 /** Caps k at the training-set size (a fold can be small in few-shot problems). */
@@ -94,7 +111,10 @@ export async function fitHead(x: EmbeddingsInput, labels: readonly string[], opt
   const classes = uniqueLabels(labels);
   const counts = Object.fromEntries(classes.map((c) => [c, 0]));
   for (const l of labels) counts[l]++;
-  const minCount = Math.min(...Object.values(counts));
+  // With groups, what limits the folds is the number of distinct groups per class.
+  const minCount = options.groups
+    ? Math.min(...classes.map((c) => new Set(options.groups!.filter((_, i) => labels[i] === c)).size))
+    : Math.min(...Object.values(counts));
   const seed = options.seed ?? 0;
   const folds = Math.min(options.folds ?? 5, minCount);
   const canCv = options.crossValidate !== false && folds >= 2;
@@ -102,7 +122,7 @@ export async function fitHead(x: EmbeddingsInput, labels: readonly string[], opt
   const requested = options.head ?? 'auto';
   let spec: HeadSpec;
   const tried: CandidateResult[] = [];
-  let cv: Evaluation | undefined;
+  let cv: (Evaluation & { predictions: Array<string | undefined> }) | undefined;
 
   if (classes.length < 2) throw new InvalidInputError(`Need at least 2 classes to fit a classifier; got only "${classes[0]}".`);
   if (requested === 'auto') {
@@ -112,7 +132,7 @@ export async function fitHead(x: EmbeddingsInput, labels: readonly string[], opt
       log(`auto: a class has ${minCount} example(s), too few to cross-validate; using nearest centroid (works from one example per class)`);
     } else {
       for (const candidate of candidates(minCount)) {
-        const e = await crossValidate(m, labels, candidate, folds, seed, options.objective);
+        const e = await crossValidate(m, labels, candidate, folds, seed, options.objective, options);
         tried.push({ spec: candidate, accuracy: e.accuracy, macroF1: e.macroF1 });
         log(`auto: ${describeSpec(candidate)} → ${folds}-fold CV macro-F1 ${e.macroF1.toFixed(3)}, accuracy ${e.accuracy.toFixed(3)}`);
       }
@@ -126,7 +146,7 @@ export async function fitHead(x: EmbeddingsInput, labels: readonly string[], opt
     if (spec.kind === 'linear' && minCount < 1) throw new InvalidInputError('Every class needs at least one example.');
   }
   if (canCv) {
-    cv = await crossValidate(m, labels, spec, folds, seed, options.objective);
+    cv = await crossValidate(m, labels, spec, folds, seed, options.objective, options);
     log(`${describeSpec(spec)}: ${folds}-fold CV accuracy ${cv.accuracy.toFixed(3)}, macro-F1 ${cv.macroF1.toFixed(3)} (n=${cv.n})`);
   } else {
     log(`${describeSpec(spec)}: no cross-validation (smallest class has ${minCount} example${minCount === 1 ? '' : 's'})`);

@@ -59,3 +59,24 @@ export function sampleFewShot(labels: readonly string[], perClass: number, seed 
   for (const [, idx] of byClass(labels)) chosen.push(...shuffle(idx, rng).slice(0, perClass));
   return chosen.sort((a, b) => a - b);
 }
+
+/**
+ * Stratified k folds over groups: all rows of a group (e.g. an image and its augmented views,
+ * or one speaker's clips) land in the same fold, so validation never sees a near-copy of a
+ * training row. Groups are dealt per class (a group's class is that of its first row).
+ */
+export function stratifiedGroupKFold(labels: readonly string[], groups: readonly (string | number)[], folds: number, seed = 0): Array<{ train: number[]; validation: number[] }> {
+  if (groups.length !== labels.length) throw new InvalidInputError('groups must have one entry per row.');
+  const groupLabel = new Map<string | number, string>();
+  groups.forEach((g, i) => {
+    if (!groupLabel.has(g)) groupLabel.set(g, labels[i]);
+  });
+  const keys = [...groupLabel.keys()];
+  const groupFolds = stratifiedKFold(keys.map((k) => groupLabel.get(k) as string), folds, seed);
+  const foldOf = new Map<string | number, number>();
+  groupFolds.forEach((f, fi) => f.validation.forEach((gi) => foldOf.set(keys[gi], fi)));
+  return Array.from({ length: folds }, (_, f) => ({
+    train: labels.map((_, i) => i).filter((i) => foldOf.get(groups[i]) !== f),
+    validation: labels.map((_, i) => i).filter((i) => foldOf.get(groups[i]) === f),
+  }));
+}
