@@ -16,6 +16,7 @@ import { parseManifest, type ImageManifest, type Manifest } from './manifest/man
 export * from './index.js';
 export { decodeImageBytes, readImageFile } from './inputs/image/decode-node.js';
 export { loadModelFilesNode, defaultSharedDir, defaultCacheDir, type NodeFilesOptions } from './manifest/files-node.js';
+export { startLocalWorker, bootstrapTenant, type LocalWorker, type LocalWorkerOptions } from './cli/local-worker.js';
 
 /** models/manifests of this repository (or $EDGEHEAD_MANIFESTS_DIR). */
 export function manifestsDir(): string {

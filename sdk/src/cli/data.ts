@@ -30,7 +30,11 @@ export async function readLabelledData(path: string): Promise<LabelledInputs> {
 }
 
 async function readClassFolders(root: string): Promise<LabelledInputs> {
-  const entries = (await readdir(root, { withFileTypes: true })).filter((e) => e.isDirectory() && !e.name.startsWith('.'));
+  const all = await readdir(root, { withFileTypes: true });
+  // Class folders may be symlinks to folders elsewhere (datasets are often linked, not copied).
+  const isDir = async (e: (typeof all)[number]) => e.isDirectory() || (e.isSymbolicLink() && (await stat(join(root, e.name)).then((s) => s.isDirectory(), () => false)));
+  const entries = [];
+  for (const e of all) if (!e.name.startsWith('.') && (await isDir(e))) entries.push(e);
   if (entries.length === 0) throw new InvalidInputError(`${root} has no class sub-folders. Put each class's files in ${root}/<class name>/.`);
   const items: string[] = [];
   const labels: string[] = [];
