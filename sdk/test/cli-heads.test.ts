@@ -112,3 +112,27 @@ describe('CSV parsing', () => {
     ]);
   });
 });
+
+describe('labels with odd characters', () => {
+  it('survive fit, the head file, predict --json and the HTML report', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'edgehead-odd-'));
+    const names = ['café «au» lait', '<b>bold & "quoted"', '🚢 ship'];
+    const sources = ['cat', 'dog', 'ship'];
+    for (let c = 0; c < 3; c++) {
+      await mkdir(join(root, 'data', names[c]), { recursive: true });
+      for (let i = 0; i < 4; i++) await symlink(cifar('train', sources[c], i), join(root, 'data', names[c], `${i}.jpg`));
+    }
+    const io = capture();
+    const out = join(root, 'odd.json');
+    expect(await main(['fit', join(root, 'data'), '-b', 'mobilenetv2-int8', '--head', 'centroid', '--out', out, '--report', join(root, 'r.html'), '--json'])).toBe(0);
+    const head = parseHead(await readFile(out, 'utf8'));
+    expect([...head.head.labels].sort()).toEqual([...names].sort());
+    expect(await main(['predict', out, cifar('test', 'ship', 9), '--json'])).toBe(0);
+    const lines = io.stdout().trim().split('\n');
+    const p = JSON.parse(lines[lines.length - 1]) as { nearest: string };
+    expect(names).toContain(p.nearest);
+    const html = await readFile(join(root, 'r.html'), 'utf8');
+    expect(html).toContain('&lt;b&gt;bold &amp; &quot;quoted&quot;');
+    expect(html).not.toContain('<b>bold');
+  });
+});

@@ -24,35 +24,42 @@ const NEW_SENTENCES = [
 
 export async function demoCommand(argv: string[] = []): Promise<number> {
   const withWorker = !argv.includes('--no-worker');
+  const json = argv.includes('--json');
+  // With --json, the narrative goes to stderr and one JSON summary to stdout.
+  const say = json ? warn : out;
+  const summary: Record<string, unknown> = {};
   const started = performance.now();
   const dataPath = join(repoRoot(), 'models', 'examples', 'support-intents.tsv');
   const data = await readLabelledData(dataPath);
   const classes = [...new Set(data.labels)];
-  out(`edgehead demo — a support-intent classifier from ${data.items.length} examples (${classes.length} intents × ${data.items.length / classes.length}), offline\n`);
+  say(`edgehead demo — a support-intent classifier from ${data.items.length} examples (${classes.length} intents × ${data.items.length / classes.length}), offline\n`);
 
   const { backbone, manifest } = await loadBackbone('use-lite');
   let headJson: string;
   let local: ReturnType<Awaited<ReturnType<typeof fitHead>>['head']['predict']>;
   try {
-    out(`1. embed with ${manifest.id}: ${manifest.name}; licence ${manifest.license.name}; runtime ${backbone.device}`);
+    say(`1. embed with ${manifest.id}: ${manifest.name}; licence ${manifest.license.name}; runtime ${backbone.device}`);
     const t = performance.now();
     const rows = await (backbone as Backbone<string>).embed(data.items);
-    out(`   ${rows.length} sentences → ${backbone.dim}-d embeddings in ${((performance.now() - t) / 1000).toFixed(1)} s\n`);
+    say(`   ${rows.length} sentences → ${backbone.dim}-d embeddings in ${((performance.now() - t) / 1000).toFixed(1)} s\n`);
 
-    out('2. choose and fit a head by 4-fold stratified cross-validation (seed 0):');
+    say('2. choose and fit a head by 4-fold stratified cross-validation (seed 0):');
     const report = await fitHead(rows, data.labels, { head: 'auto', folds: 4, seed: 0 });
-    for (const c of report.tried) out(`   ${describeSpec(c.spec).padEnd(36)} CV accuracy ${c.accuracy.toFixed(3)}  macro-F1 ${c.macroF1.toFixed(3)}`);
+    for (const c of report.tried) say(`   ${describeSpec(c.spec).padEnd(36)} CV accuracy ${c.accuracy.toFixed(3)}  macro-F1 ${c.macroF1.toFixed(3)}`);
     const cv = report.crossValidation;
-    out(`   → ${describeSpec(report.spec)}${cv ? `: cross-validated accuracy ${cv.accuracy.toFixed(3)}, macro-F1 ${cv.macroF1.toFixed(3)} on ${cv.n} examples` : ''}\n`);
+    summary.head = describeSpec(report.spec);
+    summary.crossValidation = cv ? { folds: cv.folds, accuracy: cv.accuracy, macroF1: cv.macroF1, n: cv.n } : null;
+    summary.tried = report.tried.map((t) => ({ head: describeSpec(t.spec), accuracy: t.accuracy, macroF1: t.macroF1 }));
+    say(`   → ${describeSpec(report.spec)}${cv ? `: cross-validated accuracy ${cv.accuracy.toFixed(3)}, macro-F1 ${cv.macroF1.toFixed(3)} on ${cv.n} examples` : ''}\n`);
     headJson = headToJson(report.head, { backbone: { id: manifest.id, fingerprint: backbone.fingerprint }, training: report.training });
     const fresh = await (backbone as Backbone<string>).embed(NEW_SENTENCES);
     local = report.head.predict(fresh);
 
     if (!withWorker) {
-      out('3. (worker skipped) local predictions:');
-      NEW_SENTENCES.forEach((s, i) => out(`   "${s}" → ${local[i].label ?? `unknown (nearest ${local[i].nearest})`} (${local[i].probability.toFixed(2)})`));
+      say('3. (worker skipped) local predictions:');
+      NEW_SENTENCES.forEach((s, i) => say(`   "${s}" → ${local[i].label ?? `unknown (nearest ${local[i].nearest})`} (${local[i].probability.toFixed(2)})`));
     } else {
-      out('3. start the edge worker locally (wrangler dev on 127.0.0.1), push the head, classify over HTTP:');
+      say('3. start the edge worker locally (wrangler dev on 127.0.0.1), push the head, classify over HTTP:');
       let worker;
       try {
         worker = await startLocalWorker({ port: 18700 + Math.floor(Math.random() * 200) });
@@ -64,27 +71,29 @@ export async function demoCommand(argv: string[] = []): Promise<number> {
           const keys = await bootstrapTenant(worker.url, worker.adminToken, 'demo');
           const writer = new EdgeClient({ baseUrl: worker.url, apiKey: keys.writeKey });
           const pushed = await writer.upload('support-intents', headJson, { alias: 'prod' });
-          out(`   worker ${worker.url}: pushed support-intents v${pushed.version} (alias prod, ${pushed.size} bytes)`);
+          say(`   worker ${worker.url}: pushed support-intents v${pushed.version} (alias prod, ${pushed.size} bytes)`);
           const reader = new EdgeClient({ baseUrl: worker.url, apiKey: keys.readKey });
           const remote = await reader.classify('support-intents@prod', fresh, { fingerprint: backbone.fingerprint });
+          summary.remote = remote.predictions.map((p, i) => ({ text: NEW_SENTENCES[i], label: p.label, probability: p.probability, version: remote.version, sameAsLocal: p.label === local[i].label }));
           remote.predictions.forEach((p, i) => {
             const same = p.label === local[i].label && Math.abs(p.probability - local[i].probability) < 1e-6;
-            out(`   "${NEW_SENTENCES[i]}"\n      → ${p.label ?? `unknown (nearest ${p.nearest})`}  p=${p.probability.toFixed(2)}  (answered by v${remote.version}${same ? ', same as local' : ', DIFFERS from local'})`);
+            say(`   "${NEW_SENTENCES[i]}"\n      → ${p.label ?? `unknown (nearest ${p.nearest})`}  p=${p.probability.toFixed(2)}  (answered by v${remote.version}${same ? ', same as local' : ', DIFFERS from local'})`);
           });
         } finally {
           await worker.stop();
         }
       } else {
-        NEW_SENTENCES.forEach((s, i) => out(`   "${s}" → ${local[i].label ?? 'unknown'} (${local[i].probability.toFixed(2)})`));
+        NEW_SENTENCES.forEach((s, i) => say(`   "${s}" → ${local[i].label ?? 'unknown'} (${local[i].probability.toFixed(2)})`));
       }
     }
   } finally {
     await backbone.dispose();
   }
-  out(`\ndone in ${((performance.now() - started) / 1000).toFixed(1)} s. With your own data:`);
-  out('  npx edgehead fit my-photos/ --backbone mobilenetv2-int8 --out pets.json     # one sub-folder per class');
-  out('  npx edgehead fit tickets.tsv --backbone use-lite --out intents.json         # label<TAB>text lines');
-  out('  npx edgehead fit commands/ --backbone openwakeword-embedding --out cmd.json # WAV files per class');
-  out('  npx edgehead serve   then   npx edgehead push pets.json --name pets --alias prod');
+  say(`\ndone in ${((performance.now() - started) / 1000).toFixed(1)} s. With your own data:`);
+  say('  npx edgehead fit my-photos/ --backbone mobilenetv2-int8 --out pets.json     # one sub-folder per class');
+  say('  npx edgehead fit tickets.tsv --backbone use-lite --out intents.json         # label<TAB>text lines');
+  say('  npx edgehead fit commands/ --backbone openwakeword-embedding --out cmd.json # WAV files per class');
+  say('  npx edgehead serve   then   npx edgehead push pets.json --name pets --alias prod');
+  if (json) out(JSON.stringify(summary));
   return 0;
 }

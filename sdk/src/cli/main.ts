@@ -22,7 +22,7 @@ ${predictHelp}
 
 ${remoteHelp}
 
-edgehead demo [--no-worker]   fit a support-intent classifier on the embedded examples, serve it locally, classify over HTTP`;
+edgehead demo [--no-worker] [--json]   fit a support-intent classifier on the embedded examples, serve it locally, classify over HTTP`;
 
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;

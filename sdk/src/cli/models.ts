@@ -7,7 +7,7 @@ import { out, UsageError } from './io.js';
 
 export const modelsHelp = `edgehead models list [--json]
 edgehead models info <id | manifest.json | model.onnx> [--json]    manifest, licence, and (ONNX) every tensor name
-edgehead models verify [id...]                                    check every file's sha256`;
+edgehead models verify [id...] [--json]                           check every file's sha256`;
 
 export async function modelsCommand(argv: string[]): Promise<number> {
   const [sub, ...rest] = argv;
@@ -44,15 +44,19 @@ export async function modelsCommand(argv: string[]): Promise<number> {
     case 'verify': {
       const manifests = positionals.length ? await Promise.all(positionals.map((p) => resolveManifest(p))) : await listManifests();
       let failed = 0;
+      const results: Array<{ id: string; ok: boolean; files?: number; error?: string }> = [];
       for (const m of manifests) {
         try {
           const files = await loadModelFilesNode(m);
-          out(`ok    ${m.id} (${Object.keys(files).length} files, sha256 verified)`);
+          results.push({ id: m.id, ok: true, files: Object.keys(files).length });
+          if (!values.json) out(`ok    ${m.id} (${Object.keys(files).length} files, sha256 verified)`);
         } catch (e) {
           failed++;
-          out(`FAIL  ${m.id}: ${(e as Error).message}`);
+          results.push({ id: m.id, ok: false, error: (e as Error).message });
+          if (!values.json) out(`FAIL  ${m.id}: ${(e as Error).message}`);
         }
       }
+      if (values.json) out(JSON.stringify(results));
       return failed ? 1 : 0;
     }
     default:
