@@ -5,15 +5,8 @@ import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { main } from '../src/cli/main.js';
 import { parseCsv } from '../src/cli/data.js';
 import { parseHead } from '../src/heads/format.js';
-import { cifar, SHARED } from './helpers.js';
+import { capture, cifar, SHARED } from './helpers.js';
 
-function capture() {
-  const stdout: string[] = [];
-  const stderr: string[] = [];
-  vi.spyOn(process.stdout, 'write').mockImplementation((s) => (stdout.push(String(s)), true));
-  vi.spyOn(process.stderr, 'write').mockImplementation((s) => (stderr.push(String(s)), true));
-  return { stdout: () => stdout.join(''), stderr: () => stderr.join('') };
-}
 afterEach(() => vi.restoreAllMocks());
 
 let dir: string;

@@ -1,15 +1,8 @@
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { main } from '../src/cli/main.js';
-import { cifar, SHARED } from './helpers.js';
+import { capture, cifar, SHARED } from './helpers.js';
 
-function capture() {
-  const stdout: string[] = [];
-  const stderr: string[] = [];
-  vi.spyOn(process.stdout, 'write').mockImplementation((s) => (stdout.push(String(s)), true));
-  vi.spyOn(process.stderr, 'write').mockImplementation((s) => (stderr.push(String(s)), true));
-  return { stdout: () => stdout.join(''), stderr: () => stderr.join('') };
-}
 afterEach(() => vi.restoreAllMocks());
 
 describe('edgehead CLI', () => {

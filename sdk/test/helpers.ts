@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { vi } from 'vitest';
 import { join, resolve } from 'node:path';
 import { parseManifest, type Manifest } from '../src/manifest/manifest.js';
 
@@ -15,3 +16,12 @@ export function cifar(split: 'train' | 'test', cls: string, index: number): stri
 }
 
 export const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+
+/** Captures what the CLI writes (call inside a test; restore with vi.restoreAllMocks()). */
+export function capture() {
+  const stdout: string[] = [];
+  const stderr: string[] = [];
+  vi.spyOn(process.stdout, 'write').mockImplementation((s) => (stdout.push(String(s)), true));
+  vi.spyOn(process.stderr, 'write').mockImplementation((s) => (stderr.push(String(s)), true));
+  return { stdout: () => stdout.join(''), stderr: () => stderr.join('') };
+}

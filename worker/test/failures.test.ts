@@ -3,21 +3,11 @@ import { describe, expect, it } from 'vitest';
 import { createApp } from '../src/app.js';
 import { call, headFile, isErrorBody, tenant } from './helpers.js';
 
-/** Wraps D1 so that `batch` (the version insert) fails, as a storage outage would. */
-function failingBatch(db: D1Database): D1Database {
-  return new Proxy(db, {
+/** The binding with one method failing, as a storage outage would make it. */
+function failing<T extends object>(binding: T, method: string): T {
+  return new Proxy(binding, {
     get(target, prop) {
-      if (prop === 'batch') return async () => Promise.reject(new Error('injected D1 failure'));
-      const v = Reflect.get(target, prop);
-      return typeof v === 'function' ? v.bind(target) : v;
-    },
-  });
-}
-
-function failingPut(bucket: R2Bucket): R2Bucket {
-  return new Proxy(bucket, {
-    get(target, prop) {
-      if (prop === 'put') return async () => Promise.reject(new Error('injected R2 failure'));
+      if (prop === method) return async () => Promise.reject(new Error(`injected ${method} failure`));
       const v = Reflect.get(target, prop);
       return typeof v === 'function' ? v.bind(target) : v;
     },
@@ -36,7 +26,7 @@ async function uploadWith(envOverride: Partial<typeof env>, key: string) {
 describe('uploads are atomic', () => {
   it('a D1 failure after the blob was stored leaves no visible version and no orphan blob', async () => {
     const t = await tenant();
-    const r = await uploadWith({ DB: failingBatch(env.DB) }, t.write);
+    const r = await uploadWith({ DB: failing(env.DB, 'batch') }, t.write);
     expect(r.status).toBe(503);
     expect(isErrorBody(r.body)).toBe(true);
     expect((await call('GET', '/v1/heads/atomic', { key: t.read })).status).toBe(404);
@@ -47,7 +37,7 @@ describe('uploads are atomic', () => {
 
   it('an R2 failure creates nothing', async () => {
     const t = await tenant();
-    const r = await uploadWith({ BLOBS: failingPut(env.BLOBS) }, t.write);
+    const r = await uploadWith({ BLOBS: failing(env.BLOBS, 'put') }, t.write);
     expect(r.status).toBe(503);
     expect((await call('GET', '/v1/heads', { key: t.read })).body.heads).toEqual([]);
   });

@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { env } from 'cloudflare:test';
 import { createApp } from '../src/app.js';
-import { headFile, isErrorBody, tenant, upload } from './helpers.js';
+import { headFile, isErrorBody, readResponse, tenant, upload } from './helpers.js';
 
 // Bounded sizes: fast-check grows unbounded arbitraries with the run index, which makes
 // generation (not the worker) the slow part of a long run.
@@ -23,15 +23,7 @@ const jsonish = fc.oneof(
  * slows down with every call it has seen).
  */
 async function direct(method: string, path: string, key: string, raw: string | undefined) {
-  const res = await app.request(`https://edge.test${path}`, { method, headers: key ? { authorization: `Bearer ${key}` } : {}, body: raw }, { ...env, RATE_LIMITER: undefined });
-  const text = await res.text();
-  let body: unknown;
-  try {
-    body = JSON.parse(text);
-  } catch {
-    body = text;
-  }
-  return { status: res.status, body };
+  return readResponse(await app.request(`https://edge.test${path}`, { method, headers: key ? { authorization: `Bearer ${key}` } : {}, body: raw }, { ...env, RATE_LIMITER: undefined }));
 }
 const app = createApp();
 

@@ -12,14 +12,17 @@ export async function call(method: string, path: string, options: { key?: string
     headers,
     body: options.raw ?? (options.body === undefined ? undefined : JSON.stringify(options.body)),
   });
+  return readResponse(res);
+}
+
+/** Status and body (parsed JSON, or the raw text when it is not JSON). */
+export async function readResponse(res: Response): Promise<{ status: number; body: any }> {
   const text = await res.text();
-  let body: any;
   try {
-    body = JSON.parse(text);
+    return { status: res.status, body: JSON.parse(text) };
   } catch {
-    body = text;
+    return { status: res.status, body: text };
   }
-  return { status: res.status, body };
 }
 
 /** A tenant with one write and one read key. */

@@ -16,6 +16,7 @@ import type { DecodedImage } from '../inputs/image/image.js';
 import { defaultCacheDir } from '../manifest/files-node.js';
 import type { Modality } from '../manifest/manifest.js';
 import { progress } from './io.js';
+import { readInputFile } from '../inputs/read-file.js';
 
 export interface EmbeddedItems {
   embeddings: Matrix;
@@ -40,14 +41,6 @@ export interface EmbedItemsOptions {
 }
 
 const CHUNK = 64;
-
-async function readBytes(path: string): Promise<Uint8Array> {
-  try {
-    return await readFile(path);
-  } catch (cause) {
-    throw new UnreadableInputError(path, `cannot read the file (${(cause as NodeJS.ErrnoException).code ?? 'error'}).`, { cause });
-  }
-}
 
 class EmbeddingCache {
   constructor(
@@ -114,7 +107,7 @@ export async function embedItems(backbone: AnyBackbone, modality: Modality, item
           pending.push({ item, key: hash('text\0', slice[j]), input: slice[j] });
           continue;
         }
-        const bytes = await readBytes(slice[j]);
+        const bytes = await readInputFile(slice[j]);
         const contentKey = hash(modality, '\0', bytes);
         if (modality === 'audio') {
           pending.push({ item, key: contentKey, input: decodeWav(bytes, slice[j]) });

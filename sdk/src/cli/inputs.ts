@@ -1,6 +1,6 @@
 /** Reads CLI inputs for a modality: image files, WAV files, or text arguments/lines. */
 import { readFile } from 'node:fs/promises';
-import { UnreadableInputError } from '../core/errors.js';
+import { readInputFile } from '../inputs/read-file.js';
 import type { AudioClip } from '../inputs/audio/audio.js';
 import { decodeWav } from '../inputs/audio/wav.js';
 import { readImageFile } from '../inputs/image/decode-node.js';
@@ -10,13 +10,7 @@ import type { Modality } from '../manifest/manifest.js';
 export type ModalityInput = DecodedImage | AudioClip | string;
 
 export async function readWavFile(path: string): Promise<AudioClip> {
-  let bytes: Uint8Array;
-  try {
-    bytes = await readFile(path);
-  } catch (cause) {
-    throw new UnreadableInputError(path, `cannot read the file (${(cause as NodeJS.ErrnoException).code ?? 'error'}).`, { cause });
-  }
-  return decodeWav(bytes, path);
+  return decodeWav(await readInputFile(path), path);
 }
 
 /** For text, each argument is a sentence; `@file.txt` expands to its non-empty lines. */

@@ -5,6 +5,7 @@
  */
 import { UnreadableInputError, BackendUnavailableError } from '../../core/errors.js';
 import type { DecodedImage } from './image.js';
+import { readInputFile } from '../read-file.js';
 
 type SharpFactory = typeof import('sharp');
 let sharpModule: Promise<SharpFactory> | undefined;
@@ -39,12 +40,5 @@ export async function decodeImageBytes(bytes: Uint8Array, source = 'image'): Pro
 }
 
 export async function readImageFile(path: string): Promise<DecodedImage> {
-  const { readFile } = await import('node:fs/promises');
-  let bytes: Uint8Array;
-  try {
-    bytes = await readFile(path);
-  } catch (cause) {
-    throw new UnreadableInputError(path, `cannot read the file (${(cause as NodeJS.ErrnoException).code ?? 'error'}).`, { cause });
-  }
-  return decodeImageBytes(bytes, path);
+  return decodeImageBytes(await readInputFile(path), path);
 }
