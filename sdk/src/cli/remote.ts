@@ -9,21 +9,24 @@ import { readInputs, type ModalityInput } from './inputs.js';
 import { out, UsageError, warn } from './io.js';
 import { bootstrapTenant, startLocalWorker } from './local-worker.js';
 
-export const remoteHelp = `edgehead serve [--port 8787] [--persist-to dir]    run the edge worker locally (wrangler dev on 127.0.0.1);
+export const remoteHelp = `edgehead serve [--port 8787] [--persist-to dir] [--json]   run the edge worker locally (wrangler dev on 127.0.0.1);
                                                    prints an admin token and a write key for a new tenant
 edgehead push head.json --name <name> [--alias prod] --url <worker> --key <write key>
 edgehead classify --remote <name[@version|@alias]> --url <worker> --key <key> --backbone <id> <inputs...> [--json]
   --url/--key default to $EDGEHEAD_URL / $EDGEHEAD_KEY.`;
 
 export async function serveCommand(argv: string[]): Promise<number> {
-  const { values } = parseArgs({ args: argv, options: { port: { type: 'string' }, 'persist-to': { type: 'string' } } });
-  const worker = await startLocalWorker({ port: values.port ? Number(values.port) : 8787, persistTo: values['persist-to'] ?? '.wrangler/state', inheritOutput: true });
+  const { values } = parseArgs({ args: argv, options: { port: { type: 'string' }, 'persist-to': { type: 'string' }, json: { type: 'boolean' } } });
+  const worker = await startLocalWorker({ port: values.port ? Number(values.port) : 8787, persistTo: values['persist-to'] ?? '.wrangler/state', inheritOutput: !values.json });
   const keys = await bootstrapTenant(worker.url, worker.adminToken);
-  out(`edgehead worker on ${worker.url}`);
-  out(`  admin token: ${worker.adminToken}`);
-  out(`  tenant ${keys.tenant}: write key ${keys.writeKey}`);
-  out(`                 read key  ${keys.readKey}`);
-  out(`  export EDGEHEAD_URL=${worker.url} EDGEHEAD_KEY=${keys.writeKey}`);
+  if (values.json) out(JSON.stringify({ url: worker.url, adminToken: worker.adminToken, ...keys }));
+  else out(`edgehead worker on ${worker.url}`);
+  if (!values.json) {
+    out(`  admin token: ${worker.adminToken}`);
+    out(`  tenant ${keys.tenant}: write key ${keys.writeKey}`);
+    out(`                 read key  ${keys.readKey}`);
+    out(`  export EDGEHEAD_URL=${worker.url} EDGEHEAD_KEY=${keys.writeKey}`);
+  }
   await new Promise<void>((resolve) => {
     process.once('SIGINT', resolve);
     process.once('SIGTERM', resolve);
