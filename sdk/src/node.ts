@@ -3,6 +3,7 @@
  * decoding with sharp, and one call from a manifest id to a ready backbone.
  * @module
  */
+import { existsSync } from 'node:fs';
 import { readFile, readdir } from 'node:fs/promises';
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -21,8 +22,11 @@ export { startLocalWorker, bootstrapTenant, type LocalWorker, type LocalWorkerOp
 /** models/manifests of this repository (or $EDGEHEAD_MANIFESTS_DIR). */
 export function manifestsDir(): string {
   if (process.env.EDGEHEAD_MANIFESTS_DIR) return resolve(process.env.EDGEHEAD_MANIFESTS_DIR);
-  // sdk/src/node.ts and sdk/dist/node.js are both two levels below the repository root.
-  return join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'models', 'manifests');
+  const here = dirname(fileURLToPath(import.meta.url));
+  // The published package carries a copy in dist/manifests (npm run build); in the repository,
+  // sdk/src and sdk/dist both sit two levels below models/.
+  const bundled = join(here, 'manifests');
+  return existsSync(bundled) ? bundled : join(here, '..', '..', 'models', 'manifests');
 }
 
 export async function listManifests(): Promise<Manifest[]> {

@@ -4,7 +4,9 @@
  * cross-validation, starts the edge worker locally, pushes the head, and classifies new
  * sentences over HTTP. Every number printed is measured in this run.
  */
-import { join } from 'node:path';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { Backbone } from '../backbone/backbone.js';
 import { EdgeClient } from '../client/edge-client.js';
 import { describeSpec, fitHead } from '../heads/fit.js';
@@ -29,7 +31,9 @@ export async function demoCommand(argv: string[] = []): Promise<number> {
   const say = json ? warn : out;
   const summary: Record<string, unknown> = {};
   const started = performance.now();
-  const dataPath = join(repoRoot(), 'models', 'examples', 'support-intents.tsv');
+  // dist/examples in the published package (copied by the build), models/examples in the repository.
+  const bundled = join(dirname(fileURLToPath(import.meta.url)), '..', 'examples', 'support-intents.tsv');
+  const dataPath = existsSync(bundled) ? bundled : join(repoRoot(), 'models', 'examples', 'support-intents.tsv');
   const data = await readLabelledData(dataPath);
   const classes = [...new Set(data.labels)];
   say(`edgehead demo — a support-intent classifier from ${data.items.length} examples (${classes.length} intents × ${data.items.length / classes.length}), offline\n`);
