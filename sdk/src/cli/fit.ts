@@ -4,7 +4,6 @@ import { parseArgs } from 'node:util';
 import { InvalidInputError } from '../core/errors.js';
 import { describeSpec, fitHead, type HeadSpec } from '../heads/fit.js';
 import { serializeHead } from '../heads/format.js';
-import { selectRows } from '../heads/matrix.js';
 import { sampleFewShot } from '../heads/split.js';
 import { loadBackbone } from '../node.js';
 import { createOnnxObjective } from '../accel/onnx-objective.js';
