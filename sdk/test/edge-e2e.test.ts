@@ -20,7 +20,7 @@ const backbone = { id: 'mobilenetv2-int8', fingerprint: data.fingerprint };
 const rows = Array.from({ length: data.test.rows }, (_, i) => data.test.data.subarray(i * data.test.cols, (i + 1) * data.test.cols));
 
 beforeAll(async () => {
-  worker = await startLocalWorker({ port: 18000 + Math.floor(Math.random() * 2000) });
+  worker = await startLocalWorker();
   keys = await bootstrapTenant(worker.url, worker.adminToken, 'e2e');
 }, 120_000);
 afterAll(async () => {

@@ -66,7 +66,7 @@ export async function demoCommand(argv: string[] = []): Promise<number> {
       say('3. start the edge worker locally (wrangler dev on 127.0.0.1), push the head, classify over HTTP:');
       let worker;
       try {
-        worker = await startLocalWorker({ port: 18700 + Math.floor(Math.random() * 200) });
+        worker = await startLocalWorker();
       } catch (e) {
         warn(`   could not start the worker (${(e as Error).message}); showing local predictions instead.`);
       }

@@ -4,7 +4,8 @@
  * tests and `npm run bench:worker`.
  */
 import { spawn, type ChildProcess, execFile } from 'node:child_process';
-import { mkdtemp } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer, type AddressInfo } from 'node:net';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -19,8 +20,9 @@ export interface LocalWorker {
 }
 
 export interface LocalWorkerOptions {
+  /** Default: a free port chosen by the OS. */
   port?: number;
-  /** Local D1/R2/DO state; a fresh temporary folder by default. */
+  /** Local D1/R2/DO state; by default a temporary folder, removed by stop(). */
   persistTo?: string;
   adminToken?: string;
   /** Extra `--var NAME:VALUE` settings (limits). */
@@ -46,11 +48,21 @@ function wranglerBin(): string {
 
 const env = () => ({ ...process.env, WRANGLER_SEND_METRICS: 'false', NO_COLOR: '1' });
 
+/** A port nothing listens on right now (the OS picks it), so parallel runs do not collide. */
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
 export async function startLocalWorker(options: LocalWorkerOptions = {}): Promise<LocalWorker> {
   const root = repoRoot();
+  const temporary = options.persistTo === undefined;
   const persistTo = options.persistTo ?? (await mkdtemp(join(tmpdir(), 'edgehead-worker-')));
   const adminToken = options.adminToken ?? `local-${crypto.randomUUID()}`;
-  const port = options.port ?? 8787;
+  const port = options.port ?? (await freePort());
   const bin = wranglerBin();
   await promisify(execFile)(process.execPath, [bin, 'd1', 'migrations', 'apply', 'DB', '--local', '--persist-to', persistTo], { cwd: root, env: env() });
   const vars = Object.entries({ ADMIN_TOKEN: adminToken, ...options.vars }).flatMap(([k, v]) => ['--var', `${k}:${v}`]);
@@ -80,13 +92,16 @@ export async function startLocalWorker(options: LocalWorkerOptions = {}): Promis
   return {
     url,
     adminToken,
-    stop: () =>
-      new Promise<void>((resolve) => {
+    stop: async () => {
+      await new Promise<void>((resolve) => {
         if (exited) return resolve();
         child.once('exit', () => resolve());
         child.kill('SIGTERM');
         setTimeout(() => child.kill('SIGKILL'), 5000).unref();
-      }),
+      });
+      // A state folder we created is ours to remove; a caller's (serve --persist-to) is kept.
+      if (temporary) await rm(persistTo, { recursive: true, force: true });
+    },
   };
 }
 
