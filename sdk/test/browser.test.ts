@@ -23,6 +23,7 @@ const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const IMAGES = ['cat/0003.jpg', 'ship/0004.jpg', 'horse/0005.jpg'];
 
 let server: Server;
+const modelRequests: string[] = [];
 let browser: Browser;
 let page: Page;
 let origin: string;
@@ -44,6 +45,7 @@ function serve(): Promise<string> {
       res.writeHead(200, { 'content-type': 'text/html' }).end('<!doctype html><script type="module" src="/app/page.js"></script>');
       return;
     }
+    if (url.pathname.startsWith('/models/')) modelRequests.push(url.pathname);
     const prefix = Object.keys(roots).find((p) => url.pathname.startsWith(p));
     if (!prefix) return void res.writeHead(404).end();
     const path = normalize(join(roots[prefix], decodeURIComponent(url.pathname.slice(prefix.length))));
@@ -134,6 +136,16 @@ describe('browser build in Chromium', () => {
   it('images decoded by the browser (Blob → canvas) embed like sharp-decoded ones', async () => {
     const [browserOut, nodeOut] = await Promise.all([inBrowser('mobilenetv2-fp32', 'wasm', 'urls'), inNode('mobilenetv2-fp32')]);
     browserOut.embeddings.forEach((e, i) => expect(cosineSimilarity(e, nodeOut[i])).toBeGreaterThanOrEqual(0.99));
+  });
+
+  it('model files are fetched once, sha256-checked, then served from the Cache API; a bad hash is refused', async () => {
+    const m = manifest('mobilenetv2-int8');
+    const before = modelRequests.length;
+    const ok = (await page.evaluate(([mm, url]) => (globalThis as any).edgeheadFetchTwice(mm, url, false), [m, `${origin}/models/mobilenetv2-12-int8.onnx`] as const)) as { sizes: number[] };
+    expect(ok.sizes).toEqual([3655640, 3655640]);
+    expect(modelRequests.length - before).toBe(1);
+    const bad = (await page.evaluate(([mm, url]) => (globalThis as any).edgeheadFetchTwice(mm, url, true), [m, `${origin}/models/mobilenetv2-12-int8.onnx`] as const)) as { error?: string };
+    expect(bad.error).toMatch(/^IntegrityError: Integrity check failed/);
   });
 
   it('the WebGPU execution provider (SwiftShader) matches within tolerance', async () => {

@@ -2,7 +2,7 @@
  * Runs inside Chromium: the SDK's browser build embeds images with onnxruntime-web, on WASM or
  * WebGPU. The test page calls window.edgeheadEmbed(); results go back as plain arrays.
  */
-import { OnnxImageBackbone, decodeBrowserImage, parseManifest, type DecodedImage, type ImageManifest } from '../../src/index.js';
+import { IntegrityError, OnnxImageBackbone, decodeBrowserImage, fetchModelFiles, parseManifest, type DecodedImage, type ImageManifest } from '../../src/index.js';
 
 interface EmbedRequest {
   manifest: unknown;
@@ -29,4 +29,17 @@ async function edgeheadEmbed(req: EmbedRequest): Promise<{ device: string; embed
   }
 }
 
-(globalThis as unknown as { edgeheadEmbed: typeof edgeheadEmbed }).edgeheadEmbed = edgeheadEmbed;
+/** Loads a manifest's files through fetch + Cache API twice; reports sizes and integrity errors. */
+async function edgeheadFetchTwice(manifest: unknown, url: string, badSha: boolean): Promise<{ sizes: number[]; error?: string }> {
+  const m = parseManifest(manifest);
+  if (badSha) for (const f of Object.values(m.files)) f.sha256 = '0'.repeat(64);
+  try {
+    const a = await fetchModelFiles(m, { urls: { model: url }, cacheName: 'edgehead-test' });
+    const b = await fetchModelFiles(m, { urls: { model: url }, cacheName: 'edgehead-test' });
+    return { sizes: [a.model.length, b.model.length] };
+  } catch (e) {
+    return { sizes: [], error: e instanceof IntegrityError ? `IntegrityError: ${e.message}` : String(e) };
+  }
+}
+
+Object.assign(globalThis, { edgeheadEmbed, edgeheadFetchTwice });
