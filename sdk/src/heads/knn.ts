@@ -45,6 +45,8 @@ export interface NeighbourSearch {
 }
 
 const QUERY_BLOCK = 64;
+/** Rows used to calibrate the open-set threshold (all rows below this). */
+const CALIBRATION_ROWS = 1000;
 const REFERENCE_BLOCK = 2048;
 
 export class KnnHead implements Head {
@@ -288,11 +290,18 @@ export class KnnHead implements Head {
   }
 
   /** Leave-one-out nearest-neighbour distances of the stored examples. */
+  /**
+   * Leave-one-out nearest-neighbour distances of (at most CALIBRATION_ROWS evenly spaced) stored
+   * examples: all of them for few-shot heads, a sample for large ones, so fitting 100k
+   * references stays linear in n instead of quadratic.
+   */
   private calibrate(q: number): OpenSetGate | undefined {
     if (this.metric === 'dot' || this.count < 2) return undefined;
-    const stored: Matrix = { rows: this.count, cols: this.dim, data: this.refs.subarray(0, this.count * this.dim) };
-    const self = Int32Array.from({ length: this.count }, (_, i) => i);
-    const d = this.kneighbors(stored, 1, self).map((n) => n[0].distance);
+    const rows = Math.min(this.count, CALIBRATION_ROWS);
+    const picked = Int32Array.from({ length: rows }, (_, i) => Math.floor((i * this.count) / rows));
+    const data = new Float32Array(rows * this.dim);
+    picked.forEach((r, i) => data.set(this.refs.subarray(r * this.dim, (r + 1) * this.dim), i * this.dim));
+    const d = this.kneighbors({ rows, cols: this.dim, data }, 1, picked).map((n) => n[0].distance);
     return calibrateGate(d, this.metric, q);
   }
 }
