@@ -46,7 +46,7 @@ export interface NeighbourSearch {
 
 const QUERY_BLOCK = 64;
 /** Rows used to calibrate the open-set threshold (all rows below this). */
-const CALIBRATION_ROWS = 1000;
+const CALIBRATION_ROWS = 256;
 const REFERENCE_BLOCK = 2048;
 
 export class KnnHead implements Head {
