@@ -163,8 +163,7 @@ export class CentroidHead implements Head {
 
   predictProba(x: EmbeddingsInput): Float64Array[] {
     const { data, rows } = this.distances(x);
-    const K = this.state.labels.length;
-    return Array.from({ length: rows }, (_, i) => softmax(Array.from(data.subarray(i * K, (i + 1) * K), (v) => -v / this.state.temperature)));
+    return this.probabilities(data, rows);
   }
 
   openSetDistances(x: EmbeddingsInput): Float64Array {
@@ -176,7 +175,7 @@ export class CentroidHead implements Head {
     const m = toMatrix(x, this.dim);
     const { data, rows } = this.distances(m);
     const K = this.state.labels.length;
-    const proba = Array.from({ length: rows }, (_, i) => softmax(Array.from(data.subarray(i * K, (i + 1) * K), (v) => -v / this.state.temperature)));
+    const proba = this.probabilities(data, rows);
     return toPredictions(this, proba, nearestDistance(data, rows, K), options);
   }
 
@@ -189,6 +188,12 @@ export class CentroidHead implements Head {
       for (let c = 1; c < K; c++) if (data[i * K + c] < data[i * K + best]) best = c;
       return this.state.labels[best];
     });
+  }
+
+  /** Softmax of −distance/τ per row of an [n × K] distance matrix. */
+  private probabilities(distances: Float64Array, rows: number): Float64Array[] {
+    const K = this.state.labels.length;
+    return Array.from({ length: rows }, (_, i) => softmax(Array.from(distances.subarray(i * K, (i + 1) * K), (v) => -v / this.state.temperature)));
   }
 
   private ownCentroidDistances(m: Matrix, y: Int32Array): number[] {

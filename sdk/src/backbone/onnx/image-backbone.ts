@@ -106,9 +106,7 @@ export class OnnxImageBackbone implements Backbone<DecodedImage> {
         `embedTensor needs a [N,${this.manifest.input.image.layout === 'NCHW' ? '3,H,W' : 'H,W,3'}] float32 batch of ${per} values per image; got [${dims.join(',')}] with ${data.length} values.`,
       );
     }
-    const out = await this.session.run({ [this.manifest.input.name]: { type: 'float32', data, dims } }, [this.outputName]);
-    const t = out[this.outputName];
-    return this.poolOutput(t.data, t.dims);
+    return this.runAndPool(data, dims);
   }
 
   /** Embeddings plus the classifier logits, for manifests that declare them. */
@@ -118,7 +116,7 @@ export class OnnxImageBackbone implements Backbone<DecodedImage> {
       throw new InvalidInputError(`Backbone "${this.id}" does not expose logits; use the model without a cut, or a manifest with "logits".`);
     }
     const { data, dims } = this.toTensor(images);
-    const out = await this.session.run({ [this.manifest.input.name]: { type: 'float32', data, dims } }, [this.outputName, logitsTensor]);
+    const out = await this.run(data, dims, [this.outputName, logitsTensor]);
     return {
       embeddings: this.poolOutput(out[this.outputName].data, out[this.outputName].dims),
       logits: pool(out[logitsTensor].data, out[logitsTensor].dims, { pooling: 'none' }),
@@ -132,8 +130,15 @@ export class OnnxImageBackbone implements Backbone<DecodedImage> {
 
   private async embedBatch(images: readonly DecodedImage[]): Promise<Float32Array[]> {
     const { data, dims } = this.toTensor(images);
-    const out = await this.session.run({ [this.manifest.input.name]: { type: 'float32', data, dims } }, [this.outputName]);
-    const t = out[this.outputName];
+    return this.runAndPool(data, dims);
+  }
+
+  private run(data: Float32Array, dims: number[], outputs: string[]) {
+    return this.session.run({ [this.manifest.input.name]: { type: 'float32', data, dims } }, outputs);
+  }
+
+  private async runAndPool(data: Float32Array, dims: number[]): Promise<Float32Array[]> {
+    const t = (await this.run(data, dims, [this.outputName]))[this.outputName];
     return this.poolOutput(t.data, t.dims);
   }
 
