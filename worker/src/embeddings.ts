@@ -46,6 +46,10 @@ export function parseEmbeddings(value: unknown, limits: Limits, expectedDim?: nu
       row.forEach((v, j) => {
         if (typeof v !== 'number' || !Number.isFinite(v)) throw badRequest('INVALID_EMBEDDING', `embeddings[${i}][${j}] is ${JSON.stringify(v)}; embeddings must be finite numbers.`);
         out[j] = v;
+        // 1e39 is a finite JSON number but Infinity as float32, the type every head computes in.
+        if (!Number.isFinite(out[j])) {
+          throw badRequest('INVALID_EMBEDDING', `embeddings[${i}][${j}] is ${v}, beyond the float32 range (±3.4e38); embeddings must be finite as float32.`);
+        }
       });
       return out;
     });
@@ -66,7 +70,7 @@ export function parseEmbeddings(value: unknown, limits: Limits, expectedDim?: nu
       const out = new Float32Array(dim);
       for (let j = 0; j < dim; j++) {
         const v = view.getFloat32((r * dim + j) * 4, true);
-        if (!Number.isFinite(v)) throw badRequest('INVALID_EMBEDDING', `Embedding ${r} has ${v} at position ${j}; embeddings must be finite.`);
+        if (!Number.isFinite(v)) throw badRequest('INVALID_EMBEDDING', `Embedding ${r} has ${v} at position ${j}; embeddings must be finite float32 values.`);
         out[j] = v;
       }
       return out;

@@ -16,25 +16,64 @@ export class ApiError extends Error {
   }
 }
 
-const STATUS_BY_SDK_CODE: Record<string, ContentfulStatusCode> = {
+/** The one code → status table for errors that carry only a code (SDK errors, Durable Object outcomes). */
+const STATUS_BY_CODE: Record<string, ContentfulStatusCode> = {
   INVALID_INPUT: 400,
+  SHAPE_MISMATCH: 400,
   INVALID_HEAD: 400,
   TRUNCATED: 400,
   UNSUPPORTED_VERSION: 400,
   BACKBONE_MISMATCH: 409,
   NOT_FOUND: 404,
+  STORAGE_CORRUPT: 500,
+  STORAGE_INCONSISTENT: 500,
+  STORAGE_UNAVAILABLE: 503,
 };
+
+/** A failure as plain data: what crosses the Durable Object boundary (thrown errors lose their class there). */
+export interface ErrorData {
+  status: ContentfulStatusCode;
+  code: string;
+  message: string;
+}
+
+/** The status, code and message of an error the API reports as such; undefined for bugs (→ 500 INTERNAL). */
+export function errorData(err: unknown): ErrorData | undefined {
+  if (err instanceof ApiError) return { status: err.status, code: err.code, message: err.message };
+  if (err instanceof EdgeheadError) {
+    const status = STATUS_BY_CODE[err.code];
+    if (status) return { status, code: err.code, message: err.message };
+  }
+  const migration = missingSchema(err);
+  if (migration) return migration;
+  return undefined;
+}
+
+/** `D1_ERROR: no such table: api_keys` and the like: the database was never migrated (plain `wrangler dev`). */
+function missingSchema(err: unknown): ErrorData | undefined {
+  const message = err instanceof Error ? err.message : '';
+  const m = /no such (table|column): ([\w.]+)/.exec(message);
+  if (!m) return undefined;
+  return {
+    status: 503,
+    code: 'NOT_MIGRATED',
+    message:
+      `The D1 database has not been migrated (no such ${m[1]} ${m[2]}). Apply the migrations in worker/migrations: ` +
+      '`npx wrangler d1 migrations apply edgehead --local` for `wrangler dev` (`--remote` for a deployed worker), then retry.',
+  };
+}
 
 export function errorBody(code: string, message: string) {
   return { error: { code, message } };
 }
 
+export function fromErrorData(e: ErrorData): ApiError {
+  return new ApiError(e.status, e.code, e.message);
+}
+
 export function handleError(err: Error, c: Context): Response {
-  if (err instanceof ApiError) return c.json(errorBody(err.code, err.message), err.status);
-  if (err instanceof EdgeheadError) {
-    const status = STATUS_BY_SDK_CODE[err.code];
-    if (status) return c.json(errorBody(err.code, err.message), status);
-  }
+  const known = errorData(err);
+  if (known) return c.json(errorBody(known.code, known.message), known.status);
   console.error('unhandled error', err);
   return c.json(errorBody('INTERNAL', 'The server failed to handle this request; it has been logged. Retry later.'), 500);
 }

@@ -1,12 +1,17 @@
 /**
- * One Durable Object per (tenant, head, version) of a kNN or centroid head: it holds the head
- * in memory with the examples added online, stores each addition transactionally, and serves
- * classification — so a classify right after an add sees it (read-your-writes), and many
- * concurrent additions are serialised and all kept.
+ * One Durable Object per version of a kNN or centroid head (named by the version's never-reused
+ * uid): it holds the head in memory with the examples added online, stores each addition
+ * transactionally, and serves classification — so a classify right after an add sees it
+ * (read-your-writes), and many concurrent additions are serialised and all kept.
+ *
+ * Examples are validated before they are stored, and stored state is validated again when it is
+ * loaded: an example that fails is moved aside (quarantined) and reported once as
+ * STORAGE_CORRUPT, so bad state can never make the version fail on every request.
  */
 import { DurableObject } from 'cloudflare:workers';
-import { CentroidHead, EdgeheadError, InvalidInputError, KnnHead, parseHead, type Prediction } from 'edgehead/heads';
+import { CentroidHead, InvalidInputError, KnnHead, parseHead, type Prediction } from 'edgehead/heads';
 import type { Env } from '../env.js';
+import { ApiError, errorData, type ErrorData } from '../errors.js';
 import { readVerified } from '../store/blobs.js';
 
 export interface BlobRef {
@@ -19,20 +24,35 @@ interface StoredExample {
   label: string;
 }
 
-/** RPC results: errors a client caused travel as data (thrown errors lose their type across RPC). */
-export type Outcome<T> = { ok: true; value: T } | { ok: false; code: string; message: string };
+/** Longest label an online example may have. */
+export const MAX_LABEL_LENGTH = 200;
+
+/** RPC results: errors the API reports travel as data with their status and code (thrown errors lose their type across RPC). */
+export type Outcome<T> = { ok: true; value: T } | ({ ok: false } & ErrorData);
 
 async function outcome<T>(fn: () => Promise<T>): Promise<Outcome<T>> {
   try {
     return { ok: true, value: await fn() };
   } catch (e) {
-    if (e instanceof EdgeheadError) return { ok: false, code: e.code, message: e.message };
+    const data = errorData(e);
+    if (data) return { ok: false, ...data };
     throw e;
   }
 }
 
 const EXAMPLE_PREFIX = 'ex:';
+const QUARANTINE_PREFIX = 'quarantine:';
 const exampleKey = (id: number) => `${EXAMPLE_PREFIX}${String(id).padStart(12, '0')}`;
+
+/** Why this example may not be stored in a head of this dimension, or undefined when it may. */
+function exampleProblem(embedding: unknown, label: unknown, dim: number): string | undefined {
+  if (!(embedding instanceof Float32Array)) return 'the embedding is not a float32 array';
+  if (embedding.length !== dim) return `the embedding has ${embedding.length} values, the head takes ${dim}`;
+  const bad = embedding.findIndex((v) => !Number.isFinite(v));
+  if (bad >= 0) return `the embedding has ${embedding[bad]} at position ${bad} (values must be finite as float32)`;
+  if (typeof label !== 'string' || label.length === 0 || label.length > MAX_LABEL_LENGTH) return `the label must be a string of 1–${MAX_LABEL_LENGTH} characters`;
+  return undefined;
+}
 
 export class HeadState extends DurableObject<Env> {
   private head?: KnnHead | CentroidHead;
@@ -41,33 +61,70 @@ export class HeadState extends DurableObject<Env> {
   private headIds = new Map<number, number>();
   private nextId = 0;
 
+  /**
+   * The head with its stored examples. A failure while loading is returned from the blocked
+   * section and thrown after it: a throw inside `blockConcurrencyWhile` would reset the object.
+   */
   private async ensureLoaded(ref: BlobRef): Promise<KnnHead | CentroidHead> {
     if (this.head && this.loadedFrom === ref.sha256) return this.head;
-    await this.ctx.blockConcurrencyWhile(async () => {
-      if (this.head && this.loadedFrom === ref.sha256) return;
-      await this.rebuild(ref);
+    const failure = await this.ctx.blockConcurrencyWhile(async () => {
+      if (this.head && this.loadedFrom === ref.sha256) return undefined;
+      try {
+        return await this.rebuild(ref);
+      } catch (e) {
+        return e;
+      }
     });
+    if (failure) throw failure;
     return this.head as KnnHead | CentroidHead;
   }
 
-  /** Base head from R2, then every stored example replayed in id order. */
-  private async rebuild(ref: BlobRef): Promise<void> {
+  /**
+   * Base head from R2, then every stored example replayed in id order. Examples that fail
+   * validation are quarantined; the head loads without them and the report is returned.
+   */
+  private async rebuild(ref: BlobRef): Promise<ApiError | undefined> {
+    this.head = undefined;
+    this.loadedFrom = undefined;
     const { head } = parseHead(await readVerified(this.env.BLOBS, ref.blobKey, ref.sha256));
     if (!(head instanceof KnnHead) && !(head instanceof CentroidHead)) {
       throw new InvalidInputError('Online examples apply to knn and centroid heads only.');
     }
-    const stored = await this.ctx.storage.list<StoredExample>({ prefix: EXAMPLE_PREFIX });
+    const stored = await this.ctx.storage.list<unknown>({ prefix: EXAMPLE_PREFIX });
     this.headIds.clear();
+    const quarantined: { key: string; id: string; why: string }[] = [];
     let next = 0;
-    for (const [key, ex] of stored) {
-      const id = Number(key.slice(EXAMPLE_PREFIX.length));
-      const added = head.add([ex.embedding], [ex.label]);
+    for (const [key, value] of stored) {
+      const idText = key.slice(EXAMPLE_PREFIX.length);
+      const id = /^\d{12}$/.test(idText) ? Number(idText) : NaN;
+      const ex = value as Partial<StoredExample> | null;
+      const why = Number.isNaN(id) ? 'the key is not an example id' : exampleProblem(ex?.embedding, ex?.label, head.dim);
+      if (why) {
+        quarantined.push({ key, id: Number.isNaN(id) ? JSON.stringify(idText) : String(id), why });
+        continue;
+      }
+      const added = head.add([(ex as StoredExample).embedding], [(ex as StoredExample).label]);
       if (Array.isArray(added)) this.headIds.set(id, added[0]);
       next = Math.max(next, id + 1);
+    }
+    if (quarantined.length) {
+      // Moved, not deleted: kept for inspection under `quarantine:ex:<id>`. One implicit transaction.
+      const moved: Record<string, unknown> = {};
+      for (const q of quarantined) moved[QUARANTINE_PREFIX + q.key] = stored.get(q.key);
+      await Promise.all([this.ctx.storage.put(moved), this.ctx.storage.delete(quarantined.map((q) => q.key))]);
+      next = Math.max(next, ...quarantined.map((q) => Number(q.id) + 1).filter(Number.isFinite));
     }
     this.nextId = Math.max(next, (await this.ctx.storage.get<number>('next-id')) ?? 0);
     this.head = head;
     this.loadedFrom = ref.sha256;
+    if (!quarantined.length) return undefined;
+    const detail = quarantined.map((q) => `${q.id}: ${q.why}`).join('; ');
+    return new ApiError(
+      500,
+      'STORAGE_CORRUPT',
+      `${quarantined.length} stored online example(s) of this head version failed validation and were quarantined (ids ${quarantined.map((q) => q.id).join(', ')}; ${detail}). ` +
+        'The version now serves without them; add them again if they were wanted, then retry this request.',
+    );
   }
 
   classify(ref: BlobRef, embeddings: Float32Array[], options: { topK?: number; threshold?: number; rejectUnknown?: boolean }): Promise<Outcome<Prediction[]>> {
@@ -82,15 +139,37 @@ export class HeadState extends DurableObject<Env> {
     return outcome(() => this.remove(ref, ids));
   }
 
+  /** Forgets everything: called when the version is deleted. */
+  async clear(): Promise<void> {
+    await this.ctx.storage.deleteAll();
+    this.head = undefined;
+    this.loadedFrom = undefined;
+    this.headIds.clear();
+    this.nextId = 0;
+  }
+
   private async add(ref: BlobRef, embeddings: Float32Array[], labels: string[]): Promise<{ ids: number[]; total: number }> {
     const head = await this.ensureLoaded(ref);
-    // Validate against the head before storing anything.
-    if (embeddings.some((e) => e.length !== head.dim)) throw new InvalidInputError(`Every embedding must have ${head.dim} values.`);
+    // Validate before storing anything: what is stored must load again.
+    if (!Array.isArray(embeddings) || !Array.isArray(labels) || embeddings.length === 0 || embeddings.length !== labels.length) {
+      throw new InvalidInputError('Send one label per embedding, at least one of each.');
+    }
+    embeddings.forEach((e, i) => {
+      const why = exampleProblem(e, labels[i], head.dim);
+      if (why) throw new InvalidInputError(`Example ${i} cannot be stored: ${why}. Nothing was stored.`);
+    });
+    const added = head.add(embeddings, labels);
     const ids = embeddings.map(() => this.nextId++);
     const entries: Record<string, StoredExample | number> = { 'next-id': this.nextId };
     ids.forEach((id, i) => (entries[exampleKey(id)] = { embedding: embeddings[i], label: labels[i] }));
-    await this.ctx.storage.put(entries);
-    const added = head.add(embeddings, labels);
+    try {
+      await this.ctx.storage.put(entries);
+    } catch (e) {
+      // The head in memory has examples that were not stored: reload it on the next request.
+      this.head = undefined;
+      this.loadedFrom = undefined;
+      throw e;
+    }
     if (Array.isArray(added)) ids.forEach((id, i) => this.headIds.set(id, added[i]));
     const total = head instanceof KnnHead ? head.size : ids.length;
     return { ids, total };

@@ -2,13 +2,13 @@
 import { BackboneMismatchError, LinearHead, parseHead, type AnyHead } from 'edgehead/heads';
 import { Hono, type Context } from 'hono';
 import { requireKey, sha256Hex } from '../auth.js';
-import { ApiError, badRequest, notFound } from '../errors.js';
+import { ApiError, badRequest, fromErrorData, notFound } from '../errors.js';
 import { limitsOf, type AppEnv } from '../env.js';
 import { parseEmbeddings } from '../embeddings.js';
 import { ALIAS_PATTERN, headName, optionalNumber, parseRef, readBody, readJsonObject } from '../request.js';
 import { blobKey, readVerified } from '../store/blobs.js';
 import { Store, type VersionRow } from '../store/d1.js';
-import type { Outcome } from '../durable/head-state.js';
+import { MAX_LABEL_LENGTH, type Outcome } from '../durable/head-state.js';
 
 export const heads = new Hono<AppEnv>();
 
@@ -46,29 +46,29 @@ heads.post('/:name/versions', requireKey('write'), async (c) => {
   } catch (e) {
     throw new ApiError(503, 'STORAGE_UNAVAILABLE', `Storing the head file failed (${(e as Error).message}); nothing was created. Retry.`);
   }
-  let version: number;
+  const row: Omit<VersionRow, 'version' | 'created_at'> = {
+    tenant_id: tenantId,
+    name,
+    uid: `v_${crypto.randomUUID()}`,
+    blob_key: key,
+    sha256,
+    size: text.length,
+    kind: head.kind,
+    dim: head.dim,
+    labels: JSON.stringify(head.labels),
+    backbone_id: backbone?.id ?? null,
+    fingerprint: backbone?.fingerprint ?? null,
+  };
+  let inserted: VersionRow;
   try {
-    version = await store.insertVersion(
-      {
-        tenant_id: tenantId,
-        name,
-        blob_key: key,
-        sha256,
-        size: text.length,
-        kind: head.kind,
-        dim: head.dim,
-        labels: JSON.stringify(head.labels),
-        backbone_id: backbone?.id ?? null,
-        fingerprint: backbone?.fingerprint ?? null,
-      },
-      alias,
-    );
+    inserted = await store.insertVersion(row, alias);
   } catch (e) {
     // The version row never landed: drop the blob unless an existing version shares it.
     if (!(await store.blobInUse(tenantId, key))) await c.env.BLOBS.delete(key).catch(() => undefined);
     throw new ApiError(503, 'STORAGE_UNAVAILABLE', `Recording the version failed (${(e as Error).message}); nothing was created. Retry.`);
   }
-  return c.json({ name, ...versionInfo((await store.version(tenantId, name, version)) as VersionRow), alias: alias ?? null }, 201);
+  // Answered from what was written, not re-read: a delete racing this upload must not turn a committed upload into a 500.
+  return c.json({ name, ...versionInfo(inserted), alias: alias ?? null }, 201);
 });
 
 heads.get('/', requireKey('read'), async (c) => {
@@ -91,11 +91,16 @@ heads.get('/:name', requireKey('read'), async (c) => {
 
 heads.delete('/:name', requireKey('write'), async (c) => {
   const name = headName(c.req.param('name'));
-  const keys = await new Store(c.env.DB).deleteHead(tenant(c), name);
-  if (keys === null) throw notFound(`No head named "${name}".`);
+  const store = new Store(c.env.DB);
+  const rows = await store.deleteHead(tenant(c), name);
+  if (rows === null) throw notFound(`No head named "${name}".`);
   for (const k of versionCache.keys()) if (k.startsWith(`${tenant(c)}/${name}/`)) versionCache.delete(k);
-  await Promise.all([...new Set(keys)].map((k) => c.env.BLOBS.delete(k)));
-  return c.json({ deleted: name, versions: keys.length });
+  // Online examples go with their versions (their uids are never used again, so nothing could serve them anyway).
+  await Promise.all(rows.filter((r) => r.kind !== 'linear').map((r) => stateStub(c, r).clear()));
+  // A blob is content-addressed: keep it if an upload that raced this delete already points at it again.
+  const keys = [...new Set(rows.map((r) => r.blob_key))];
+  await Promise.all(keys.map(async (k) => (await store.blobInUse(tenant(c), k)) || c.env.BLOBS.delete(k)));
+  return c.json({ deleted: name, versions: rows.length });
 });
 
 heads.put('/:name/aliases/:alias', requireKey('write'), async (c) => {
@@ -165,13 +170,13 @@ async function resolve(c: Context<AppEnv>, raw: string): Promise<VersionRow> {
 }
 
 function stateStub(c: Context<AppEnv>, row: VersionRow) {
-  return c.env.HEAD_STATE.get(c.env.HEAD_STATE.idFromName(`${row.tenant_id}/${row.name}/${row.version}`));
+  return c.env.HEAD_STATE.get(c.env.HEAD_STATE.idFromName(row.uid));
 }
 
-/** Unwraps a Durable Object outcome; client errors become 4xx like everywhere else. */
+/** Unwraps a Durable Object outcome: its status and code survive the RPC boundary. */
 function unwrap<T>(o: Outcome<T>): T {
   if (o.ok) return o.value;
-  throw new ApiError(o.code === 'NOT_FOUND' ? 404 : o.code === 'BACKBONE_MISMATCH' ? 409 : 400, o.code, o.message);
+  throw fromErrorData(o);
 }
 
 heads.post('/:ref/classify', requireKey('read'), async (c) => {
@@ -210,8 +215,8 @@ heads.post('/:ref/examples', requireKey('write'), async (c) => {
   if (row.kind === 'linear') throw badRequest('NOT_SUPPORTED', 'Online examples apply to knn and centroid heads; re-fit and upload a new version of a linear head.');
   const embeddings = parseEmbeddings(body.embeddings, limitsOf(c.env), row.dim);
   const labels = body.labels;
-  if (!Array.isArray(labels) || labels.length !== embeddings.length || labels.some((l) => typeof l !== 'string' || !l || l.length > 200)) {
-    throw badRequest('INVALID_FIELD', `"labels" must be ${embeddings.length} non-empty strings, one per embedding.`);
+  if (!Array.isArray(labels) || labels.length !== embeddings.length || labels.some((l) => typeof l !== 'string' || !l || l.length > MAX_LABEL_LENGTH)) {
+    throw badRequest('INVALID_FIELD', `"labels" must be ${embeddings.length} non-empty strings (at most ${MAX_LABEL_LENGTH} characters), one per embedding.`);
   }
   const result = unwrap(await stateStub(c, row).addExamples({ blobKey: row.blob_key, sha256: row.sha256 }, embeddings, labels as string[]));
   return c.json({ head: row.name, version: row.version, ...result }, 201);

@@ -3,6 +3,8 @@ export interface VersionRow {
   tenant_id: string;
   name: string;
   version: number;
+  /** Never reused, even when a deleted head's name and version number come back: names its Durable Object. */
+  uid: string;
   blob_key: string;
   sha256: string;
   size: number;
@@ -43,7 +45,7 @@ export class Store {
    * Creates the head if needed and inserts the next version number in one batch (a D1
    * transaction): either both rows land or neither does.
    */
-  async insertVersion(row: Omit<VersionRow, 'version' | 'created_at'>, alias?: string): Promise<number> {
+  async insertVersion(row: Omit<VersionRow, 'version' | 'created_at'>, alias?: string): Promise<VersionRow> {
     const created = now();
     const aliasStatement = alias
       ? [
@@ -60,14 +62,15 @@ export class Store {
       this.db.prepare('INSERT OR IGNORE INTO heads (tenant_id, name, created_at) VALUES (?, ?, ?)').bind(row.tenant_id, row.name, created),
       this.db
         .prepare(
-          `INSERT INTO versions (tenant_id, name, version, blob_key, sha256, size, kind, dim, labels, backbone_id, fingerprint, created_at)
-           SELECT ?1, ?2, COALESCE(MAX(version), 0) + 1, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11 FROM versions WHERE tenant_id = ?1 AND name = ?2
-           RETURNING version`,
+          `INSERT INTO versions (tenant_id, name, version, uid, blob_key, sha256, size, kind, dim, labels, backbone_id, fingerprint, created_at)
+           SELECT ?1, ?2, COALESCE(MAX(version), 0) + 1, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12 FROM versions WHERE tenant_id = ?1 AND name = ?2
+           RETURNING version, created_at`,
         )
-        .bind(row.tenant_id, row.name, row.blob_key, row.sha256, row.size, row.kind, row.dim, row.labels, row.backbone_id, row.fingerprint, created),
+        .bind(row.tenant_id, row.name, row.uid, row.blob_key, row.sha256, row.size, row.kind, row.dim, row.labels, row.backbone_id, row.fingerprint, created),
       ...aliasStatement,
     ]);
-    return (results[1].results[0] as { version: number }).version;
+    const { version, created_at } = results[1].results[0] as Pick<VersionRow, 'version' | 'created_at'>;
+    return { ...row, version, created_at };
   }
 
   async blobInUse(tenantId: string, key: string): Promise<boolean> {
@@ -146,16 +149,17 @@ export class Store {
     return r.meta.changes > 0;
   }
 
-  /** Deletes a head with its versions and aliases; returns the blob keys to remove. */
-  async deleteHead(tenantId: string, name: string): Promise<string[] | null> {
-    const rows = await this.versions(tenantId, name);
-    const exists = await this.db.prepare('SELECT 1 AS x FROM heads WHERE tenant_id = ? AND name = ?').bind(tenantId, name).first();
-    if (!exists) return null;
-    await this.db.batch([
+  /**
+   * Deletes a head with its versions and aliases in one batch; returns exactly the version rows it
+   * deleted (their blobs and Durable Object state are the caller's to remove), or null if no head.
+   */
+  async deleteHead(tenantId: string, name: string): Promise<VersionRow[] | null> {
+    const [, versions, heads] = await this.db.batch([
       this.db.prepare('DELETE FROM aliases WHERE tenant_id = ? AND name = ?').bind(tenantId, name),
-      this.db.prepare('DELETE FROM versions WHERE tenant_id = ? AND name = ?').bind(tenantId, name),
-      this.db.prepare('DELETE FROM heads WHERE tenant_id = ? AND name = ?').bind(tenantId, name),
+      this.db.prepare('DELETE FROM versions WHERE tenant_id = ? AND name = ? RETURNING *').bind(tenantId, name),
+      this.db.prepare('DELETE FROM heads WHERE tenant_id = ? AND name = ? RETURNING name').bind(tenantId, name),
     ]);
-    return rows.map((r) => r.blob_key);
+    if (heads.results.length === 0) return null;
+    return versions.results as VersionRow[];
   }
 }
