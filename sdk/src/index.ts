@@ -7,7 +7,16 @@ export * from './core/errors.js';
 export { cosineSimilarity, l2NormalizeInPlace, dot, norm, euclideanDistance, argmax } from './core/vector.js';
 export { sha256Hex } from './core/hash.js';
 export type { Backbone, BackboneOptions, EmbedOptions } from './backbone/backbone.js';
-export { createBackbone, type AnyBackbone, type CreateBackboneOptions } from './backbone/create.js';
+export {
+  createBackbone,
+  type AnyBackbone,
+  type ImageBackbone,
+  type TextBackbone,
+  type AudioBackbone,
+  type BackboneFor,
+  type CreateBackboneOptions,
+} from './backbone/create.js';
+export { PROBE_MIN_COSINE, type DeviceReport, type DeviceCandidate } from './backbone/onnx/choose-device.js';
 export { OnnxImageBackbone } from './backbone/onnx/image-backbone.js';
 export { OnnxTextBackbone } from './backbone/onnx/text-backbone.js';
 export { UseBackbone } from './backbone/tfjs/use-backbone.js';

@@ -4,6 +4,7 @@
  */
 import { canonicalJson, sha256Hex } from '../core/hash.js';
 import type { Modality } from '../manifest/manifest.js';
+import type { DeviceReport } from './onnx/choose-device.js';
 import type { OnnxRuntimeOptions } from './onnx/runtime.js';
 import type { Pooling } from './pooling.js';
 
@@ -13,10 +14,14 @@ export interface EmbedOptions {
   onProgress?: (done: number, total: number) => void;
 }
 
-export interface Backbone<Input> {
+/**
+ * `M` ties the modality to the input type, so `if (backbone.modality === 'image')` narrows a
+ * loaded backbone to one whose `embed` takes decoded images.
+ */
+export interface Backbone<Input, M extends Modality = Modality> {
   /** Manifest id (or a file name for ad-hoc models). */
   readonly id: string;
-  readonly modality: Modality;
+  readonly modality: M;
   readonly dim: number;
   /**
    * Identifies what produced an embedding: the model bytes' hash plus output, pooling,
@@ -25,6 +30,8 @@ export interface Backbone<Input> {
   readonly fingerprint: string;
   /** The runtime actually used ('node', 'wasm', 'webgpu', 'tfjs-wasm'). */
   readonly device: string;
+  /** For ONNX image backbones: why `device` was chosen, and the probe measurements behind it. */
+  readonly deviceReport?: DeviceReport;
   /** One embedding per input, in order; batches internally. */
   embed(inputs: readonly Input[], options?: EmbedOptions): Promise<Float32Array[]>;
   dispose(): Promise<void>;

