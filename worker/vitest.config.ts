@@ -13,6 +13,8 @@ export default defineConfig({
           ADMIN_TOKEN: 'test-admin-token',
           TEST_MIGRATIONS: await readD1Migrations(fileURLToPath(new URL('./migrations', import.meta.url))),
         },
+        // A database no migration was applied to, as plain `wrangler dev` leaves it.
+        d1Databases: { EMPTY_DB: 'edgehead-empty' },
         ratelimits: { RATE_LIMITER: { simple: { limit: 100, period: 60 } } },
       },
     })),

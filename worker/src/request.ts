@@ -6,18 +6,82 @@ import { limitsOf, type AppEnv } from './env.js';
 export const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 export const ALIAS_PATTERN = /^[a-z][a-z0-9_-]{0,31}$/;
 
-/** Reads the body as text within the size cap (checked before and after reading). */
+/** Deepest nesting of arrays and objects accepted in a JSON body (a head file needs 4). */
+export const MAX_JSON_DEPTH = 64;
+
+const tooLarge = (what: string, limit: number) =>
+  new ApiError(413, 'BODY_TOO_LARGE', `The body is ${what}; the limit is ${limit} bytes. Send less per request (split the batch, or raise MAX_BODY_BYTES).`);
+
+/**
+ * Reads the body as UTF-8 text, counting bytes as they arrive and stopping at the limit: a
+ * declared Content-Length over it is refused before reading, a chunked body as soon as it
+ * crosses it. A body that breaks off (the client went away) is a 400, not a server error.
+ */
 export async function readBody(c: Context<AppEnv>): Promise<string> {
   const { maxBodyBytes } = limitsOf(c.env);
   const declared = Number(c.req.header('content-length') ?? 0);
-  if (declared > maxBodyBytes) throw new ApiError(413, 'BODY_TOO_LARGE', `The body is ${declared} bytes; the limit is ${maxBodyBytes}.`);
-  const text = await c.req.text();
-  if (text.length > maxBodyBytes) throw new ApiError(413, 'BODY_TOO_LARGE', `The body is ${text.length} bytes; the limit is ${maxBodyBytes}.`);
+  if (declared > maxBodyBytes) throw tooLarge(`${declared} bytes`, maxBodyBytes);
+  const stream = c.req.raw.body;
+  if (!stream) return '';
+  const reader = stream.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      size += value.byteLength;
+      if (size > maxBodyBytes) {
+        reader.cancel().catch(() => undefined);
+        throw tooLarge(`over ${maxBodyBytes} bytes (reading stopped there)`, maxBodyBytes);
+      }
+      chunks.push(value);
+    }
+  } catch (e) {
+    if (e instanceof ApiError) throw e;
+    throw badRequest('BODY_INCOMPLETE', `The request body broke off after ${size} bytes (${(e as Error).message}); send it again.`);
+  }
+  const bytes = new Uint8Array(size);
+  let offset = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  try {
+    return new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(bytes);
+  } catch {
+    throw badRequest('INVALID_UTF8', 'The body is not valid UTF-8; send JSON encoded as UTF-8.');
+  }
+}
+
+/**
+ * Refuses JSON nested deeper than MAX_JSON_DEPTH before anything recursive walks it (a crafted
+ * file 10,000 arrays deep would overflow the stack). Brackets inside strings do not count.
+ */
+export function assertJsonDepth(text: string, max = MAX_JSON_DEPTH): void {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const ch = text.charCodeAt(i);
+    if (inString) {
+      if (ch === 92 /* backslash: skip the escaped character */) i++;
+      else if (ch === 34 /* " */) inString = false;
+    } else if (ch === 34) inString = true;
+    else if (ch === 91 /* [ */ || ch === 123 /* { */) {
+      if (++depth > max) throw badRequest('JSON_TOO_DEEP', `The JSON body nests arrays/objects more than ${max} deep (at character ${i}); no valid request or head file does.`);
+    } else if (ch === 93 /* ] */ || ch === 125 /* } */) depth--;
+  }
+}
+
+/** The body as JSON text that is safe to parse: within the byte limit and the depth limit. */
+export async function readJsonText(c: Context<AppEnv>): Promise<string> {
+  const text = await readBody(c);
+  assertJsonDepth(text);
   return text;
 }
 
 export async function readJsonObject(c: Context<AppEnv>): Promise<Record<string, unknown>> {
-  const text = await readBody(c);
+  const text = await readJsonText(c);
   let value: unknown;
   try {
     value = JSON.parse(text);

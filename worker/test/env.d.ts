@@ -4,5 +4,6 @@ type EdgeheadWorkerEnv = import('../src/env.js').Env;
 declare namespace Cloudflare {
   interface Env extends EdgeheadWorkerEnv {
     TEST_MIGRATIONS: import('cloudflare:test').D1Migration[];
+    EMPTY_DB: D1Database;
   }
 }

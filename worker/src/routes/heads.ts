@@ -5,7 +5,7 @@ import { requireKey, sha256Hex } from '../auth.js';
 import { ApiError, badRequest, fromErrorData, notFound } from '../errors.js';
 import { limitsOf, type AppEnv } from '../env.js';
 import { parseEmbeddings } from '../embeddings.js';
-import { ALIAS_PATTERN, headName, optionalNumber, parseRef, readBody, readJsonObject } from '../request.js';
+import { ALIAS_PATTERN, headName, optionalNumber, parseRef, readJsonObject, readJsonText } from '../request.js';
 import { blobKey, readVerified } from '../store/blobs.js';
 import { Store, type VersionRow } from '../store/d1.js';
 import { MAX_LABEL_LENGTH, type Outcome } from '../durable/head-state.js';
@@ -32,7 +32,7 @@ heads.post('/:name/versions', requireKey('write'), async (c) => {
   const name = headName(c.req.param('name'));
   const alias = c.req.query('alias');
   if (alias !== undefined && !ALIAS_PATTERN.test(alias)) throw badRequest('INVALID_ALIAS', `Alias "${alias}" is invalid: lower-case letters, digits, "_" or "-", starting with a letter.`);
-  const text = await readBody(c);
+  const text = await readJsonText(c);
   const limits = limitsOf(c.env);
   // Strict validation before anything is stored: version, shapes, NaN/Inf, truncation.
   const { head, backbone } = parseHead(text);
