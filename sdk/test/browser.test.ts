@@ -14,6 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OnnxImageBackbone } from '../src/backbone/onnx/image-backbone.js';
 import { cosineSimilarity } from '../src/core/vector.js';
 import { readImageFile } from '../src/inputs/image/decode-node.js';
+import type { DeviceReport } from '../src/backbone/onnx/choose-device.js';
 import type { DecodedImage } from '../src/inputs/image/image.js';
 import { loadModelFilesNode } from '../src/manifest/files-node.js';
 import type { ImageManifest } from '../src/manifest/manifest.js';
@@ -71,8 +72,7 @@ beforeAll(async () => {
     format: 'esm',
     platform: 'browser',
     outfile: join(bundleDir, 'page.js'),
-    // Node-only branches are never taken in a browser; keep their imports out of the bundle.
-    external: ['node:*', 'onnxruntime-node', 'sharp'],
+    // No externals: the root entry must bundle for browsers as it is.
     logLevel: 'error',
   });
   origin = await serve();
@@ -101,7 +101,15 @@ afterAll(async () => {
   await new Promise<void>((r) => (server ? server.close(() => r()) : r()));
 });
 
-async function inBrowser(id: string, device: 'wasm' | 'webgpu', mode: 'raw' | 'urls') {
+type EmbedResult = { device: string; embeddings: number[][]; report?: DeviceReport; warnings: string[]; error?: undefined } | { error: string };
+
+async function inBrowser(id: string, device: 'wasm' | 'webgpu' | 'auto', mode: 'raw' | 'urls') {
+  const result = await inBrowserResult(id, device, mode);
+  if (result.error !== undefined) throw new Error(result.error);
+  return result;
+}
+
+async function inBrowserResult(id: string, device: 'wasm' | 'webgpu' | 'auto', mode: 'raw' | 'urls' | 'none'): Promise<EmbedResult> {
   const m = manifest(id) as ImageManifest;
   const file = (m.files.model.sources.find((s) => 'shared' in s) as { shared: string }).shared;
   return page.evaluate((req) => (globalThis as any).edgeheadEmbed(req), {
@@ -110,7 +118,7 @@ async function inBrowser(id: string, device: 'wasm' | 'webgpu', mode: 'raw' | 'u
     device,
     raw: mode === 'raw' ? raw.map((r) => ({ width: r.width, height: r.height, data: Array.from(r.data) })) : undefined,
     urls: mode === 'urls' ? IMAGES.map((p) => `${origin}/cifar/${p}`) : undefined,
-  }) as Promise<{ device: string; embeddings: number[][] }>;
+  }) as Promise<EmbedResult>;
 }
 
 async function inNode(id: string) {
@@ -153,6 +161,22 @@ describe('browser build in Chromium', () => {
     expect(hasAdapter, 'Chromium exposed no WebGPU adapter; check the --enable-unsafe-webgpu flags').toBe(true);
     const [gpu, nodeOut] = await Promise.all([inBrowser('mobilenetv2-fp32', 'webgpu', 'raw'), inNode('mobilenetv2-fp32')]);
     expect(gpu.device).toBe('webgpu');
+    const probe = gpu.report?.candidates.find((c) => c.device === 'webgpu');
+    expect(probe?.ok).toBe(true);
+    expect(probe?.cosine).toBeGreaterThanOrEqual(0.999);
     gpu.embeddings.forEach((e, i) => expect(cosineSimilarity(e, nodeOut[i])).toBeGreaterThanOrEqual(0.999));
+  });
+
+  it('WebGPU that gives wrong numbers (int8 model on SwiftShader) is refused when asked for and skipped by auto', async () => {
+    const asked = await inBrowserResult('mobilenetv2-int8', 'webgpu', 'none');
+    expect(asked.error).toMatch(/^BackendUnavailableError: WebGPU cannot be used .*cosine/);
+    const auto = await inBrowser('mobilenetv2-int8', 'auto', 'raw');
+    expect(auto.device).toBe('wasm');
+    const gpu = auto.report?.candidates.find((c) => c.device === 'webgpu');
+    expect(gpu?.ok).toBe(false);
+    expect(gpu?.cosine).toBeLessThan(0.999);
+    expect(auto.warnings.join('\n')).toMatch(/WebGPU rejected/);
+    const nodeOut = await inNode('mobilenetv2-int8');
+    auto.embeddings.forEach((e, i) => expect(cosineSimilarity(e, nodeOut[i])).toBeGreaterThanOrEqual(0.999));
   });
 });

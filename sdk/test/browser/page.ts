@@ -2,28 +2,36 @@
  * Runs inside Chromium: the SDK's browser build embeds images with onnxruntime-web, on WASM or
  * WebGPU. The test page calls window.edgeheadEmbed(); results go back as plain arrays.
  */
-import { IntegrityError, OnnxImageBackbone, decodeBrowserImage, fetchModelFiles, parseManifest, type DecodedImage, type ImageManifest } from '../../src/index.js';
+import { IntegrityError, OnnxImageBackbone, type DeviceReport, decodeBrowserImage, fetchModelFiles, parseManifest, type DecodedImage, type ImageManifest } from '../../src/index.js';
 
 interface EmbedRequest {
   manifest: unknown;
   modelUrl: string;
-  device: 'wasm' | 'webgpu';
+  device: 'wasm' | 'webgpu' | 'auto';
   /** Raw RGB pixels decoded in Node, to compare runtimes without decoder differences. */
   raw?: Array<{ width: number; height: number; data: number[] }>;
   /** Encoded image URLs, decoded by the browser (Blob → ImageBitmap → canvas). */
   urls?: string[];
 }
 
-async function edgeheadEmbed(req: EmbedRequest): Promise<{ device: string; embeddings: number[][] }> {
+type EmbedResult = { device: string; embeddings: number[][]; report?: DeviceReport; warnings: string[] } | { error: string };
+
+async function edgeheadEmbed(req: EmbedRequest): Promise<EmbedResult> {
   const manifest = parseManifest(req.manifest) as ImageManifest;
   const model = new Uint8Array(await (await fetch(req.modelUrl)).arrayBuffer());
-  const backbone = await OnnxImageBackbone.create(manifest, { model }, { device: req.device, wasmPaths: '/ort/', threads: 1 });
+  const warnings: string[] = [];
+  let backbone: OnnxImageBackbone;
+  try {
+    backbone = await OnnxImageBackbone.create(manifest, { model }, { device: req.device, wasmPaths: '/ort/', threads: 1, onWarning: (w) => warnings.push(w) });
+  } catch (e) {
+    return { error: e instanceof Error ? `${e.name}: ${e.message}` : String(e) };
+  }
   try {
     const images: DecodedImage[] = req.raw
       ? req.raw.map((r) => ({ width: r.width, height: r.height, channels: 3, data: Uint8Array.from(r.data) }))
       : await Promise.all((req.urls ?? []).map(async (u) => decodeBrowserImage(await (await fetch(u)).blob())));
     const embeddings = await backbone.embed(images);
-    return { device: backbone.device, embeddings: embeddings.map((e) => Array.from(e)) };
+    return { device: backbone.device, embeddings: embeddings.map((e) => Array.from(e)), report: backbone.deviceReport, warnings };
   } finally {
     await backbone.dispose();
   }
