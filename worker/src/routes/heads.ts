@@ -39,7 +39,8 @@ heads.post('/:name/versions', requireKey('write'), async (c) => {
   if (head.dim > limits.maxDim) throw badRequest('DIM_TOO_LARGE', `The head takes ${head.dim}-d embeddings; the limit is ${limits.maxDim}.`);
   const sha256 = await sha256Hex(text);
   const tenantId = tenant(c);
-  const key = blobKey(tenantId, name, sha256);
+  const uid = `v_${crypto.randomUUID()}`;
+  const key = blobKey(tenantId, name, uid);
   const store = new Store(c.env.DB);
   try {
     await c.env.BLOBS.put(key, text, { sha256, httpMetadata: { contentType: 'application/json' } });
@@ -49,7 +50,7 @@ heads.post('/:name/versions', requireKey('write'), async (c) => {
   const row: Omit<VersionRow, 'version' | 'created_at'> = {
     tenant_id: tenantId,
     name,
-    uid: `v_${crypto.randomUUID()}`,
+    uid,
     blob_key: key,
     sha256,
     size: text.length,
@@ -63,8 +64,8 @@ heads.post('/:name/versions', requireKey('write'), async (c) => {
   try {
     inserted = await store.insertVersion(row, alias);
   } catch (e) {
-    // The version row never landed: drop the blob unless an existing version shares it.
-    if (!(await store.blobInUse(tenantId, key))) await c.env.BLOBS.delete(key).catch(() => undefined);
+    // The version row never landed: drop its blob (no other version uses this key).
+    await c.env.BLOBS.delete(key).catch(() => undefined);
     throw new ApiError(503, 'STORAGE_UNAVAILABLE', `Recording the version failed (${(e as Error).message}); nothing was created. Retry.`);
   }
   // Answered from what was written, not re-read: a delete racing this upload must not turn a committed upload into a 500.
@@ -97,9 +98,8 @@ heads.delete('/:name', requireKey('write'), async (c) => {
   for (const k of versionCache.keys()) if (k.startsWith(`${tenant(c)}/${name}/`)) versionCache.delete(k);
   // Online examples go with their versions (their uids are never used again, so nothing could serve them anyway).
   await Promise.all(rows.filter((r) => r.kind !== 'linear').map((r) => stateStub(c, r).clear()));
-  // A blob is content-addressed: keep it if an upload that raced this delete already points at it again.
-  const keys = [...new Set(rows.map((r) => r.blob_key))];
-  await Promise.all(keys.map(async (k) => (await store.blobInUse(tenant(c), k)) || c.env.BLOBS.delete(k)));
+  // Each blob belongs to the deleted rows only (one per version; rows from before uids shared them within the head).
+  await Promise.all([...new Set(rows.map((r) => r.blob_key))].map((k) => c.env.BLOBS.delete(k)));
   return c.json({ deleted: name, versions: rows.length });
 });
 

@@ -1,9 +1,13 @@
-/** Head files in R2, content-addressed; every read is checked against the sha256 in D1. */
+/**
+ * Head files in R2, one object per version (keyed by the version's never-reused uid, so a delete
+ * racing an upload of the same bytes cannot remove the new version's file); every read is
+ * checked against the sha256 in D1. Rows written before uids keep their content-addressed keys.
+ */
 import { ApiError } from '../errors.js';
 import { sha256Hex } from '../auth.js';
 
-export function blobKey(tenantId: string, name: string, sha256: string): string {
-  return `heads/${tenantId}/${name}/${sha256}.json`;
+export function blobKey(tenantId: string, name: string, uid: string): string {
+  return `heads/${tenantId}/${name}/${uid}.json`;
 }
 
 export async function readVerified(bucket: R2Bucket, key: string, sha256: string): Promise<string> {

@@ -73,10 +73,6 @@ export class Store {
     return { ...row, version, created_at };
   }
 
-  async blobInUse(tenantId: string, key: string): Promise<boolean> {
-    return (await this.db.prepare('SELECT 1 AS x FROM versions WHERE tenant_id = ? AND blob_key = ? LIMIT 1').bind(tenantId, key).first()) !== null;
-  }
-
   async listHeads(tenantId: string) {
     const { results } = await this.db
       .prepare(
