@@ -6,6 +6,7 @@ import { SERVICE_VERSION, type AppEnv } from './env.js';
 import { openapi } from './openapi.js';
 import { admin } from './routes/admin.js';
 import { heads } from './routes/heads.js';
+import { keys } from './routes/keys.js';
 
 export function createApp(): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
@@ -14,6 +15,7 @@ export function createApp(): Hono<AppEnv> {
   app.get('/v1/openapi.json', (c) => c.json(openapi));
   app.route('/v1/admin', admin);
   app.route('/v1/heads', heads);
+  app.route('/v1/keys', keys);
   app.notFound((c) => c.json(errorBody('NOT_FOUND', `No route ${c.req.method} ${new URL(c.req.url).pathname}; see /v1/openapi.json.`), 404));
   app.onError(handleError);
   return app;

@@ -5,6 +5,7 @@
 import type { MiddlewareHandler } from 'hono';
 import { ApiError } from './errors.js';
 import type { AppEnv, Principal } from './env.js';
+import { Store } from './store/d1.js';
 
 export async function sha256Hex(text: string | Uint8Array): Promise<string> {
   const bytes = typeof text === 'string' ? new TextEncoder().encode(text) : text;
@@ -15,6 +16,11 @@ export async function sha256Hex(text: string | Uint8Array): Promise<string> {
 export function newKey(): string {
   const bytes = crypto.getRandomValues(new Uint8Array(32));
   return `ehk_${btoa(String.fromCharCode(...bytes)).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '')}`;
+}
+
+/** A key's public id: listed, revoked and rotated by it; says nothing about the key. */
+export function newKeyId(): string {
+  return `k_${[...crypto.getRandomValues(new Uint8Array(10))].map((b) => b.toString(16).padStart(2, '0')).join('')}`;
 }
 
 /** Constant-time comparison for the admin token. */
@@ -39,19 +45,42 @@ export const requireAdmin: MiddlewareHandler<AppEnv> = async (c, next) => {
 };
 
 /**
- * Valid keys are remembered per isolate for KEY_CACHE_MS, saving a D1 read on every request;
- * unknown keys are never cached (a key created a moment ago works at once).
+ * Valid keys are remembered per isolate for up to KEY_CACHE_MS, saving a D1 read on every
+ * request; unknown keys are never cached (a key created a moment ago works at once). Every
+ * revocation bumps one generation number in D1; an isolate re-reads it at most KEY_RECHECK_MS
+ * after its last read, before using a cached key, and drops the keys cached under an older
+ * generation. So a revoked key is refused at once by the isolate that revoked it and within
+ * KEY_RECHECK_MS (plus D1's own replication) everywhere else, for the cost of one small D1 read
+ * per isolate every KEY_RECHECK_MS, however many keys it serves.
  */
 const KEY_CACHE_MS = 60_000;
-const keyCache = new Map<string, { tenantId: string; scope: 'read' | 'write'; until: number }>();
+export const KEY_RECHECK_MS = 2_000;
+const keyCache = new Map<string, { tenantId: string; scope: 'read' | 'write'; generation: number; until: number }>();
+let known = { generation: -1, checkedAt: 0 };
+
+function learnGeneration(generation: number): void {
+  if (generation !== known.generation) keyCache.clear();
+  known = { generation, checkedAt: Date.now() };
+}
+
+/** Makes the next request re-read the generation: this isolate just revoked a key. */
+export function forgetCachedKeys(): void {
+  keyCache.clear();
+  known = { generation: -1, checkedAt: 0 };
+}
 
 async function lookupKey(db: D1Database, keyHash: string): Promise<{ tenantId: string; scope: 'read' | 'write' } | null> {
+  const store = new Store(db);
   const cached = keyCache.get(keyHash);
-  if (cached && cached.until > Date.now()) return cached;
-  const row = await db.prepare('SELECT tenant_id, scope FROM api_keys WHERE key_hash = ?').bind(keyHash).first<{ tenant_id: string; scope: 'read' | 'write' }>();
-  if (!row) return null;
+  if (cached && cached.until > Date.now()) {
+    if (Date.now() - known.checkedAt >= KEY_RECHECK_MS) learnGeneration(await store.keyGeneration());
+    if (cached.generation === known.generation) return cached;
+  }
+  const { key, generation } = await store.keyWithGeneration(keyHash);
+  learnGeneration(generation);
+  if (!key) return null;
   if (keyCache.size > 10_000) keyCache.clear();
-  const entry = { tenantId: row.tenant_id, scope: row.scope, until: Date.now() + KEY_CACHE_MS };
+  const entry = { tenantId: key.tenant_id, scope: key.scope, generation, until: Date.now() + KEY_CACHE_MS };
   keyCache.set(keyHash, entry);
   return entry;
 }

@@ -3,6 +3,8 @@ const error = { $ref: '#/components/schemas/Error' };
 const errors = (...codes: number[]) => Object.fromEntries(codes.map((c) => [String(c), { description: 'error', content: { 'application/json': { schema: error } } }]));
 const json = (schema: object) => ({ content: { 'application/json': { schema } } });
 const bearer = [{ apiKey: [] }];
+const keyInfo = { type: 'object', properties: { id: { type: 'string' }, scope: { enum: ['read', 'write'] }, createdAt: { type: 'string' } } } as const;
+const issuedKey = { type: 'object', properties: { id: { type: 'string' }, key: { type: 'string' }, scope: { enum: ['read', 'write'] }, tenant: { type: 'string' }, replaces: { type: 'string' } } } as const;
 
 export const openapi = {
   openapi: '3.1.0',
@@ -35,7 +37,15 @@ export const openapi = {
     '/v1/health': { get: { summary: 'Liveness', responses: { '200': json({ type: 'object' }) } } },
     '/v1/version': { get: { summary: 'Service and head-format versions', responses: { '200': json({ type: 'object' }) } } },
     '/v1/admin/tenants': { post: { summary: 'Create a tenant', security: bearer, requestBody: json({ type: 'object', properties: { name: { type: 'string' } } }), responses: { '201': json({ type: 'object' }), ...errors(400, 401) } } },
-    '/v1/admin/tenants/{id}/keys': { post: { summary: 'Create an API key (returned once)', security: bearer, requestBody: json({ type: 'object', properties: { scope: { enum: ['read', 'write'] } } }), responses: { '201': json({ type: 'object' }), ...errors(400, 401, 404) } } },
+    '/v1/admin/tenants/{id}/keys': {
+      post: { summary: 'Create an API key (returned once, with its id)', security: bearer, requestBody: json({ type: 'object', properties: { scope: { enum: ['read', 'write'] } } }), responses: { '201': json(issuedKey), ...errors(400, 401, 404) } },
+      get: { summary: "List a tenant's keys (ids and scopes, never the keys)", security: bearer, responses: { '200': json({ type: 'object', properties: { keys: { type: 'array', items: keyInfo } } }), ...errors(401, 404) } },
+    },
+    '/v1/admin/tenants/{id}/keys/{keyId}': { delete: { summary: 'Revoke a key (refused in every isolate within 2 s)', security: bearer, responses: { '200': json({ type: 'object', properties: { revoked: { type: 'string' } } }), ...errors(401, 404) } } },
+    '/v1/admin/tenants/{id}/keys/{keyId}/rotate': { post: { summary: 'Replace a key by a new one with the same scope; the old one is revoked', security: bearer, responses: { '201': json(issuedKey), ...errors(401, 404) } } },
+    '/v1/keys': { get: { summary: "List the caller's tenant's keys (write key); `current` marks the caller's", security: bearer, responses: { '200': json({ type: 'object', properties: { keys: { type: 'array', items: { ...keyInfo, properties: { ...keyInfo.properties, current: { type: 'boolean' } } } } } }), ...errors(401, 403) } } },
+    '/v1/keys/{keyId}': { delete: { summary: 'Revoke one of your tenant\'s keys (write key)', security: bearer, responses: { '200': json({ type: 'object', properties: { revoked: { type: 'string' } } }), ...errors(401, 403, 404) } } },
+    '/v1/keys/{keyId}/rotate': { post: { summary: 'Rotate one of your tenant\'s keys (write key)', security: bearer, responses: { '201': json(issuedKey), ...errors(401, 403, 404) } } },
     '/v1/heads': { get: { summary: 'List heads', security: bearer, responses: { '200': json({ type: 'object' }), ...errors(401) } } },
     '/v1/heads/{name}': {
       get: { summary: 'Versions and aliases of a head', security: bearer, responses: { '200': json({ type: 'object' }), ...errors(401, 404) } },

@@ -1,8 +1,9 @@
-/** Bootstrap routes, behind ADMIN_TOKEN: create tenants and their API keys. */
-import { Hono } from 'hono';
-import { newKey, requireAdmin, sha256Hex } from '../auth.js';
+/** Bootstrap routes, behind ADMIN_TOKEN: create tenants; issue, list, revoke and rotate their API keys. */
+import { Hono, type Context } from 'hono';
+import { requireAdmin } from '../auth.js';
 import { badRequest, notFound } from '../errors.js';
 import type { AppEnv } from '../env.js';
+import { issueKey, keyInfo, revokeKey, rotateKey } from '../keys.js';
 import { readJsonObject } from '../request.js';
 import { Store } from '../store/d1.js';
 
@@ -18,15 +19,35 @@ admin.post('/tenants', async (c) => {
   return c.json({ id, name: name.trim() }, 201);
 });
 
+/** The store, once the tenant in the path is known to exist. */
+async function tenantStore(c: Context<AppEnv>): Promise<{ store: Store; tenantId: string }> {
+  const store = new Store(c.env.DB);
+  const tenantId = c.req.param('id') ?? '';
+  if (!(await store.tenantExists(tenantId))) throw notFound(`No tenant ${tenantId}.`);
+  return { store, tenantId };
+}
+
 admin.post('/tenants/:id/keys', async (c) => {
   const body = await readJsonObject(c);
   const scope = body.scope ?? 'read';
   if (scope !== 'read' && scope !== 'write') throw badRequest('INVALID_FIELD', '"scope" must be "read" or "write".');
-  const store = new Store(c.env.DB);
-  const tenantId = c.req.param('id');
-  if (!(await store.tenantExists(tenantId))) throw notFound(`No tenant ${tenantId}.`);
-  const key = newKey();
-  await store.addKey(tenantId, await sha256Hex(key), scope);
+  const { store, tenantId } = await tenantStore(c);
   // The key itself is returned once and never stored.
-  return c.json({ key, scope, tenant: tenantId }, 201);
+  return c.json(await issueKey(store, tenantId, scope), 201);
+});
+
+admin.get('/tenants/:id/keys', async (c) => {
+  const { store, tenantId } = await tenantStore(c);
+  return c.json({ keys: (await store.listKeys(tenantId)).map(keyInfo) });
+});
+
+admin.delete('/tenants/:id/keys/:keyId', async (c) => {
+  const { store, tenantId } = await tenantStore(c);
+  await revokeKey(store, tenantId, c.req.param('keyId'));
+  return c.json({ revoked: c.req.param('keyId') });
+});
+
+admin.post('/tenants/:id/keys/:keyId/rotate', async (c) => {
+  const { store, tenantId } = await tenantStore(c);
+  return c.json(await rotateKey(store, tenantId, c.req.param('keyId')), 201);
 });

@@ -16,6 +16,15 @@ export interface VersionRow {
   created_at: string;
 }
 
+type Scope = 'read' | 'write';
+
+export interface KeyRow {
+  id: string;
+  key_hash: string;
+  scope: Scope;
+  created_at: string;
+}
+
 export interface AliasRow {
   alias: string;
   version: number;
@@ -37,8 +46,57 @@ export class Store {
     return (await this.db.prepare('SELECT 1 AS x FROM tenants WHERE id = ?').bind(id).first()) !== null;
   }
 
-  async addKey(tenantId: string, keyHash: string, scope: 'read' | 'write'): Promise<void> {
-    await this.db.prepare('INSERT INTO api_keys (key_hash, tenant_id, scope, created_at) VALUES (?, ?, ?, ?)').bind(keyHash, tenantId, scope, now()).run();
+  async addKey(tenantId: string, id: string, keyHash: string, scope: 'read' | 'write'): Promise<void> {
+    await this.db.prepare('INSERT INTO api_keys (id, key_hash, tenant_id, scope, created_at) VALUES (?, ?, ?, ?, ?)').bind(id, keyHash, tenantId, scope, now()).run();
+  }
+
+  async listKeys(tenantId: string): Promise<KeyRow[]> {
+    const { results } = await this.db
+      .prepare('SELECT id, key_hash, scope, created_at FROM api_keys WHERE tenant_id = ? ORDER BY created_at, id')
+      .bind(tenantId)
+      .all<KeyRow>();
+    return results;
+  }
+
+  /** The key's tenant and scope, with the revocation generation read by the same statement (one round trip, one snapshot). */
+  async keyWithGeneration(keyHash: string): Promise<{ key: { tenant_id: string; scope: Scope } | null; generation: number }> {
+    const row = await this.db
+      .prepare(
+        `SELECT g.generation, k.tenant_id, k.scope FROM key_generation g LEFT JOIN api_keys k ON k.key_hash = ?
+         WHERE g.id = 1`,
+      )
+      .bind(keyHash)
+      .first<{ generation: number; tenant_id: string | null; scope: Scope | null }>();
+    const key = row?.tenant_id && row.scope ? { tenant_id: row.tenant_id, scope: row.scope } : null;
+    return { key, generation: row?.generation ?? 0 };
+  }
+
+  async keyGeneration(): Promise<number> {
+    return (await this.db.prepare('SELECT generation FROM key_generation WHERE id = 1').first<{ generation: number }>())?.generation ?? 0;
+  }
+
+  /** Deletes the tenant's key and bumps the revocation generation, in one transaction; false if no such key. */
+  async revokeKey(tenantId: string, id: string): Promise<boolean> {
+    const [deleted] = await this.db.batch([
+      this.db.prepare('DELETE FROM api_keys WHERE tenant_id = ? AND id = ? RETURNING id').bind(tenantId, id),
+      this.db.prepare('UPDATE key_generation SET generation = generation + 1 WHERE id = 1'),
+    ]);
+    return deleted.results.length > 0;
+  }
+
+  /**
+   * Replaces the tenant's key by a new one with the same scope, in one transaction (the old key
+   * is revoked as by revokeKey); the new key's scope, or null if there was no such key.
+   */
+  async rotateKey(tenantId: string, id: string, newId: string, newHash: string): Promise<'read' | 'write' | null> {
+    const [inserted] = await this.db.batch([
+      this.db
+        .prepare('INSERT INTO api_keys (id, key_hash, tenant_id, scope, created_at) SELECT ?, ?, tenant_id, scope, ? FROM api_keys WHERE tenant_id = ? AND id = ? RETURNING scope')
+        .bind(newId, newHash, now(), tenantId, id),
+      this.db.prepare('DELETE FROM api_keys WHERE tenant_id = ? AND id = ?').bind(tenantId, id),
+      this.db.prepare('UPDATE key_generation SET generation = generation + 1 WHERE id = 1'),
+    ]);
+    return (inserted.results[0] as { scope: 'read' | 'write' } | undefined)?.scope ?? null;
   }
 
   /**
