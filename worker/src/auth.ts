@@ -2,7 +2,7 @@
  * API keys: random, shown once, stored as SHA-256. A key belongs to one tenant and has a scope
  * (read: classify and list; write: also upload, alias, add examples, delete).
  */
-import type { MiddlewareHandler } from 'hono';
+import type { Context, MiddlewareHandler } from 'hono';
 import { ApiError } from './errors.js';
 import type { AppEnv, Principal } from './env.js';
 import { Store } from './store/d1.js';
@@ -37,7 +37,22 @@ function bearer(header: string | undefined): string | undefined {
   return m?.[1];
 }
 
+/**
+ * Per client address, for what costs the worker without a known key: requests with a missing or
+ * not-yet-cached key (each a D1 lookup) and admin requests (right token or wrong).
+ */
+async function limitByAddress(c: Context<AppEnv>): Promise<void> {
+  const limiter = c.env.AUTH_RATE_LIMITER ?? c.env.RATE_LIMITER;
+  if (!limiter || c.env.RATE_LIMIT === 'off') return;
+  const address = c.req.header('cf-connecting-ip') ?? 'unknown';
+  const { success } = await limiter.limit({ key: `ip:${address}` });
+  if (!success) {
+    throw new ApiError(429, 'RATE_LIMITED', 'Too many requests from this address without a valid API key, or to admin routes; check the key, slow down and retry in a minute.');
+  }
+}
+
 export const requireAdmin: MiddlewareHandler<AppEnv> = async (c, next) => {
+  await limitByAddress(c);
   const token = bearer(c.req.header('authorization'));
   if (!c.env.ADMIN_TOKEN) throw new ApiError(503, 'ADMIN_DISABLED', 'No ADMIN_TOKEN is configured; set it with `wrangler secret put ADMIN_TOKEN` (or .dev.vars locally).');
   if (!token || !sameSecret(token, c.env.ADMIN_TOKEN)) throw new ApiError(401, 'UNAUTHORIZED', 'Admin routes need `Authorization: Bearer <ADMIN_TOKEN>`.');
@@ -69,13 +84,15 @@ export function forgetCachedKeys(): void {
   known = { generation: -1, checkedAt: 0 };
 }
 
-async function lookupKey(db: D1Database, keyHash: string): Promise<{ tenantId: string; scope: 'read' | 'write' } | null> {
+/** The key's tenant and scope, from the cache or D1; `beforeLookup` runs before a key is looked up in D1. */
+async function lookupKey(db: D1Database, keyHash: string, beforeLookup: () => Promise<void>): Promise<{ tenantId: string; scope: 'read' | 'write' } | null> {
   const store = new Store(db);
   const cached = keyCache.get(keyHash);
   if (cached && cached.until > Date.now()) {
     if (Date.now() - known.checkedAt >= KEY_RECHECK_MS) learnGeneration(await store.keyGeneration());
     if (cached.generation === known.generation) return cached;
   }
+  await beforeLookup();
   const { key, generation } = await store.keyWithGeneration(keyHash);
   learnGeneration(generation);
   if (!key) return null;
@@ -88,9 +105,12 @@ async function lookupKey(db: D1Database, keyHash: string): Promise<{ tenantId: s
 export function requireKey(scope: Principal['scope']): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
     const key = bearer(c.req.header('authorization'));
-    if (!key) throw new ApiError(401, 'UNAUTHORIZED', 'Send your API key as `Authorization: Bearer <key>`.');
+    if (!key) {
+      await limitByAddress(c);
+      throw new ApiError(401, 'UNAUTHORIZED', 'Send your API key as `Authorization: Bearer <key>`.');
+    }
     const keyHash = await sha256Hex(key);
-    const row = await lookupKey(c.env.DB, keyHash);
+    const row = await lookupKey(c.env.DB, keyHash, () => limitByAddress(c));
     if (!row) throw new ApiError(401, 'UNAUTHORIZED', 'This API key is not valid (revoked or mistyped).');
     if (scope === 'write' && row.scope !== 'write') throw new ApiError(403, 'FORBIDDEN', 'This is a read-only key; use a write key to change heads.');
     if (c.env.RATE_LIMITER && c.env.RATE_LIMIT !== 'off') {

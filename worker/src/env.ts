@@ -7,9 +7,14 @@ export interface Env {
   HEAD_STATE: DurableObjectNamespace<HeadState>;
   /** Workers rate-limiting binding; absent in setups without it (then no per-key limit). */
   RATE_LIMITER?: RateLimit;
+  /**
+   * Limits traffic without a valid cached key (missing or unknown keys, before their D1 lookup)
+   * and admin routes, per client address. Optional: RATE_LIMITER, keyed `ip:<address>`, otherwise.
+   */
+  AUTH_RATE_LIMITER?: RateLimit;
   /** Bootstrap secret for /v1/admin (`wrangler secret put ADMIN_TOKEN`, `.dev.vars` locally). */
   ADMIN_TOKEN?: string;
-  /** "off" disables the per-key limit (local load tests only). */
+  /** "off" disables the per-key and per-address limits (local load tests only). */
   RATE_LIMIT?: string;
   MAX_BODY_BYTES?: string;
   MAX_BATCH?: string;

@@ -5,5 +5,6 @@ declare namespace Cloudflare {
   interface Env extends EdgeheadWorkerEnv {
     TEST_MIGRATIONS: import('cloudflare:test').D1Migration[];
     EMPTY_DB: D1Database;
+    TIGHT_LIMITER: RateLimit;
   }
 }

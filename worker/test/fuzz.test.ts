@@ -40,13 +40,13 @@ function chunked(text: string): ReadableStream<Uint8Array> {
 }
 
 /**
- * Straight into the app with the real D1/R2/DO bindings but without the rate limiter: thousands
+ * Straight into the app with the real D1/R2/DO bindings but without the rate limiters: thousands
  * of requests from three keys would otherwise be mostly 429s (and miniflare's local limiter
  * slows down with every call it has seen).
  */
 async function direct(method: string, path: string, key: string, raw: string | undefined, stream = false) {
   const body = raw !== undefined && stream ? chunked(raw) : raw;
-  return readResponse(await app.request(`https://edge.test${path}`, { method, headers: key ? { authorization: `Bearer ${key}` } : {}, body }, { ...env, RATE_LIMITER: undefined }));
+  return readResponse(await app.request(`https://edge.test${path}`, { method, headers: key ? { authorization: `Bearer ${key}` } : {}, body }, { ...env, RATE_LIMITER: undefined, AUTH_RATE_LIMITER: undefined }));
 }
 const app = createApp();
 
