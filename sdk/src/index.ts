@@ -21,7 +21,7 @@ export { OnnxImageBackbone } from './backbone/onnx/image-backbone.js';
 export { OnnxTextBackbone } from './backbone/onnx/text-backbone.js';
 export { UseBackbone } from './backbone/tfjs/use-backbone.js';
 export { OpenWakeWordBackbone } from './backbone/audio/openwakeword-backbone.js';
-export { cutModel, summarizeModel, decodeModel, type CutOptions, type GraphSummary } from './backbone/onnx/graph.js';
+export { cutModel, summarizeModel, type CutOptions, type CutResult, type GraphSummary } from './backbone/onnx/graph.js';
 export { loadRuntime, type OnnxDevice, type OnnxRuntimeOptions } from './backbone/onnx/runtime.js';
 export { pool, POOLINGS, type Pooling } from './backbone/pooling.js';
 export { preprocessImage, imagesToTensor, type DecodedImage, type ImageSpec } from './inputs/image/image.js';

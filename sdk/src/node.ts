@@ -9,7 +9,7 @@ import { basename, dirname, extname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { availableParallelism } from 'node:os';
 import { createBackbone, type AnyBackbone, type BackboneFor, type CreateBackboneOptions, type ImageBackbone } from './backbone/create.js';
-import { decodeModel, summarizeModel } from './backbone/onnx/graph.js';
+import { summarizeModel } from './backbone/onnx/graph.js';
 import { setPlatformDefaults } from './backbone/onnx/runtime.js';
 import { NotFoundError, InvalidManifestError, InvalidInputError } from './core/errors.js';
 import { sha256Hex } from './core/hash.js';
@@ -89,7 +89,7 @@ async function manifestForOnnxFile(path: string, choice: OnnxFileOutput): Promis
   } catch (cause) {
     throw new NotFoundError(`Cannot read model file ${path}.`, { cause });
   }
-  const summary = summarizeModel(decodeModel(bytes));
+  const summary = summarizeModel(bytes);
   const input = summary.inputs[0];
   if (!input) throw new InvalidManifestError(`${path} has no inputs.`);
   const nhwc = input.shape[3] === 3;

@@ -17,7 +17,11 @@ async function snippets(): Promise<Array<{ doc: string; lang: 'sh' | 'ts'; code:
   for (const doc of (await readdir(DOCS)).filter((f) => f.endsWith('.md')).sort()) {
     const text = await readFile(join(DOCS, doc), 'utf8');
     let index = 0;
-    for (const m of text.matchAll(/```(sh|ts)\n([\s\S]*?)```/g)) out.push({ doc, lang: m[1] as 'sh' | 'ts', code: m[2], index: index++ });
+    for (const m of text.matchAll(/```(sh|ts)\n([\s\S]*?)```/g)) {
+      // Browser pages run in Chromium from the installed package (package.test.ts), not in Node.
+      if (m[2].startsWith('// browser')) continue;
+      out.push({ doc, lang: m[1] as 'sh' | 'ts', code: m[2], index: index++ });
+    }
   }
   return out;
 }

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OnnxImageBackbone } from '../src/backbone/onnx/image-backbone.js';
-import { cutModel, decodeModel, summarizeModel } from '../src/backbone/onnx/graph.js';
+import { cutModel, summarizeModel } from '../src/backbone/onnx/graph.js';
 import { IntegrityError, ModelMismatchError, TensorNotFoundError } from '../src/core/errors.js';
 import { argmax, cosineSimilarity } from '../src/core/vector.js';
 import { readImageFile } from '../src/inputs/image/decode-node.js';
@@ -61,7 +61,7 @@ describe('MobileNetV2 on real CIFAR-10 photos', () => {
     const bytes = readFileSync(join(SHARED, 'models', 'mobilenetv2-12-int8.onnx'));
     const cut = cutModel(bytes, { tensor: '472_quantized' });
     expect(cut.dequantized).toBe(true);
-    const summary = summarizeModel(decodeModel(cut.bytes));
+    const summary = summarizeModel(cut.bytes);
     expect(summary.outputs.map((o) => o.name)).toEqual(['472_quantized_dequantized']);
     const ops = summary.tensors.map((t) => t.name);
     expect(ops).not.toContain('output_MatMul_quantized');

@@ -11,6 +11,7 @@ export const embedHelp = `edgehead embed --backbone <manifest-id | manifest.json
 
   Inputs: image files (image backbones), WAV files (audio), sentences or @lines.txt (text).
   --cut <tensor>       expose this inner tensor of an ONNX model as the embedding
+  --output <name>      for a .onnx file with several outputs: which one is the embedding
   --pool <kind>        ${POOLINGS.join(' | ')}
   --normalize          L2-normalise each embedding
   --device <d>         auto | node | wasm   (default auto: onnxruntime-node when installed)
@@ -25,6 +26,7 @@ export async function embedCommand(argv: string[]): Promise<number> {
     options: {
       backbone: { type: 'string', short: 'b' },
       cut: { type: 'string' },
+      output: { type: 'string' },
       pool: { type: 'string' },
       normalize: { type: 'boolean' },
       device: { type: 'string' },
@@ -38,6 +40,7 @@ export async function embedCommand(argv: string[]): Promise<number> {
   if (values.pool && !POOLINGS.includes(values.pool as Pooling)) throw new UsageError(`--pool must be one of ${POOLINGS.join(', ')}.`);
   const { backbone, manifest } = await loadBackbone(values.backbone, {
     cut: values.cut,
+    output: values.output,
     pooling: values.pool as Pooling | undefined,
     normalize: values.normalize,
     device: values.device as OnnxDevice | undefined,
@@ -46,7 +49,8 @@ export async function embedCommand(argv: string[]): Promise<number> {
     onTruncate: (i, n) => warn(`edgehead: input #${i} has ${n} tokens; truncated to the model's maximum.`),
   });
   try {
-    if (!values.json) warn(`${manifest.id} (${manifest.modality}, ${backbone.dim}-d, ${backbone.device}); licence: ${manifest.license.name}`);
+    // On stderr even with --json: which runtime ran (WASM is ~20x slower than native in Node).
+    warn(`${manifest.id} (${manifest.modality}, ${backbone.dim}-d, ${backbone.device}); licence: ${manifest.license.name}`);
     const { labels, inputs } = await readInputs(manifest.modality, positionals);
     const bar = progress('embedding');
     const embeddings = await (backbone as Backbone<ModalityInput>).embed(inputs, { onProgress: bar });

@@ -3,6 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { NotFoundError, InvalidInputError } from '../core/errors.js';
 import { assertFingerprint, parseHead, type LoadedHead } from '../heads/format.js';
 import { loadBackbone } from '../node.js';
+import { warn } from './io.js';
 
 export async function openHead(path: string, backboneOverride?: string) {
   let text: string;
@@ -15,6 +16,8 @@ export async function openHead(path: string, backboneOverride?: string) {
   const backboneId = backboneOverride ?? loaded.backbone?.id;
   if (!backboneId) throw new InvalidInputError(`${path} does not name its backbone; pass --backbone.`);
   const { backbone, manifest } = await loadBackbone(backboneId);
+  // Once, on stderr: which runtime embeds (WASM is ~20x slower than onnxruntime-node in Node).
+  warn(`backbone ${manifest.id} on ${backbone.device}`);
   try {
     assertFingerprint(loaded.backbone, backbone.fingerprint);
   } catch (e) {

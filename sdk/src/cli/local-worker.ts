@@ -4,6 +4,7 @@
  * tests and `npm run bench:worker`.
  */
 import { spawn, type ChildProcess, execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer, type AddressInfo } from 'node:net';
 import { createRequire } from 'node:module';
@@ -59,6 +60,14 @@ export async function freePort(): Promise<number> {
 
 export async function startLocalWorker(options: LocalWorkerOptions = {}): Promise<LocalWorker> {
   const root = repoRoot();
+  if (!existsSync(join(root, 'wrangler.toml')) || !existsSync(join(root, 'worker', 'src'))) {
+    // The npm package ships the SDK and CLI, not the worker's source or wrangler.
+    throw new BackendUnavailableError(
+      'The local edge worker runs from an edgehead repository checkout (it needs worker/, wrangler.toml and wrangler, ' +
+        'which the npm package does not ship). Clone the repository and run `npm ci && npx edgehead serve` there, or deploy ' +
+        'the worker (docs/deploy.md) and use --url. `edgehead demo --no-worker` runs the rest of the demo here.',
+    );
+  }
   const temporary = options.persistTo === undefined;
   const persistTo = options.persistTo ?? (await mkdtemp(join(tmpdir(), 'edgehead-worker-')));
   const adminToken = options.adminToken ?? `local-${crypto.randomUUID()}`;

@@ -1,6 +1,6 @@
 /** `edgehead models list|info|verify`. */
 import { parseArgs } from 'node:util';
-import { decodeModel, summarizeModel } from '../backbone/onnx/graph.js';
+import { summarizeModel } from '../backbone/onnx/graph.js';
 import { listManifests, loadModelFilesNode, resolveManifest } from '../node.js';
 import type { Manifest } from '../manifest/manifest.js';
 import { out, UsageError } from './io.js';
@@ -26,7 +26,7 @@ export async function modelsCommand(argv: string[]): Promise<number> {
       const graphs = Object.fromEntries(
         Object.entries(files)
           .filter(([key]) => m.format !== 'tfjs-use' && !key.endsWith('.json') && key !== 'tokenizer')
-          .map(([key, bytes]) => [key, summarizeModel(decodeModel(bytes))]),
+          .map(([key, bytes]) => [key, summarizeModel(bytes)]),
       );
       if (values.json) {
         out(JSON.stringify({ ...m, graphs }));

@@ -84,7 +84,21 @@ function isRecord(v: unknown): v is Record<string, unknown> {
 }
 
 /** Checks the parts every backbone relies on; the message names the field to fix. */
-export function parseManifest(value: unknown): Manifest {
+/**
+ * Checks a manifest. With `modality`, also checks it is of that modality and types it so, e.g.
+ * `parseManifest(json, 'image')` is an ImageManifest and `createBackbone` gives an image backbone.
+ */
+export function parseManifest<M extends Modality>(value: unknown, modality: M): Extract<Manifest, { modality: M }>;
+export function parseManifest(value: unknown): Manifest;
+export function parseManifest(value: unknown, modality?: Modality): Manifest {
+  const manifest = parseAnyManifest(value);
+  if (modality && manifest.modality !== modality) {
+    throw new InvalidManifestError(`Manifest "${manifest.id}" is for ${manifest.modality} inputs, not ${modality}.`);
+  }
+  return manifest;
+}
+
+function parseAnyManifest(value: unknown): Manifest {
   if (!isRecord(value)) throw new InvalidManifestError('A manifest must be a JSON object.');
   const id = typeof value.id === 'string' && value.id ? value.id : fail('?', '"id" must be a non-empty string.');
   if (!/^[a-z0-9][a-z0-9._-]*$/.test(id)) fail(id, '"id" may contain only lower-case letters, digits, ".", "_" and "-".');

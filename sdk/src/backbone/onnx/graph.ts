@@ -25,7 +25,9 @@ export interface GraphSummary {
   tensors: Array<{ name: string; op: string }>;
 }
 
-export function decodeModel(bytes: Uint8Array): ModelProto {
+// Not exported: onnx-proto's types need protobufjs's global `Long`, which a user's strict
+// type-check (skipLibCheck: false) cannot find; the public API speaks bytes and GraphSummary.
+function decodeModel(bytes: Uint8Array): ModelProto {
   try {
     return onnx.ModelProto.decode(bytes);
   } catch (cause) {
@@ -44,8 +46,9 @@ function valueInfoShape(vi: onnxProto.onnx.IValueInfoProto): { elemType: number;
   };
 }
 
-export function summarizeModel(model: ModelProto): GraphSummary {
-  const g = model.graph;
+/** Inputs, outputs and every inner tensor (cut candidates) of an ONNX model. */
+export function summarizeModel(bytes: Uint8Array): GraphSummary {
+  const g = decodeModel(bytes).graph;
   if (!g) throw new InvalidInputError('The ONNX model has no graph.');
   const initializers = new Set((g.initializer ?? []).map((t) => t.name));
   return {

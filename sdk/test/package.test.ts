@@ -1,0 +1,195 @@
+/**
+ * The package as a user meets it: `npm pack` the SDK, install the tarball into a fresh project
+ * outside the repository, and there type-check every `ts` block of the READMEs and guides as it
+ * would be pasted (strict, `bundler` and `nodenext` resolution), run the Node quick start
+ * compiled by tsc on the real MobileNetV2 given through EDGEHEAD_MODEL_DIR, and bundle the
+ * browser guide's page with esbuild and with Vite and run it in Chromium.
+ */
+import { execFile } from 'node:child_process';
+import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { extname, join, normalize } from 'node:path';
+import { promisify } from 'node:util';
+import { build as esbuild } from 'esbuild';
+import { chromium, type Browser } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cosineSimilarity } from '../src/core/vector.js';
+import { REPO, SHARED, cifar } from './helpers.js';
+
+const run = promisify(execFile);
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const DOCS = ['README.md', 'sdk/README.md', ...(await readdir(join(REPO, 'docs'))).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)];
+
+let work: string;
+let app: string;
+const env = () => {
+  // A user's machine: no shared folder, no repository, an empty cache, models from a folder of their own.
+  const { EDGEHEAD_SHARED_DIR: _s, EDGEHEAD_MANIFESTS_DIR: _m, EDGEHEAD_REPO: _r, ...rest } = process.env;
+  return { ...rest, HOME: join(work, 'home'), EDGEHEAD_MODEL_DIR: join(SHARED, 'models'), ONNXRUNTIME_NODE_INSTALL: 'skip', npm_config_onnxruntime_node_install: 'skip' };
+};
+
+async function snippets() {
+  const out: Array<{ name: string; code: string; browser: boolean }> = [];
+  for (const doc of DOCS) {
+    const text = await readFile(join(REPO, doc), 'utf8');
+    let i = 0;
+    for (const m of text.matchAll(/```ts\n([\s\S]*?)```/g)) out.push({ name: `${doc.replace(/[/.]/g, '_')}_${i++}`, code: m[1], browser: m[1].startsWith('// browser') });
+  }
+  return out;
+}
+
+beforeAll(async () => {
+  work = await mkdtemp(join(tmpdir(), 'edgehead-consumer-'));
+  app = join(work, 'app');
+  await mkdir(app, { recursive: true });
+  await mkdir(join(work, 'home'));
+  const packed = JSON.parse((await run('npm', ['pack', '-w', 'sdk', '--pack-destination', work, '--json'], { cwd: REPO })).stdout) as Array<{ filename: string }>;
+  await writeFile(join(app, 'package.json'), JSON.stringify({ name: 'consumer', private: true, type: 'module' }));
+  // npm's cache already holds these from the repository's install; the registry is the fallback.
+  await run('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', join(work, packed[0].filename), '@types/node@20'], { cwd: app, env: env(), maxBuffer: 64 << 20 });
+}, 300_000);
+
+afterAll(async () => {
+  if (work) await rm(work, { recursive: true, force: true });
+});
+
+describe('the packed package in a fresh project', () => {
+  it('ships README, LICENSE, code and the catalogue, and no source maps or tests', async () => {
+    const pkg = join(app, 'node_modules', 'edgehead');
+    for (const f of ['README.md', 'LICENSE', 'package.json', 'dist/index.js', 'dist/node.js', 'dist/heads/index.js', 'dist/manifests/mobilenetv2-int8.json']) {
+      expect((await stat(join(pkg, f))).isFile(), f).toBe(true);
+    }
+    const files = (await readdir(pkg, { recursive: true })).map(String);
+    expect(files.filter((f) => f.endsWith('.map') || f.includes('test'))).toEqual([]);
+    // Only backbones a package user can obtain are listed.
+    expect((await readdir(join(pkg, 'dist', 'manifests'))).sort()).toEqual(['mobilenetv2-int8.json', 'openwakeword-embedding.json', 'use-lite.json']);
+  });
+
+  it('every ts block of the READMEs and guides type-checks, strict, with bundler and nodenext resolution', async () => {
+    const dir = join(app, 'snippets');
+    await mkdir(dir, { recursive: true });
+    for (const s of await snippets()) await writeFile(join(dir, `${s.name}.ts`), s.code);
+    const base = { strict: true, target: 'ES2022', lib: ['ES2023', 'DOM', 'DOM.Iterable'], types: ['node'], noEmit: true, skipLibCheck: false, moduleDetection: 'force' };
+    for (const [name, resolution] of [['bundler', { module: 'ESNext', moduleResolution: 'bundler' }], ['nodenext', { module: 'NodeNext', moduleResolution: 'NodeNext' }]] as const) {
+      await writeFile(join(app, `tsconfig.${name}.json`), JSON.stringify({ compilerOptions: { ...base, ...resolution }, include: ['snippets'] }));
+      const tsc = run(process.execPath, [join(REPO, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', `tsconfig.${name}.json`], { cwd: app });
+      await expect(tsc.catch((e: { stdout: string }) => Promise.reject(new Error(`${name}:\n${e.stdout}`)))).resolves.toBeTruthy();
+    }
+  });
+
+  it("the package README's Node flow runs from tsc output: embeds on onnxruntime-node, fits, saves, loads, predicts", async () => {
+    const flow = (await snippets()).find((s) => s.name.startsWith('sdk_README') && s.code.includes('parseHead'));
+    expect(flow, 'sdk/README.md has the Node flow').toBeDefined();
+    const dir = join(app, 'flow');
+    await mkdir(dir, { recursive: true });
+    await writeFile(join(dir, 'main.ts'), flow!.code);
+    await writeFile(join(dir, 'tsconfig.json'), JSON.stringify({ compilerOptions: { strict: true, module: 'NodeNext', moduleResolution: 'NodeNext', target: 'ES2022', types: ['node'], outDir: 'out' }, include: ['main.ts'] }));
+    await run(process.execPath, [join(REPO, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.json'], { cwd: dir });
+    // The snippet's file names, filled with real photos; the query is a cat it has not seen.
+    const photos: Record<string, string> = { 'cat-1.jpg': cifar('train', 'cat', 0), 'cat-2.jpg': cifar('train', 'cat', 1), 'dog-1.jpg': cifar('train', 'dog', 0), 'dog-2.jpg': cifar('train', 'dog', 1), 'query.jpg': cifar('test', 'cat', 5) };
+    for (const [name, src] of Object.entries(photos)) await copyFile(src, join(dir, name));
+    const { stdout, stderr } = await run(process.execPath, ['out/main.js'], { cwd: dir, env: env() });
+    const lines = stdout.trim().split('\n');
+    expect(lines[0]).toBe('mobilenetv2-int8: 1280-d on node');
+    expect(lines[1]).toMatch(/^(cat|dog) \d\.\d\d$/);
+    expect(stderr).not.toMatch(/onnxruntime-node could not be loaded/);
+  }, 120_000);
+});
+
+describe('the browser guide page, bundled from the installed package', () => {
+  let server: Server;
+  let origin: string;
+  let browser: Browser;
+  const TYPES: Record<string, string> = { '.js': 'text/javascript', '.mjs': 'text/javascript', '.wasm': 'application/wasm', '.html': 'text/html', '.jpg': 'image/jpeg' };
+  let siteRoot = '';
+
+  beforeAll(async () => {
+    const page = (await snippets()).find((s) => s.browser);
+    expect(page, 'docs/browser.md has a page').toBeDefined();
+    const src = join(app, 'page');
+    await mkdir(src, { recursive: true });
+    await writeFile(join(src, 'main.ts'), page!.code);
+    await writeFile(join(src, 'index.html'), '<!doctype html><meta charset="utf-8"><body><script type="module" src="./main.ts"></script></body>');
+    server = createServer(async (req, res) => {
+      const url = new URL(req.url ?? '/', 'http://x');
+      const roots: Record<string, string> = {
+        '/ort/': join(app, 'node_modules', 'onnxruntime-web', 'dist'),
+        '/models/': join(SHARED, 'models'),
+        '/photos/': join(SHARED, 'data', 'cifar10', 'train'),
+        '/': siteRoot,
+      };
+      const prefix = Object.keys(roots).find((p) => url.pathname.startsWith(p))!;
+      const path = normalize(join(roots[prefix], url.pathname.slice(prefix.length) || 'index.html'));
+      try {
+        const body = await readFile(path);
+        res.writeHead(200, { 'content-type': TYPES[extname(path)] ?? 'application/octet-stream' });
+        res.end(body);
+      } catch {
+        res.writeHead(404).end();
+      }
+    });
+    origin = await new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(`http://127.0.0.1:${(server.address() as AddressInfo).port}`)));
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'] });
+  }, 120_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    await new Promise<void>((r) => (server ? server.close(() => r()) : r()));
+  });
+
+  async function runPage(dir: string): Promise<{ device: string; labels: string[]; embeddings: number[][] }> {
+    siteRoot = dir;
+    const tab = await browser.newPage();
+    const errors: string[] = [];
+    tab.on('pageerror', (e) => errors.push(e.message));
+    try {
+      await tab.goto(origin);
+      await tab.waitForFunction(() => 'edgeheadPage' in globalThis, undefined, { timeout: 90_000 }).catch(() => {
+        throw new Error(`the page did not finish: ${errors.join('; ') || 'no page error'}`);
+      });
+      return (await tab.evaluate(() => (globalThis as unknown as { edgeheadPage: unknown }).edgeheadPage)) as { device: string; labels: string[]; embeddings: number[][] };
+    } finally {
+      await tab.close();
+    }
+  }
+
+  async function nodeEmbeddings(): Promise<number[][]> {
+    // The same photos embedded by the installed package in Node (sharp decoding, onnxruntime-node).
+    const script = join(app, 'node-embed.mjs');
+    await writeFile(
+      script,
+      `import { loadBackbone, readImageFile } from 'edgehead/node';
+const { backbone } = await loadBackbone('mobilenetv2-int8');
+const out = await backbone.embed(await Promise.all(process.argv.slice(2).map(readImageFile)));
+console.log(JSON.stringify(out.map((e) => Array.from(e))));
+await backbone.dispose();`,
+    );
+    const { stdout } = await run(process.execPath, [script, cifar('train', 'cat', 10), cifar('train', 'ship', 10)], { cwd: app, env: env(), maxBuffer: 16 << 20 });
+    return JSON.parse(stdout) as number[][];
+  }
+
+  function expectSameAsNode(result: { device: string; labels: string[]; embeddings: number[][] }, node: number[][]) {
+    expect(result.device).toBe('wasm');
+    expect(result.labels).toEqual(['cat', 'ship']);
+    // Browser JPEG decoding (canvas) differs from sharp's by a few grey levels on 32-px photos.
+    for (let i = 0; i < node.length; i++) expect(cosineSimilarity(Float32Array.from(result.embeddings[i]), Float32Array.from(node[i]))).toBeGreaterThanOrEqual(0.99);
+  }
+
+  it('esbuild --platform=browser, no externals', async () => {
+    const out = join(app, 'dist-esbuild');
+    await esbuild({ absWorkingDir: app, entryPoints: [join(app, 'page', 'main.ts')], bundle: true, format: 'esm', platform: 'browser', splitting: true, outdir: out, logLevel: 'error' });
+    await writeFile(join(out, 'index.html'), '<!doctype html><meta charset="utf-8"><body><script type="module" src="./main.js"></script></body>');
+    const [result, node] = await Promise.all([runPage(out), nodeEmbeddings()]);
+    expectSameAsNode(result, node);
+  }, 180_000);
+
+  it('Vite build', async () => {
+    const { build } = await import('vite');
+    const out = join(app, 'dist-vite');
+    await build({ root: join(app, 'page'), logLevel: 'error', build: { outDir: out, target: 'es2022', emptyOutDir: true }, configFile: false });
+    const [result, node] = await Promise.all([runPage(out), nodeEmbeddings()]);
+    expectSameAsNode(result, node);
+  }, 180_000);
+});
