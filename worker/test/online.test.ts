@@ -47,3 +47,25 @@ describe('online examples on kNN and centroid heads', () => {
     expect(Math.max(...results.map((r) => r.body.total as number))).toBe(18 + 200);
   });
 });
+
+describe('online examples through an alias', () => {
+  it('land on the alias’s main version, never on its canary', async () => {
+    const t = await tenant();
+    await upload(t.write, 'split', headFile('knn'));
+    await upload(t.write, 'split', headFile('knn'));
+    // Even with all classify traffic on the canary, writes go to the version the alias names.
+    await call('PUT', '/v1/heads/split/aliases/prod', { key: t.write, body: { version: 1, canary: { version: 2, weight: 1 } } });
+    const versions: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      const r = await call('POST', '/v1/heads/split@prod/examples', { key: t.write, body: { embeddings: [[0.5, 0.5, 0.5, 0.5]], labels: ['new'] } });
+      expect(r.status).toBe(201);
+      versions.push(r.body.version);
+    }
+    expect(versions).toEqual([1, 1, 1, 1, 1]);
+    const q = { embeddings: [[0.5, 0.5, 0.5, 0.5]], rejectUnknown: false };
+    expect((await call('POST', '/v1/heads/split@1/classify', { key: t.read, body: q })).body.predictions[0].label).toBe('new');
+    expect((await call('POST', '/v1/heads/split@2/classify', { key: t.read, body: q })).body.predictions[0].label).not.toBe('new');
+    const removed = await call('DELETE', '/v1/heads/split@prod/examples', { key: t.write, body: { ids: [0] } });
+    expect(removed.body).toMatchObject({ version: 1, removed: 1 });
+  });
+});

@@ -153,8 +153,11 @@ async function cachedVersion(store: Store, tenantId: string, name: string, versi
   return row;
 }
 
-/** name / name@version / name@alias → the version row that answers (canary chosen by weight). */
-async function resolve(c: Context<AppEnv>, raw: string): Promise<VersionRow> {
+/**
+ * name / name@version / name@alias → the version row that answers. A canary splits classify
+ * traffic by weight; writes (`for: 'write'`) always go to the version the alias names.
+ */
+async function resolve(c: Context<AppEnv>, raw: string, options: { for: 'read' | 'write' } = { for: 'read' }): Promise<VersionRow> {
   const ref = parseRef(raw);
   const store = new Store(c.env.DB);
   const t = tenant(c);
@@ -163,7 +166,7 @@ async function resolve(c: Context<AppEnv>, raw: string): Promise<VersionRow> {
   else if (ref.alias !== undefined) {
     const a = await store.aliasTargets(t, ref.name, ref.alias);
     if (!a) throw notFound(`Head "${ref.name}" has no alias "${ref.alias}".`);
-    row = a.canary && Math.random() < a.weight ? a.canary : a.main;
+    row = options.for === 'read' && a.canary && Math.random() < a.weight ? a.canary : a.main;
   } else row = await store.latestVersion(t, ref.name);
   if (!row) throw notFound(ref.version !== undefined ? `Head "${ref.name}" has no version ${ref.version}.` : `No head named "${ref.name}".`);
   return row;
@@ -211,7 +214,7 @@ heads.post('/:ref/classify', requireKey('read'), async (c) => {
 
 heads.post('/:ref/examples', requireKey('write'), async (c) => {
   const body = await readJsonObject(c);
-  const row = await resolve(c, c.req.param('ref'));
+  const row = await resolve(c, c.req.param('ref'), { for: 'write' });
   if (row.kind === 'linear') throw badRequest('NOT_SUPPORTED', 'Online examples apply to knn and centroid heads; re-fit and upload a new version of a linear head.');
   const embeddings = parseEmbeddings(body.embeddings, limitsOf(c.env), row.dim);
   const labels = body.labels;
@@ -224,7 +227,7 @@ heads.post('/:ref/examples', requireKey('write'), async (c) => {
 
 heads.delete('/:ref/examples', requireKey('write'), async (c) => {
   const body = await readJsonObject(c);
-  const row = await resolve(c, c.req.param('ref'));
+  const row = await resolve(c, c.req.param('ref'), { for: 'write' });
   if (row.kind === 'linear') throw badRequest('NOT_SUPPORTED', 'Linear heads have no online examples.');
   const ids = body.ids;
   if (!Array.isArray(ids) || ids.length === 0 || ids.some((i) => typeof i !== 'number' || !Number.isInteger(i) || i < 0)) {
