@@ -13,16 +13,16 @@ const tooLarge = (what: string, limit: number) =>
   new ApiError(413, 'BODY_TOO_LARGE', `The body is ${what}; the limit is ${limit} bytes. Send less per request (split the batch, or raise MAX_BODY_BYTES).`);
 
 /**
- * Reads the body as UTF-8 text, counting bytes as they arrive and stopping at the limit: a
- * declared Content-Length over it is refused before reading, a chunked body as soon as it
- * crosses it. A body that breaks off (the client went away) is a 400, not a server error.
+ * Reads the body, counting bytes as they arrive and stopping at the limit: a declared
+ * Content-Length over it is refused before reading, a chunked body as soon as it crosses it.
+ * A body that breaks off (the client went away) is a 400, not a server error.
  */
-export async function readBody(c: Context<AppEnv>): Promise<string> {
+export async function readBodyBytes(c: Context<AppEnv>): Promise<Uint8Array> {
   const { maxBodyBytes } = limitsOf(c.env);
   const declared = Number(c.req.header('content-length') ?? 0);
   if (declared > maxBodyBytes) throw tooLarge(`${declared} bytes`, maxBodyBytes);
   const stream = c.req.raw.body;
-  if (!stream) return '';
+  if (!stream) return new Uint8Array(0);
   const reader = stream.getReader();
   const chunks: Uint8Array[] = [];
   let size = 0;
@@ -47,6 +47,11 @@ export async function readBody(c: Context<AppEnv>): Promise<string> {
     bytes.set(chunk, offset);
     offset += chunk.byteLength;
   }
+  return bytes;
+}
+
+/** Strict UTF-8 (the BOM, if any, kept): decoding and encoding again gives the same bytes. */
+export function decodeUtf8(bytes: Uint8Array): string {
   try {
     return new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(bytes);
   } catch {
@@ -73,15 +78,16 @@ export function assertJsonDepth(text: string, max = MAX_JSON_DEPTH): void {
   }
 }
 
-/** The body as JSON text that is safe to parse: within the byte limit and the depth limit. */
-export async function readJsonText(c: Context<AppEnv>): Promise<string> {
-  const text = await readBody(c);
+/** The body as JSON text that is safe to parse (within the byte and depth limits), with its bytes. */
+export async function readJsonText(c: Context<AppEnv>): Promise<{ text: string; bytes: Uint8Array }> {
+  const bytes = await readBodyBytes(c);
+  const text = decodeUtf8(bytes);
   assertJsonDepth(text);
-  return text;
+  return { text, bytes };
 }
 
 export async function readJsonObject(c: Context<AppEnv>): Promise<Record<string, unknown>> {
-  const text = await readJsonText(c);
+  const { text } = await readJsonText(c);
   let value: unknown;
   try {
     value = JSON.parse(text);

@@ -164,3 +164,23 @@ describe('deleting a head deletes its online examples', () => {
     expect(r.body.predictions.map((p: { label: string }) => p.label)).toEqual(['up', 'right']);
   });
 });
+
+describe('removing online examples in bulk', () => {
+  it('removes 200 examples in one request, and refuses more ids than a batch (MAX_BATCH)', async () => {
+    const t = await tenant();
+    await upload(t.write, 'bulk', headFile('knn'));
+    const embeddings = Array.from({ length: 200 }, (_, i) => [0.5, 0.5, 0.5, i / 200]);
+    const added = await call('POST', '/v1/heads/bulk/examples', { key: t.write, body: { embeddings, labels: embeddings.map(() => 'bulk') } });
+    expect(added.body.total).toBe(18 + 200);
+    const removed = await call('DELETE', '/v1/heads/bulk/examples', { key: t.write, body: { ids: added.body.ids } });
+    expect(removed.status).toBe(200);
+    expect(removed.body).toMatchObject({ removed: 200 });
+    const q = await call('POST', '/v1/heads/bulk/classify', { key: t.read, body: { embeddings: [[0.5, 0.5, 0.5, 0.5]], rejectUnknown: false, topK: 4 } });
+    // The label stays known to the head, with no example left behind it.
+    expect(q.body.predictions[0].label).not.toBe('bulk');
+    expect(q.body.predictions[0].topK.find((p: { label: string }) => p.label === 'bulk')?.probability ?? 0).toBe(0);
+    const tooMany = await call('DELETE', '/v1/heads/bulk/examples', { key: t.write, body: { ids: Array.from({ length: 300 }, (_, i) => i) } });
+    expect(tooMany.status).toBe(400);
+    expect(tooMany.body.error.code).toBe('BATCH_TOO_LARGE');
+  });
+});

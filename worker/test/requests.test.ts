@@ -140,3 +140,18 @@ describe('a database without migrations (plain `wrangler dev`)', () => {
     expect(admin.body.error.code).toBe('NOT_MIGRATED');
   });
 });
+
+describe('uploads are measured in bytes', () => {
+  it('a head file with multibyte labels reports its size in bytes, and its sha256 over those bytes', async () => {
+    const t = await tenant();
+    const text = headFile('centroid').replace(/"a"/g, '"café"');
+    const bytes = new TextEncoder().encode(text);
+    expect(bytes.length).toBeGreaterThan(text.length);
+    const r = await upload(t.write, 'accents', text);
+    expect(r.status).toBe(201);
+    expect(r.body.labels).toContain('café');
+    expect(r.body.size).toBe(bytes.length);
+    const digest = [...new Uint8Array(await crypto.subtle.digest('SHA-256', bytes))].map((b) => b.toString(16).padStart(2, '0')).join('');
+    expect(r.body.sha256).toBe(digest);
+  });
+});

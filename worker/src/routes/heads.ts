@@ -32,18 +32,18 @@ heads.post('/:name/versions', requireKey('write'), async (c) => {
   const name = headName(c.req.param('name'));
   const alias = c.req.query('alias');
   if (alias !== undefined && !ALIAS_PATTERN.test(alias)) throw badRequest('INVALID_ALIAS', `Alias "${alias}" is invalid: lower-case letters, digits, "_" or "-", starting with a letter.`);
-  const text = await readJsonText(c);
+  const { text, bytes } = await readJsonText(c);
   const limits = limitsOf(c.env);
   // Strict validation before anything is stored: version, shapes, NaN/Inf, truncation.
   const { head, backbone } = parseHead(text);
   if (head.dim > limits.maxDim) throw badRequest('DIM_TOO_LARGE', `The head takes ${head.dim}-d embeddings; the limit is ${limits.maxDim}.`);
-  const sha256 = await sha256Hex(text);
+  const sha256 = await sha256Hex(bytes);
   const tenantId = tenant(c);
   const uid = `v_${crypto.randomUUID()}`;
   const key = blobKey(tenantId, name, uid);
   const store = new Store(c.env.DB);
   try {
-    await c.env.BLOBS.put(key, text, { sha256, httpMetadata: { contentType: 'application/json' } });
+    await c.env.BLOBS.put(key, bytes, { sha256, httpMetadata: { contentType: 'application/json' } });
   } catch (e) {
     throw new ApiError(503, 'STORAGE_UNAVAILABLE', `Storing the head file failed (${(e as Error).message}); nothing was created. Retry.`);
   }
@@ -53,7 +53,7 @@ heads.post('/:name/versions', requireKey('write'), async (c) => {
     uid,
     blob_key: key,
     sha256,
-    size: text.length,
+    size: bytes.length,
     kind: head.kind,
     dim: head.dim,
     labels: JSON.stringify(head.labels),
@@ -233,6 +233,8 @@ heads.delete('/:ref/examples', requireKey('write'), async (c) => {
   if (!Array.isArray(ids) || ids.length === 0 || ids.some((i) => typeof i !== 'number' || !Number.isInteger(i) || i < 0)) {
     throw badRequest('INVALID_FIELD', '"ids" must be a non-empty list of example ids returned when they were added.');
   }
-  const result = unwrap(await stateStub(c, row).removeExamples({ blobKey: row.blob_key, sha256: row.sha256 }, ids as number[]));
+  const { maxBatch } = limitsOf(c.env);
+  if (ids.length > maxBatch) throw badRequest('BATCH_TOO_LARGE', `At most ${maxBatch} ids per request; got ${ids.length}. Split the removal.`);
+  const result = unwrap(await stateStub(c, row).removeExamples({ blobKey: row.blob_key, sha256: row.sha256 }, [...new Set(ids as number[])]));
   return c.json({ head: row.name, version: row.version, ...result });
 });
