@@ -179,7 +179,7 @@ await backbone.dispose();`,
 
   it('esbuild --platform=browser, no externals', async () => {
     const out = join(app, 'dist-esbuild');
-    await esbuild({ absWorkingDir: app, entryPoints: [join(app, 'page', 'main.ts')], bundle: true, format: 'esm', platform: 'browser', splitting: true, outdir: out, logLevel: 'error' });
+    await esbuild({ absWorkingDir: app, entryPoints: [join(app, 'page', 'main.ts')], bundle: true, minify: true, format: 'esm', platform: 'browser', splitting: true, outdir: out, logLevel: 'error' });
     await writeFile(join(out, 'index.html'), '<!doctype html><meta charset="utf-8"><body><script type="module" src="./main.js"></script></body>');
     const [result, node] = await Promise.all([runPage(out), nodeEmbeddings()]);
     expectSameAsNode(result, node);
@@ -192,4 +192,31 @@ await backbone.dispose();`,
     const [result, node] = await Promise.all([runPage(out), nodeEmbeddings()]);
     expectSameAsNode(result, node);
   }, 180_000);
+});
+
+describe('the installed package, continued', () => {
+  it('error names survive minification', async () => {
+    const entry = join(app, 'names.mjs');
+    await writeFile(entry, "import { IntegrityError, NotFoundError } from 'edgehead';\nconsole.log(new IntegrityError('f', 'a', 'b').name, new NotFoundError('x').name);");
+    await esbuild({ absWorkingDir: app, entryPoints: [entry], bundle: true, minify: true, format: 'esm', platform: 'browser', outfile: join(app, 'names.min.mjs'), logLevel: 'error' });
+    const { stdout } = await run(process.execPath, [join(app, 'names.min.mjs')], { cwd: app });
+    expect(stdout.trim()).toBe('IntegrityError NotFoundError');
+  });
+
+  it('the CLI lists the shipped catalogue, and `serve` says it needs a repository checkout', async () => {
+    const bin = join(app, 'node_modules', '.bin', 'edgehead');
+    const { stdout } = await run(bin, ['models', 'list', '--json'], { cwd: app, env: env() });
+    expect((JSON.parse(stdout) as Array<{ id: string }>).map((m) => m.id).sort()).toEqual(['mobilenetv2-int8', 'openwakeword-embedding', 'use-lite']);
+    const serve = await run(bin, ['serve'], { cwd: app, env: env() }).catch((e: { code: number; stderr: string }) => e);
+    expect((serve as { code: number }).code).not.toBe(0);
+    expect((serve as { stderr: string }).stderr).toMatch(/repository checkout.*demo --no-worker/s);
+  });
+
+  it('without onnxruntime-node, device auto runs on WASM and says so once on stderr, with the fix', async () => {
+    await rm(join(app, 'node_modules', 'onnxruntime-node'), { recursive: true, force: true });
+    const { stdout, stderr } = await run(process.execPath, ['out/main.js'], { cwd: join(app, 'flow'), env: env() });
+    expect(stdout.split('\n')[0]).toBe('mobilenetv2-int8: 1280-d on wasm');
+    expect(stderr.match(/onnxruntime-node could not be loaded/g)).toHaveLength(1);
+    expect(stderr).toContain('ONNXRUNTIME_NODE_INSTALL=skip npm i onnxruntime-node');
+  }, 120_000);
 });
