@@ -13,8 +13,9 @@ export default defineConfig({
           ADMIN_TOKEN: 'test-admin-token',
           TEST_MIGRATIONS: await readD1Migrations(fileURLToPath(new URL('./migrations', import.meta.url))),
         },
-        // A database no migration was applied to, as plain `wrangler dev` leaves it.
-        d1Databases: { EMPTY_DB: 'edgehead-empty' },
+        // A database no migration was applied to, as plain `wrangler dev` leaves it, and one a test
+        // applies only the first migration to.
+        d1Databases: { EMPTY_DB: 'edgehead-empty', OLD_DB: 'edgehead-old' },
         ratelimits: {
           RATE_LIMITER: { simple: { limit: 100, period: 60 } },
           // Tests send everything from one address: a limit no suite run reaches. TIGHT_LIMITER

@@ -52,13 +52,14 @@ export function errorData(err: unknown): ErrorData | undefined {
 /** `D1_ERROR: no such table: api_keys` and the like: the database was never migrated (plain `wrangler dev`). */
 function missingSchema(err: unknown): ErrorData | undefined {
   const message = err instanceof Error ? err.message : '';
-  const m = /no such (table|column): ([\w.]+)/.exec(message);
+  const m = /no such (?:table|column): ([\w.]+)|table (\w+) has no column named (\w+)/.exec(message);
   if (!m) return undefined;
+  const missing = m[1] ?? `${m[2]}.${m[3]}`;
   return {
     status: 503,
     code: 'NOT_MIGRATED',
     message:
-      `The D1 database has not been migrated (no such ${m[1]} ${m[2]}). Apply the migrations in worker/migrations: ` +
+      `The D1 database is missing migrations (no ${missing}). Apply the migrations in worker/migrations: ` +
       '`npx wrangler d1 migrations apply edgehead --local` for `wrangler dev` (`--remote` for a deployed worker), then retry.',
   };
 }

@@ -5,6 +5,7 @@ declare namespace Cloudflare {
   interface Env extends EdgeheadWorkerEnv {
     TEST_MIGRATIONS: import('cloudflare:test').D1Migration[];
     EMPTY_DB: D1Database;
+    OLD_DB: D1Database;
     TIGHT_LIMITER: RateLimit;
   }
 }

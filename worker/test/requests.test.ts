@@ -1,4 +1,4 @@
-import { env } from 'cloudflare:test';
+import { applyD1Migrations, env } from 'cloudflare:test';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createApp } from '../src/app.js';
 import { call, headFile, isErrorBody, readResponse, tenant, upload } from './helpers.js';
@@ -138,6 +138,19 @@ describe('a database without migrations (plain `wrangler dev`)', () => {
     const admin = await direct('/v1/admin/tenants', { method: 'POST', body: '{"name":"x"}', key: 'test-admin-token' }, { DB: env.EMPTY_DB });
     expect(admin.status).toBe(503);
     expect(admin.body.error.code).toBe('NOT_MIGRATED');
+  });
+
+  it('a database with only the first migration applied is NOT_MIGRATED too (missing columns and tables)', async () => {
+    await applyD1Migrations(env.OLD_DB, env.TEST_MIGRATIONS.slice(0, 1));
+    const created = await direct('/v1/admin/tenants', { method: 'POST', body: '{"name":"x"}', key: 'test-admin-token' }, { DB: env.OLD_DB });
+    expect(created.status).toBe(201);
+    const key = await direct(`/v1/admin/tenants/${created.body.id}/keys`, { method: 'POST', body: '{"scope":"write"}', key: 'test-admin-token' }, { DB: env.OLD_DB });
+    expect(key.status).toBe(503);
+    expect(key.body.error.code).toBe('NOT_MIGRATED');
+    expect(key.body.error.message).toContain('api_keys');
+    const lookup = await direct('/v1/heads', { key: 'ehk_anything' }, { DB: env.OLD_DB });
+    expect(lookup.status).toBe(503);
+    expect(lookup.body.error.code).toBe('NOT_MIGRATED');
   });
 });
 
