@@ -70,6 +70,15 @@ describe('uploads are atomic', () => {
     expect(c.body.predictions[0].label).toBe('a');
   });
 
+  it('a head delete whose R2 cleanup fails still answers 200: the rows are gone, the head is deleted', async () => {
+    const t = await tenant();
+    await call('POST', '/v1/heads/gone/versions', { key: t.write, raw: headFile('knn') });
+    const res = await createApp().request('/v1/heads/gone', { method: 'DELETE', headers: { authorization: `Bearer ${t.write}` } }, { ...env, BLOBS: failing(env.BLOBS, 'delete') });
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ deleted: 'gone', versions: 1 });
+    expect((await call('GET', '/v1/heads/gone', { key: t.read })).status).toBe(404);
+  });
+
   it('two versions with the same content have their own blobs (a delete racing an upload cannot take its file)', async () => {
     const t = await tenant();
     const text = headFile('knn');
