@@ -212,6 +212,70 @@ describe('the installed package, continued', () => {
     expect((serve as { stderr: string }).stderr).toMatch(/repository checkout.*demo --no-worker/s);
   });
 
+  it('a Worker that imports edgehead/heads bundles without Node modules and, under wrangler dev, predicts as Node does', async () => {
+    // Node: embed real photos with the installed package, fit a linear head, predict.
+    const classes = ['airplane', 'cat', 'ship'];
+    const train = classes.flatMap((c) => [0, 1, 2, 3, 4].map((i) => ({ label: c, path: cifar('train', c, i) })));
+    const queries = classes.flatMap((c) => [0, 1].map((i) => cifar('test', c, i)));
+    const script = join(app, 'node-head.mjs');
+    await writeFile(
+      script,
+      `import { fitHead, headToJson, loadBackbone, readImageFile } from 'edgehead/node';
+const { train, queries } = JSON.parse(process.argv[2]);
+const { backbone } = await loadBackbone('mobilenetv2-int8');
+const x = await backbone.embed(await Promise.all(train.map((t) => readImageFile(t.path))));
+const { head } = await fitHead(x, train.map((t) => t.label), { head: 'linear' });
+const q = await backbone.embed(await Promise.all(queries.map(readImageFile)));
+console.log(JSON.stringify({ head: headToJson(head), queries: q.map((e) => Array.from(e)), predictions: head.predict(q) }));
+await backbone.dispose();`,
+    );
+    const node = JSON.parse((await run(process.execPath, [script, JSON.stringify({ train, queries })], { cwd: app, env: env(), maxBuffer: 64 << 20 })).stdout) as {
+      head: string;
+      queries: number[][];
+      predictions: Array<{ label: string; probability: number }>;
+    };
+
+    const worker = join(app, 'worker');
+    await mkdir(join(worker, 'src'), { recursive: true });
+    await writeFile(
+      join(worker, 'src', 'index.ts'),
+      `import { parseHead } from 'edgehead/heads';
+
+export default {
+  async fetch(request: Request): Promise<Response> {
+    const { head, embeddings } = (await request.json()) as { head: string; embeddings: number[][] };
+    return Response.json(parseHead(head).head.predict(embeddings));
+  },
+};
+`,
+    );
+    await writeFile(join(worker, 'wrangler.toml'), 'name = "consumer"\nmain = "src/index.ts"\ncompatibility_date = "2026-04-20"\n');
+    const wrangler = join(REPO, 'node_modules', 'wrangler', 'bin', 'wrangler.js');
+    const wenv = { ...env(), WRANGLER_SEND_METRICS: 'false', NO_COLOR: '1' };
+    const dry = await run(process.execPath, [wrangler, 'deploy', '--dry-run', '--outdir', 'bundle'], { cwd: worker, env: wenv });
+    expect(`${dry.stdout}${dry.stderr}`).not.toMatch(/node:|Could not resolve/);
+    const bundle = await stat(join(worker, 'bundle', 'index.js'));
+    expect(bundle.size).toBeLessThan(200_000);
+
+    const { freePort } = await import('../src/cli/local-worker.js');
+    const port = await freePort();
+    const { spawn } = await import('node:child_process');
+    const dev = spawn(process.execPath, [wrangler, 'dev', '--ip', '127.0.0.1', '--port', String(port), '--persist-to', join(worker, '.state')], { cwd: worker, env: wenv, stdio: 'ignore' });
+    try {
+      let answer: Response | undefined;
+      for (let i = 0; i < 240 && !answer; i++) {
+        answer = await fetch(`http://127.0.0.1:${port}/`, { method: 'POST', body: JSON.stringify({ head: node.head, embeddings: node.queries }) }).catch(() => undefined);
+        if (!answer) await new Promise((r) => setTimeout(r, 250));
+      }
+      expect(answer?.status).toBe(200);
+      const fromWorker = (await answer!.json()) as Array<{ label: string; probability: number }>;
+      expect(fromWorker.map((p) => p.label)).toEqual(node.predictions.map((p) => p.label));
+      fromWorker.forEach((p, i) => expect(p.probability).toBeCloseTo(node.predictions[i].probability, 6));
+    } finally {
+      dev.kill('SIGTERM');
+    }
+  }, 180_000);
+
   it('without onnxruntime-node, device auto runs on WASM and says so once on stderr, with the fix', async () => {
     await rm(join(app, 'node_modules', 'onnxruntime-node'), { recursive: true, force: true });
     const { stdout, stderr } = await run(process.execPath, ['out/main.js'], { cwd: join(app, 'flow'), env: env() });
