@@ -1,7 +1,10 @@
 /**
  * End to end: fit heads with the SDK on real MobileNetV2 embeddings of CIFAR-10, push them to
  * the worker running under `wrangler dev` on 127.0.0.1, classify remotely, and compare with
- * local predictions: identical labels, probabilities within 1e-6.
+ * local predictions: identical labels, probabilities within 1e-6. Each test uploads the heads
+ * it uses (under a fresh name), and every call rides out a restart of the dev runtime (bounded
+ * retries on dropped connections and proxy 503s only, each logged), so the file passes on a busy
+ * machine while other processes rebuild sdk/dist under wrangler's watcher.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { EdgeApiError, EdgeClient } from '../src/client/edge-client.js';
@@ -18,26 +21,124 @@ let keys: { writeKey: string; readKey: string };
 const data = fixture('cifar10-mobilenetv2');
 const backbone = { id: 'mobilenetv2-int8', fingerprint: data.fingerprint };
 const rows = Array.from({ length: data.test.rows }, (_, i) => data.test.data.subarray(i * data.test.cols, (i + 1) * data.test.cols));
+/** A head name no other test (nor an earlier run against a kept state folder) uses. */
+const fresh = (prefix: string) => `${prefix}-${crypto.randomUUID().slice(0, 8)}`;
+
+/**
+ * Why a failed call looks like the dev runtime going away rather than an answer from the app:
+ * a dropped connection (wrangler dev reloads workerd when files it watches change, e.g. a
+ * concurrent `npm run build` rewriting sdk/dist), or a 502/503/504 that is not the app's JSON
+ * error body (wrangler's proxy while workerd restarts). Undefined for everything else: an app
+ * error (any `{"error":{"code"}}` body, a 503 NOT_MIGRATED included) is never retried.
+ */
+async function restartReason(outcome: { error: unknown } | { response: Response }): Promise<string | undefined> {
+  if ('error' in outcome) {
+    const e = outcome.error as { name?: string; message?: string; cause?: { code?: string; message?: string } };
+    if (e?.name === 'AbortError') return undefined;
+    const code = e?.cause?.code ?? '';
+    const text = `${e?.message ?? ''} ${e?.cause?.message ?? ''}`;
+    if (/^(ECONNRESET|ECONNREFUSED|EPIPE|UND_ERR_SOCKET|UND_ERR_CLOSED)$/.test(code) || /other side closed|socket hang up|ECONNRESET/.test(text)) {
+      return `connection lost (${code || 'no code'}: ${text.trim()})`;
+    }
+    return undefined;
+  }
+  const res = outcome.response;
+  if (![502, 503, 504].includes(res.status)) return undefined;
+  const text = await res.clone().text();
+  try {
+    if (typeof (JSON.parse(text) as { error?: { code?: unknown } })?.error?.code === 'string') return undefined;
+  } catch {
+    // not JSON: not from the app
+  }
+  return `HTTP ${res.status} without an app error body (${text.slice(0, 120).replace(/\s+/g, ' ')})`;
+}
+
+/**
+ * `fetch` that retries — a bounded number of times, logging why — only when the dev runtime
+ * restarted under the request. A retried upload may have landed the first time, so tests compare
+ * versions with what the upload answered instead of assuming 1.
+ */
+function restartTolerantFetch(inner: typeof fetch, options: { attempts?: number; log?: (line: string) => void } = {}): typeof fetch {
+  const attempts = options.attempts ?? 6;
+  const log = options.log ?? ((line: string) => console.warn(line));
+  return async (input, init) => {
+    for (let attempt = 1; ; attempt++) {
+      let outcome: { error: unknown } | { response: Response };
+      try {
+        outcome = { response: await inner(input, init) };
+      } catch (error) {
+        outcome = { error };
+      }
+      const reason = await restartReason(outcome);
+      if (!reason || attempt >= attempts) {
+        if ('error' in outcome) throw outcome.error;
+        return outcome.response;
+      }
+      const wait = Math.min(250 * 2 ** (attempt - 1), 4000);
+      log(`edge-e2e: ${init?.method ?? 'GET'} ${String(input instanceof Request ? input.url : input)}: ${reason}; dev runtime restarting? retry ${attempt}/${attempts - 1} in ${wait} ms`);
+      await new Promise((r) => setTimeout(r, wait));
+    }
+  };
+}
+
+const realFetch = globalThis.fetch;
 
 beforeAll(async () => {
-  worker = await startLocalWorker();
+  // A busy machine starts wrangler dev slowly: a generous start timeout, not a flaky one.
+  worker = await startLocalWorker({ startTimeoutMs: 180_000 });
+  // From here every call in this file (EdgeClient, the CLI, the admin bootstrap) rides out a
+  // dev-runtime restart. Not before: startLocalWorker polls a port that is not listening yet.
+  globalThis.fetch = restartTolerantFetch(realFetch);
   keys = await bootstrapTenant(worker.url, worker.adminToken, 'e2e');
-}, 120_000);
+}, 240_000);
 afterAll(async () => {
+  globalThis.fetch = realFetch;
   await worker?.stop();
 });
 afterEach(() => vi.restoreAllMocks());
+
+describe('restartTolerantFetch: a dev-runtime restart is retried, an application error is not', () => {
+  const socketError = () => Object.assign(new TypeError('fetch failed'), { cause: Object.assign(new Error('other side closed'), { code: 'UND_ERR_SOCKET' }) });
+
+  it('retries a dropped connection and a proxy 503, logging why, then answers', async () => {
+    const answers: Array<() => Response> = [
+      () => {
+        throw socketError();
+      },
+      () => new Response('Service Unavailable', { status: 503 }),
+      () => Response.json({ ok: true }),
+    ];
+    const logged: string[] = [];
+    const f = restartTolerantFetch(async () => (answers.shift() as () => Response)(), { log: (l) => logged.push(l) });
+    expect(await (await f('http://x/v1/health')).json()).toEqual({ ok: true });
+    expect(logged).toHaveLength(2);
+    expect(logged[0]).toContain('UND_ERR_SOCKET');
+    expect(logged[1]).toContain('HTTP 503 without an app error body');
+  });
+
+  it('never retries an app error (even a 503 with a JSON error body) and gives up after the bound', async () => {
+    let calls = 0;
+    const appError = restartTolerantFetch(async () => (calls++, Response.json({ error: { code: 'NOT_MIGRATED', message: 'm' } }, { status: 503 })), { log: () => undefined });
+    expect((await appError('http://x/')).status).toBe(503);
+    expect(calls).toBe(1);
+    calls = 0;
+    const down = restartTolerantFetch(async () => (calls++, Promise.reject(socketError())), { attempts: 3, log: () => undefined });
+    await expect(down('http://x/')).rejects.toThrow('fetch failed');
+    expect(calls).toBe(3);
+  });
+});
 
 describe('SDK → worker (wrangler dev) → SDK', () => {
   it.each(['linear', 'knn'] as const)('%s head: remote predictions equal local ones', async (kind) => {
     const head = kind === 'linear' ? LinearHead.fit(data.train, data.train.labels, { C: 1 }) : KnnHead.fit(data.train, data.train.labels, { k: 5, weights: 'distance' });
     const writer = new EdgeClient({ baseUrl: worker.url, apiKey: keys.writeKey });
     const reader = new EdgeClient({ baseUrl: worker.url, apiKey: keys.readKey });
-    const pushed = await writer.upload(`cifar-${kind}`, headToJson(head, { backbone }), { alias: 'prod' });
-    expect(pushed).toMatchObject({ version: 1, dim: 1280, alias: 'prod' });
-    const remote = await reader.classify(`cifar-${kind}@prod`, rows, { fingerprint: data.fingerprint, topK: 10 });
+    const name = fresh(`cifar-${kind}`);
+    const pushed = await writer.upload(name, headToJson(head, { backbone }), { alias: 'prod' });
+    expect(pushed).toMatchObject({ dim: 1280, alias: 'prod' });
+    const remote = await reader.classify(`${name}@prod`, rows, { fingerprint: data.fingerprint, topK: 10 });
     const local = head.predict(data.test, { topK: 10 });
-    expect(remote.version).toBe(1);
+    expect(remote.version).toBe(pushed.version);
     expect(remote.predictions.map((p) => p.label)).toEqual(local.map((p) => p.label));
     remote.predictions.forEach((p, i) =>
       p.topK.forEach((t, j) => {
@@ -46,13 +147,17 @@ describe('SDK → worker (wrangler dev) → SDK', () => {
       }),
     );
     // JSON numbers instead of base64: same answer.
-    const viaJson = await reader.classify(`cifar-${kind}@prod`, rows.slice(0, 5), { binary: false, topK: 10 });
+    const viaJson = await reader.classify(`${name}@prod`, rows.slice(0, 5), { binary: false, topK: 10 });
     expect(viaJson.predictions).toEqual(remote.predictions.slice(0, 5));
   });
 
   it('a fingerprint from another backbone is refused with 409 naming both', async () => {
+    // Its own head: this test does not depend on another test's upload.
+    const name = fresh('fingerprint');
+    const head = LinearHead.fit(data.train, data.train.labels, { C: 1 });
+    await new EdgeClient({ baseUrl: worker.url, apiKey: keys.writeKey }).upload(name, headToJson(head, { backbone }));
     const reader = new EdgeClient({ baseUrl: worker.url, apiKey: keys.readKey });
-    const err = await reader.classify('cifar-linear', rows.slice(0, 1), { fingerprint: 'sha256:someone-else' }).catch((e: unknown) => e);
+    const err = await reader.classify(name, rows.slice(0, 1), { fingerprint: 'sha256:someone-else' }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(EdgeApiError);
     expect((err as EdgeApiError).status).toBe(409);
     expect((err as EdgeApiError).message).toContain(data.fingerprint);
@@ -68,12 +173,14 @@ describe('SDK → worker (wrangler dev) → SDK', () => {
     const path = join(await mkdtemp(join(tmpdir(), 'edgehead-push-')), 'head.json');
     const head = LinearHead.fit(data.train, data.train.labels, { C: 1 });
     await writeFile(path, headToJson(head, { backbone }));
-    expect(await main(['push', path, '--name', 'cli-head', '--alias', 'prod', '--url', worker.url, '--key', keys.writeKey, '--json'])).toBe(0);
-    expect(JSON.parse(stdout.pop() as string)).toMatchObject({ name: 'cli-head', version: 1 });
+    const name = fresh('cli-head');
+    expect(await main(['push', path, '--name', name, '--alias', 'prod', '--url', worker.url, '--key', keys.writeKey, '--json'])).toBe(0);
+    const pushed = JSON.parse(stdout.pop() as string) as { name: string; version: number };
+    expect(pushed).toMatchObject({ name });
     const image = cifar('test', 'ship', 3);
-    expect(await main(['classify', '--remote', 'cli-head@prod', '-b', 'mobilenetv2-int8', '--url', worker.url, '--key', keys.readKey, '--json', image])).toBe(0);
+    expect(await main(['classify', '--remote', `${name}@prod`, '-b', 'mobilenetv2-int8', '--url', worker.url, '--key', keys.readKey, '--json', image])).toBe(0);
     const remote = JSON.parse(stdout.pop() as string) as { label: string | null; nearest: string; version: number };
-    expect(remote.version).toBe(1);
+    expect(remote.version).toBe(pushed.version);
     // The same image through the SDK locally.
     const { loadBackbone, readImageFile } = await import('../src/node.js');
     const { backbone: mobilenet } = await loadBackbone('mobilenetv2-int8');
