@@ -10,7 +10,7 @@ export default defineConfig({
       wrangler: { configPath: fileURLToPath(new URL('../wrangler.toml', import.meta.url)) },
       miniflare: {
         bindings: {
-          ADMIN_TOKEN: 'test-admin-token',
+          ADMIN_TOKEN: 'test-admin-token-9f2c1e7a4b8d0356e1f4a2c9',
           TEST_MIGRATIONS: await readD1Migrations(fileURLToPath(new URL('./migrations', import.meta.url))),
         },
         // A database no migration was applied to, as plain `wrangler dev` leaves it, and one a test

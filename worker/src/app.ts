@@ -1,6 +1,7 @@
 /** The Hono app: routes under /v1, one error handler mapping every failure to a JSON body. */
 import { HEAD_FORMAT_VERSION } from 'edgehead/heads';
 import { Hono } from 'hono';
+import { corsByDeployment } from './cors.js';
 import { errorBody, handleError } from './errors.js';
 import { SERVICE_VERSION, type AppEnv } from './env.js';
 import { openapi } from './openapi.js';
@@ -10,6 +11,7 @@ import { keys } from './routes/keys.js';
 
 export function createApp(): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
+  app.use('/v1/*', corsByDeployment);
   app.get('/v1/health', (c) => c.json({ ok: true }));
   app.get('/v1/version', (c) => c.json({ service: 'edgehead', version: SERVICE_VERSION, headFormatVersion: HEAD_FORMAT_VERSION }));
   app.get('/v1/openapi.json', (c) => c.json(openapi));

@@ -51,10 +51,30 @@ async function limitByAddress(c: Context<AppEnv>): Promise<void> {
   }
 }
 
+/** The least an ADMIN_TOKEN must have: long, and not a few characters repeated. */
+export const ADMIN_TOKEN_MIN_LENGTH = 32;
+export const ADMIN_TOKEN_MIN_DISTINCT = 10;
+
+/**
+ * Refuses to serve admin routes under a guessable token ("changeme", a short word, one character
+ * repeated): a 503 saying how to make a good one, never naming the token.
+ */
+function assertStrongAdminToken(token: string): void {
+  const distinct = new Set(token).size;
+  if (token.length >= ADMIN_TOKEN_MIN_LENGTH && distinct >= ADMIN_TOKEN_MIN_DISTINCT) return;
+  throw new ApiError(
+    503,
+    'ADMIN_TOKEN_WEAK',
+    `The configured ADMIN_TOKEN is too weak (${token.length} characters, ${distinct} distinct; needs at least ${ADMIN_TOKEN_MIN_LENGTH} and ${ADMIN_TOKEN_MIN_DISTINCT}), so admin routes are off. ` +
+      'Set a random one: `openssl rand -base64 32 | npx wrangler secret put ADMIN_TOKEN` (or ADMIN_TOKEN=<that> in .dev.vars locally).',
+  );
+}
+
 export const requireAdmin: MiddlewareHandler<AppEnv> = async (c, next) => {
   await limitByAddress(c);
   const token = bearer(c.req.header('authorization'));
   if (!c.env.ADMIN_TOKEN) throw new ApiError(503, 'ADMIN_DISABLED', 'No ADMIN_TOKEN is configured; set it with `wrangler secret put ADMIN_TOKEN` (or .dev.vars locally).');
+  assertStrongAdminToken(c.env.ADMIN_TOKEN);
   if (!token || !sameSecret(token, c.env.ADMIN_TOKEN)) throw new ApiError(401, 'UNAUTHORIZED', 'Admin routes need `Authorization: Bearer <ADMIN_TOKEN>`.');
   await next();
 };

@@ -16,6 +16,11 @@ export interface Env {
   ADMIN_TOKEN?: string;
   /** "off" disables the per-key and per-address limits (local load tests only). */
   RATE_LIMIT?: string;
+  /**
+   * Origins whose pages may call the API from a browser: unset or "off" (default) for none, "*"
+   * for any, or a comma-separated list of exact origins. Never applies to /v1/admin.
+   */
+  CORS_ORIGINS?: string;
   MAX_BODY_BYTES?: string;
   MAX_BATCH?: string;
   MAX_DIM?: string;

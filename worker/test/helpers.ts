@@ -1,7 +1,7 @@
 import { SELF } from 'cloudflare:test';
 import { CentroidHead, KnnHead, LinearHead, headToJson } from 'edgehead/heads';
 
-export const ADMIN = 'test-admin-token';
+export const ADMIN = 'test-admin-token-9f2c1e7a4b8d0356e1f4a2c9';
 export const FINGERPRINT = 'sha256:test-backbone';
 
 export async function call(method: string, path: string, options: { key?: string; body?: unknown; raw?: string } = {}): Promise<{ status: number; body: any }> {

@@ -1,7 +1,7 @@
 import { applyD1Migrations, env } from 'cloudflare:test';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createApp } from '../src/app.js';
-import { call, headFile, isErrorBody, readResponse, tenant, upload } from './helpers.js';
+import { ADMIN, call, headFile, isErrorBody, readResponse, tenant, upload } from './helpers.js';
 
 const app = createApp();
 
@@ -135,16 +135,16 @@ describe('a database without migrations (plain `wrangler dev`)', () => {
     expect(keyed.status).toBe(503);
     expect(keyed.body.error.code).toBe('NOT_MIGRATED');
     expect(keyed.body.error.message).toContain('npx wrangler d1 migrations apply edgehead --local');
-    const admin = await direct('/v1/admin/tenants', { method: 'POST', body: '{"name":"x"}', key: 'test-admin-token' }, { DB: env.EMPTY_DB });
+    const admin = await direct('/v1/admin/tenants', { method: 'POST', body: '{"name":"x"}', key: ADMIN }, { DB: env.EMPTY_DB });
     expect(admin.status).toBe(503);
     expect(admin.body.error.code).toBe('NOT_MIGRATED');
   });
 
   it('a database with only the first migration applied is NOT_MIGRATED too (missing columns and tables)', async () => {
     await applyD1Migrations(env.OLD_DB, env.TEST_MIGRATIONS.slice(0, 1));
-    const created = await direct('/v1/admin/tenants', { method: 'POST', body: '{"name":"x"}', key: 'test-admin-token' }, { DB: env.OLD_DB });
+    const created = await direct('/v1/admin/tenants', { method: 'POST', body: '{"name":"x"}', key: ADMIN }, { DB: env.OLD_DB });
     expect(created.status).toBe(201);
-    const key = await direct(`/v1/admin/tenants/${created.body.id}/keys`, { method: 'POST', body: '{"scope":"write"}', key: 'test-admin-token' }, { DB: env.OLD_DB });
+    const key = await direct(`/v1/admin/tenants/${created.body.id}/keys`, { method: 'POST', body: '{"scope":"write"}', key: ADMIN }, { DB: env.OLD_DB });
     expect(key.status).toBe(503);
     expect(key.body.error.code).toBe('NOT_MIGRATED');
     expect(key.body.error.message).toContain('api_keys');
