@@ -7,9 +7,11 @@ import * as wavefile from 'wavefile';
 import { UnreadableInputError } from '../../core/errors.js';
 import type { AudioClip } from './audio.js';
 
-// wavefile's Node entry is CommonJS (named export under `default`); bundlers use its ESM entry.
-const WaveFile: typeof wavefile.WaveFile =
-  (wavefile as unknown as { default?: typeof wavefile }).default?.WaveFile ?? wavefile.WaveFile;
+// wavefile's Node entry is CommonJS (named export under `default`); bundlers use its ESM entry,
+// which has no default. Looked up by a computed key so bundlers do not warn about it.
+const CJS_DEFAULT = 'default';
+const namespace = wavefile as unknown as Record<string, typeof wavefile | undefined>;
+const WaveFile: typeof wavefile.WaveFile = namespace[CJS_DEFAULT]?.WaveFile ?? wavefile.WaveFile;
 type WaveFile = wavefile.WaveFile;
 
 export function decodeWav(bytes: Uint8Array, source = 'audio'): AudioClip {
