@@ -6,9 +6,16 @@ import { REPO } from './helpers.js';
 export type LabelledMatrix = Matrix & { labels: string[] };
 
 /** Real embeddings committed with the scikit-learn fixtures (see models/fixtures/sklearn). */
-export function fixture(name: 'cifar10-mobilenetv2' | 'fsdd-openwakeword'): { train: LabelledMatrix; test: LabelledMatrix; fingerprint: string } {
+export function fixture(name: 'cifar10-mobilenetv2' | 'fsdd-openwakeword'): {
+  train: LabelledMatrix;
+  test: LabelledMatrix;
+  fingerprint: string;
+  /** FSDD: the speaker of each row. */
+  trainGroups: string[];
+  testGroups: string[];
+} {
   const dir = join(REPO, 'models', 'fixtures', 'sklearn');
-  const meta = JSON.parse(readFileSync(join(dir, `${name}.json`), 'utf8')) as { dim: number; labels: string[]; split: string[]; fingerprint: string };
+  const meta = JSON.parse(readFileSync(join(dir, `${name}.json`), 'utf8')) as { dim: number; labels: string[]; split: string[]; fingerprint: string; groups?: string[] };
   const bytes = readFileSync(join(dir, `${name}.f32`));
   const all = new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
   const pick = (which: string): LabelledMatrix => {
@@ -17,7 +24,8 @@ export function fixture(name: 'cifar10-mobilenetv2' | 'fsdd-openwakeword'): { tr
     idx.forEach((r, i) => data.set(all.subarray(r * meta.dim, (r + 1) * meta.dim), i * meta.dim));
     return { rows: idx.length, cols: meta.dim, data, labels: idx.map((i) => meta.labels[i]) };
   };
-  return { train: pick('train'), test: pick('test'), fingerprint: meta.fingerprint };
+  const groupsOf = (which: string) => (meta.groups ? meta.groups.filter((_, i) => meta.split[i] === which) : []);
+  return { train: pick('train'), test: pick('test'), fingerprint: meta.fingerprint, trainGroups: groupsOf('train'), testGroups: groupsOf('test') };
 }
 
 export function subset(m: LabelledMatrix, keep: (label: string, i: number) => boolean): LabelledMatrix {

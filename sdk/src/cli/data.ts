@@ -3,7 +3,7 @@
  * WAV audio), or a text file (`label<TAB>text`, `label text`, CSV with a header, JSONL).
  */
 import { readdir, readFile, stat } from 'node:fs/promises';
-import { extname, join } from 'node:path';
+import { basename, extname, join } from 'node:path';
 import { InvalidInputError } from '../core/errors.js';
 import type { Modality } from '../manifest/manifest.js';
 
@@ -17,6 +17,10 @@ export interface LabelledInputs {
   labels: string[];
   /** Files ignored because their extension is not an image or audio type. */
   ignored: string[];
+  /** Folder datasets: each file's first sub-folder under its class folder (undefined: none). */
+  folders?: Array<string | undefined>;
+  /** CSV/JSONL: every column (lower-case names) of each row, as strings. */
+  fields?: Array<Record<string, string>>;
 }
 
 export async function readLabelledData(path: string): Promise<LabelledInputs> {
@@ -32,32 +36,45 @@ export async function readLabelledData(path: string): Promise<LabelledInputs> {
 async function readClassFolders(root: string): Promise<LabelledInputs> {
   const all = await readdir(root, { withFileTypes: true });
   // Class folders may be symlinks to folders elsewhere (datasets are often linked, not copied).
-  const isDir = async (e: (typeof all)[number]) => e.isDirectory() || (e.isSymbolicLink() && (await stat(join(root, e.name)).then((s) => s.isDirectory(), () => false)));
+  const isDir = async (dir: string, e: (typeof all)[number]) =>
+    e.isDirectory() || (e.isSymbolicLink() && (await stat(join(dir, e.name)).then((s) => s.isDirectory(), () => false)));
   const entries = [];
-  for (const e of all) if (!e.name.startsWith('.') && (await isDir(e))) entries.push(e);
+  for (const e of all) if (!e.name.startsWith('.') && (await isDir(root, e))) entries.push(e);
   if (entries.length === 0) throw new InvalidInputError(`${root} has no class sub-folders. Put each class's files in ${root}/<class name>/.`);
   const items: string[] = [];
   const labels: string[] = [];
+  const folders: Array<string | undefined> = [];
   const ignored: string[] = [];
   const kinds = new Set<Modality>();
   const empty: string[] = [];
-  for (const dir of entries.sort((a, b) => a.name.localeCompare(b.name))) {
-    const files = (await readdir(join(root, dir.name), { withFileTypes: true })).filter((f) => (f.isFile() || f.isSymbolicLink()) && !f.name.startsWith('.'));
+  // Files of a class folder and of its sub-folders (any depth); `folder` is the first sub-folder
+  // level (photos/<class>/<group>/…), the grouping that --group-by folder uses.
+  const walk = async (dir: string, label: string, folder: string | undefined): Promise<number> => {
     let used = 0;
-    for (const f of files.sort((a, b) => a.name.localeCompare(b.name))) {
+    const list = (await readdir(dir, { withFileTypes: true })).filter((f) => !f.name.startsWith('.')).sort((a, b) => a.name.localeCompare(b.name));
+    for (const f of list) {
+      const p = join(dir, f.name);
+      if (await isDir(dir, f)) {
+        used += await walk(p, label, folder ?? f.name);
+        continue;
+      }
+      if (!f.isFile() && !f.isSymbolicLink()) continue;
       const ext = extname(f.name).toLowerCase();
       const kind: Modality | undefined = IMAGE_EXTENSIONS.has(ext) ? 'image' : AUDIO_EXTENSIONS.has(ext) ? 'audio' : undefined;
-      const p = join(root, dir.name, f.name);
       if (!kind) {
         ignored.push(p);
         continue;
       }
       kinds.add(kind);
       items.push(p);
-      labels.push(dir.name);
+      labels.push(label);
+      folders.push(folder);
       used++;
     }
-    if (used === 0) empty.push(dir.name);
+    return used;
+  };
+  for (const dir of entries.sort((a, b) => a.name.localeCompare(b.name))) {
+    if ((await walk(join(root, dir.name), dir.name, undefined)) === 0) empty.push(dir.name);
   }
   if (empty.length) {
     throw new InvalidInputError(`Class folder(s) ${empty.map((e) => `"${e}"`).join(', ')} contain no image or WAV files. Add examples or remove the folder.`);
@@ -65,7 +82,57 @@ async function readClassFolders(root: string): Promise<LabelledInputs> {
   if (kinds.size > 1) {
     throw new InvalidInputError(`${root} mixes images and audio; a head is trained on one modality. Split them into separate datasets.`);
   }
-  return { modality: [...kinds][0], items, labels, ignored };
+  return { modality: [...kinds][0], items, labels, ignored, folders };
+}
+
+/**
+ * Groups for grouped cross-validation, from `--group-by`:
+ * - `folder`: the first sub-folder level under each class folder (`photos/<class>/<group>/…`);
+ *   files directly in a class folder are each their own group;
+ * - `column:<name>`: a CSV column or JSONL field;
+ * - anything else is a regular expression matched against the file name (or the text): its
+ *   first capture group (or the whole match) is the group, e.g. `^[^_]+_([^_]+)_` for
+ *   `<digit>_<speaker>_<n>.wav`.
+ * Returns the group of each item and a description for reports.
+ */
+export function resolveGroups(data: LabelledInputs, spec: string): { groups: string[]; description: string } {
+  if (spec === 'folder') {
+    if (!data.folders) throw new InvalidInputError('--group-by folder needs a folder dataset (<class>/<group>/files).');
+    if (data.folders.every((f) => f === undefined)) {
+      throw new InvalidInputError('--group-by folder: no class folder has sub-folders. Put each group\'s files in <class>/<group>/, or use a file-name pattern.');
+    }
+    return { groups: data.items.map((item, i) => (data.folders![i] !== undefined ? `folder:${data.folders![i]}` : `file:${item}`)), description: 'sub-folder' };
+  }
+  if (spec.startsWith('column:')) {
+    const name = spec.slice('column:'.length).trim().toLowerCase();
+    if (!data.fields) throw new InvalidInputError(`--group-by ${spec} needs a CSV or JSONL file with a "${name}" column.`);
+    const groups = data.fields.map((f, i) => {
+      const v = f[name];
+      if (v === undefined || v === '') throw new InvalidInputError(`Row ${i + 1} has no "${name}" value for --group-by ${spec}.`);
+      return v;
+    });
+    return { groups, description: `column "${name}"` };
+  }
+  let pattern: RegExp;
+  try {
+    pattern = new RegExp(spec);
+  } catch (cause) {
+    throw new InvalidInputError(`--group-by "${spec}" is not folder, column:<name> or a valid regular expression.`, { cause });
+  }
+  const missed: string[] = [];
+  const groups = data.items.map((item) => {
+    const name = data.modality === 'text' ? item : basename(item);
+    const m = pattern.exec(name);
+    if (!m) {
+      missed.push(name);
+      return '';
+    }
+    return m[1] ?? m[0];
+  });
+  if (missed.length) {
+    throw new InvalidInputError(`${missed.length} of ${data.items.length} item(s) do not match --group-by /${spec}/ (e.g. "${missed[0].slice(0, 80)}"); every item needs a group.`);
+  }
+  return { groups, description: `pattern /${spec}/` };
 }
 
 /** RFC 4180 CSV: quoted fields, doubled quotes, commas and newlines inside quotes. */
@@ -105,6 +172,7 @@ async function readTextFile(path: string): Promise<LabelledInputs> {
   const ext = extname(path).toLowerCase();
   const items: string[] = [];
   const labels: string[] = [];
+  const fields: Array<Record<string, string>> = [];
   const add = (label: unknown, item: unknown, where: string) => {
     if (typeof label !== 'string' && typeof label !== 'number') throw new InvalidInputError(`${where}: missing label.`);
     if (typeof item !== 'string' || !item.trim()) throw new InvalidInputError(`${where}: missing text.`);
@@ -123,6 +191,7 @@ async function readTextFile(path: string): Promise<LabelledInputs> {
         throw new InvalidInputError(`${path}:${i + 1}: not valid JSON. Each line must be {"text": …, "label": …}.`);
       }
       add(obj.label, obj.text, `${path}:${i + 1}`);
+      fields.push(Object.fromEntries(Object.entries(obj).map(([k, v]) => [k.toLowerCase(), typeof v === 'string' || typeof v === 'number' ? String(v) : ''])));
     });
   } else if (ext === '.csv') {
     const [header, ...rows] = parseCsv(text);
@@ -130,7 +199,10 @@ async function readTextFile(path: string): Promise<LabelledInputs> {
     const ti = names.indexOf('text');
     const li = names.indexOf('label');
     if (ti < 0 || li < 0) throw new InvalidInputError(`${path}: the CSV header must name "text" and "label" columns (found: ${names.join(', ')}).`);
-    rows.forEach((r, i) => add(r[li], r[ti], `${path}:${i + 2}`));
+    rows.forEach((r, i) => {
+      add(r[li], r[ti], `${path}:${i + 2}`);
+      fields.push(Object.fromEntries(names.map((n, c) => [n, (r[c] ?? '').trim()])));
+    });
   } else {
     text.split(/\r?\n/).forEach((line, i) => {
       if (!line.trim()) return;
@@ -141,5 +213,5 @@ async function readTextFile(path: string): Promise<LabelledInputs> {
     });
   }
   if (items.length === 0) throw new InvalidInputError(`${path} has no labelled lines.`);
-  return { modality: 'text', items, labels, ignored: [] };
+  return { modality: 'text', items, labels, ignored: [], ...(fields.length ? { fields } : {}) };
 }

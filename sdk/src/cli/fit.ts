@@ -2,7 +2,7 @@
 import { rename, writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { InvalidInputError } from '../core/errors.js';
-import { describeSpec, fitHead, type HeadSpec } from '../heads/fit.js';
+import { describeCv, describeSpec, fitHead, type HeadSpec } from '../heads/fit.js';
 import { serializeHead } from '../heads/format.js';
 import { sampleFewShot } from '../heads/split.js';
 import { loadBackbone } from '../node.js';
@@ -10,7 +10,7 @@ import { createOnnxObjective } from '../accel/onnx-objective.js';
 import { augmentImage, describeAugment } from '../inputs/image/augment.js';
 import { createRng } from '../heads/random.js';
 import { renderReport } from '../report/html-report.js';
-import { readLabelledData } from './data.js';
+import { readLabelledData, resolveGroups } from './data.js';
 import { embedItems } from './embed-items.js';
 import { out, UsageError, warn } from './io.js';
 
@@ -22,6 +22,11 @@ export const fitHelp = `edgehead fit <data> --backbone <id|file> --out head.json
   --C <c>  --k <k>  --metric cosine|euclidean  --standardize  --class-weight balanced
   --per-class <k> --seed <s>        fit on k examples per class (seeded few-shot sample)
   --folds <n>                       cross-validation folds (default 5)
+  --group-by folder|column:<name>|<regex>
+                                    keep each group (speaker, object, customer) in one CV fold:
+                                    folder = <class>/<group>/files; column:<name> = a CSV/JSONL
+                                    column; a regex's first capture group on the file name
+                                    (e.g. '^[^_]+_([^_]+)_' for <digit>_<speaker>_<n>.wav)
   --augment <n>                     n augmented views per image (flip, resized crop, colour jitter; seeded)
   --no-cache                        recompute embeddings instead of reusing the on-disk cache
   --report report.html              write a self-contained HTML report (confusion, per-class, PCA map, errors)
@@ -65,6 +70,7 @@ export async function fitCommand(argv: string[]): Promise<number> {
       'per-class': { type: 'string' },
       seed: { type: 'string' },
       folds: { type: 'string' },
+      'group-by': { type: 'string' },
       strict: { type: 'boolean' },
       json: { type: 'boolean' },
       device: { type: 'string' },
@@ -92,10 +98,15 @@ export async function fitCommand(argv: string[]): Promise<number> {
     if (dataset.ignored.length) log(`ignored ${dataset.ignored.length} file(s) that are not images or WAV (e.g. ${dataset.ignored[0]})`);
     let items = dataset.items;
     let labels = dataset.labels;
+    const grouped = values['group-by'] ? resolveGroups(dataset, values['group-by']) : undefined;
+    let itemGroups = grouped?.groups;
+    if (grouped) log(`cross-validation grouped by ${grouped.description}: ${new Set(grouped.groups).size} groups`);
+    else if (dataset.folders?.some((f) => f !== undefined)) log('class folders have sub-folders; if they are groups (one object, one speaker…), --group-by folder keeps each in one CV fold');
     if (values['per-class']) {
       const chosen = sampleFewShot(labels, Number(values['per-class']), seed);
       items = chosen.map((i) => items[i]);
       labels = chosen.map((i) => labels[i]);
+      itemGroups = itemGroups && chosen.map((i) => itemGroups![i]);
       log(`few-shot: ${values['per-class']} per class (seed ${seed}) → ${items.length} examples`);
     }
     const views = values.augment ? Number(values.augment) : 0;
@@ -130,8 +141,9 @@ export async function fitCommand(argv: string[]): Promise<number> {
       folds: values.folds ? Number(values.folds) : undefined,
       onStep: log,
       objective: big ? createOnnxObjective({ device: 'auto' }) : undefined,
-      // Views of one image share a fold, and only originals are scored.
-      groups: views ? embedded.kept : undefined,
+      // Views of one image share a fold (so do a group's items), and only originals are scored.
+      groups: itemGroups ? embedded.kept.map((i) => itemGroups![i]) : views ? embedded.kept : undefined,
+      groupedBy: grouped ? grouped.description : views ? 'augmented views of one image' : undefined,
       scored: views ? embedded.augmented.map((a) => !a) : undefined,
     });
     if (views) {
@@ -170,7 +182,11 @@ export async function fitCommand(argv: string[]): Promise<number> {
         rows,
         embeddings: embedded.embeddings,
         thumbnails,
-        notes: embedded.skipped.length ? [`${embedded.skipped.length} unreadable file(s) skipped: ${embedded.skipped.map((s) => s.item).join(', ')}`] : [],
+        notes: [
+          ...(report.crossValidation ? [`Cross-validation: ${describeCv(report.crossValidation.folds, report.crossValidation.grouping)}.`] : []),
+          ...report.warnings.map((w) => `Warning: ${w}`),
+          ...(embedded.skipped.length ? [`${embedded.skipped.length} unreadable file(s) skipped: ${embedded.skipped.map((s) => s.item).join(', ')}`] : []),
+        ],
       });
       await writeAtomically(values.report, html);
       log(`wrote report ${values.report}`);
@@ -182,8 +198,17 @@ export async function fitCommand(argv: string[]): Promise<number> {
       n: keptLabels.length,
       nPerClass: report.training.nPerClass,
       crossValidation: report.crossValidation
-        ? { folds: report.crossValidation.folds, accuracy: report.crossValidation.accuracy, macroF1: report.crossValidation.macroF1 }
+        ? {
+            folds: report.crossValidation.folds,
+            method: describeCv(report.crossValidation.folds, report.crossValidation.grouping),
+            grouped: report.crossValidation.grouping.grouped,
+            groupedBy: report.crossValidation.grouping.by ?? null,
+            groups: report.crossValidation.grouping.groups ?? null,
+            accuracy: report.crossValidation.accuracy,
+            macroF1: report.crossValidation.macroF1,
+          }
         : null,
+      warnings: report.warnings,
       tried: report.tried.map((t) => ({ head: describeSpec(t.spec), accuracy: t.accuracy, macroF1: t.macroF1 })),
       skipped: embedded.skipped.map((s) => s.item),
     };
@@ -196,7 +221,8 @@ export async function fitCommand(argv: string[]): Promise<number> {
         const c = report.crossValidation?.perClass[label];
         out(`${label.slice(0, 24).padEnd(24)} ${String(n).padStart(5)}${c ? `${c.precision.toFixed(3).padStart(11)}${c.recall.toFixed(3).padStart(8)}${c.f1.toFixed(3).padStart(7)}` : ''}`);
       }
-      if (summary.crossValidation) out(`cross-validated (${summary.crossValidation.folds}-fold): accuracy ${summary.crossValidation.accuracy.toFixed(3)}, macro-F1 ${summary.crossValidation.macroF1.toFixed(3)}`);
+      for (const w of report.warnings) out(`warning: ${w}`);
+      if (summary.crossValidation) out(`cross-validated (${summary.crossValidation.method}): accuracy ${summary.crossValidation.accuracy.toFixed(3)}, macro-F1 ${summary.crossValidation.macroF1.toFixed(3)}`);
       else out('no cross-validation: some class has a single example (nearest centroid and kNN work with one).');
     }
     return 0;

@@ -12,6 +12,7 @@ import { KnnHead, type KnnOptions } from './knn.js';
 import { LinearHead, type LinearOptions, type ObjectiveFactory } from './linear.js';
 import { selectRows, type EmbeddingsInput, type Matrix } from './matrix.js';
 import { evaluate, type Evaluation } from './metrics.js';
+import { nearDuplicates, NEAR_DUPLICATE_WARN_SHARE } from './duplicates.js';
 import { stratifiedGroupKFold, stratifiedKFold } from './split.js';
 
 export type AnyHead = LinearHead | KnnHead | CentroidHead;
@@ -33,6 +34,8 @@ export interface FitOptions {
   objective?: ObjectiveFactory;
   /** Rows sharing a group (augmented views of one image, one speaker…) stay in one CV fold. */
   groups?: readonly (string | number)[];
+  /** How the groups were obtained, for reports (e.g. 'pattern /^[^_]+_([^_]+)_/'). Default 'groups'. */
+  groupedBy?: string;
   /** Rows that count in CV scores (e.g. originals, not augmented views). Default: all. */
   scored?: readonly boolean[];
 }
@@ -43,11 +46,23 @@ export interface CandidateResult {
   macroF1: number;
 }
 
+/** How cross-validation split the data. */
+export interface CvGrouping {
+  /** true: rows of a group never straddle train and validation (grouped stratified folds). */
+  grouped: boolean;
+  /** What the groups are (e.g. 'sub-folder', 'pattern /…/', 'augmented views'); absent when not grouped. */
+  by?: string;
+  /** Number of distinct groups. */
+  groups?: number;
+}
+
 export interface FitReport {
   head: AnyHead;
   spec: HeadSpec;
   /** Pooled out-of-fold evaluation of the chosen spec (undefined when CV was impossible/skipped). */
-  crossValidation?: Evaluation & { folds: number; predictions: Array<string | undefined> };
+  crossValidation?: Evaluation & { folds: number; grouping: CvGrouping; predictions: Array<string | undefined> };
+  /** Things the user should know about the numbers (near-duplicates, k larger than the data…). */
+  warnings: string[];
   /** For `auto`: every candidate and its CV score, best first. */
   tried: CandidateResult[];
   training: TrainingSummary;
@@ -120,6 +135,23 @@ export async function fitHead(x: EmbeddingsInput, labels: readonly string[], opt
   const canCv = options.crossValidate !== false && folds >= 2;
   const log = options.onStep ?? (() => undefined);
   const requested = options.head ?? 'auto';
+  const warnings: string[] = [];
+  const warn = (message: string) => {
+    warnings.push(message);
+    log(`warning: ${message}`);
+  };
+  const grouping: CvGrouping = options.groups
+    ? { grouped: true, by: options.groupedBy ?? 'groups', groups: new Set(options.groups).size }
+    : { grouped: false };
+  if (!options.groups && canCv) {
+    const dup = nearDuplicates(m, labels, seed);
+    if (dup.share >= NEAR_DUPLICATE_WARN_SHARE) {
+      warn(
+        `${Math.round(dup.share * 100)}% of examples have a near-duplicate (a neighbour closer than ${dup.ratio.toFixed(2)} × the typical same-class distance): ` +
+          'cross-validation may be optimistic for new sources. If examples come in groups (same speaker, object, customer), pass groups (--group-by) so each group stays in one fold.',
+      );
+    }
+  }
   let spec: HeadSpec;
   const tried: CandidateResult[] = [];
   let cv: (Evaluation & { predictions: Array<string | undefined> }) | undefined;
@@ -134,7 +166,7 @@ export async function fitHead(x: EmbeddingsInput, labels: readonly string[], opt
       for (const candidate of candidates(minCount)) {
         const e = await crossValidate(m, labels, candidate, folds, seed, options.objective, options);
         tried.push({ spec: candidate, accuracy: e.accuracy, macroF1: e.macroF1 });
-        log(`auto: ${describeSpec(candidate)} → ${folds}-fold CV macro-F1 ${e.macroF1.toFixed(3)}, accuracy ${e.accuracy.toFixed(3)}`);
+        log(`auto: ${describeSpec(candidate)} → ${describeCv(folds, grouping)} macro-F1 ${e.macroF1.toFixed(3)}, accuracy ${e.accuracy.toFixed(3)}`);
       }
       // Best macro-F1; the sort is stable, so ties go to the simpler, earlier candidate.
       tried.sort((a, b) => b.macroF1 - a.macroF1);
@@ -144,10 +176,17 @@ export async function fitHead(x: EmbeddingsInput, labels: readonly string[], opt
   } else {
     spec = typeof requested === 'string' ? ({ kind: requested } as HeadSpec) : requested;
     if (spec.kind === 'linear' && minCount < 1) throw new InvalidInputError('Every class needs at least one example.');
+    const smallest = Math.min(...Object.values(counts));
+    if (spec.kind === 'knn' && (spec.k ?? 5) > smallest) {
+      warn(
+        `k=${spec.k ?? 5} is more than ${spec.k && spec.k > labels.length ? `the ${labels.length} examples` : `the smallest class (${smallest} example${smallest === 1 ? '' : 's'})`}; ` +
+          `kNN votes with k = ${smallest} (k never exceeds the smallest class).`,
+      );
+    }
   }
   if (canCv) {
     cv = await crossValidate(m, labels, spec, folds, seed, options.objective, options);
-    log(`${describeSpec(spec)}: ${folds}-fold CV accuracy ${cv.accuracy.toFixed(3)}, macro-F1 ${cv.macroF1.toFixed(3)} (n=${cv.n})`);
+    log(`${describeSpec(spec)}: ${describeCv(folds, grouping)} accuracy ${cv.accuracy.toFixed(3)}, macro-F1 ${cv.macroF1.toFixed(3)} (n=${cv.n})`);
   } else {
     log(`${describeSpec(spec)}: no cross-validation (smallest class has ${minCount} example${minCount === 1 ? '' : 's'})`);
   }
@@ -159,10 +198,17 @@ export async function fitHead(x: EmbeddingsInput, labels: readonly string[], opt
     createdAt: new Date().toISOString(),
     seed,
     spec,
-    ...(cv ? { metrics: { accuracy: cv.accuracy, macroF1: cv.macroF1, n: cv.n, method: `${folds}-fold stratified CV` } } : {}),
+    ...(cv ? { metrics: { accuracy: cv.accuracy, macroF1: cv.macroF1, n: cv.n, method: describeCv(folds, grouping) } } : {}),
     ...(head instanceof LinearHead && head.fitInfo ? { optimizer: head.fitInfo } : {}),
   };
-  return { head, spec, crossValidation: cv ? { ...cv, folds } : undefined, tried, training };
+  return { head, spec, crossValidation: cv ? { ...cv, folds, grouping } : undefined, warnings, tried, training };
+}
+
+/** e.g. '4-fold stratified group CV (by pattern /…/, 4 groups)' or '5-fold stratified CV (not grouped)'. */
+export function describeCv(folds: number, grouping: CvGrouping): string {
+  return grouping.grouped
+    ? `${folds}-fold stratified group CV (by ${grouping.by}, ${grouping.groups} groups)`
+    : `${folds}-fold stratified CV (not grouped)`;
 }
 
 export function describeSpec(spec: HeadSpec): string {

@@ -23,6 +23,11 @@ import { multiplyABt, normalizeRows, rowSquaredNorms, toMatrix, type EmbeddingsI
 export type KnnMetric = 'cosine' | 'euclidean' | 'dot';
 
 export interface KnnOptions {
+  /**
+   * Neighbours that vote (default 5). Votes use min(k, smallest class count): k never
+   * exceeds the number of stored examples of the smallest class (classes with at least one),
+   * so with 1 example per class kNN is 1-NN instead of a vote the big classes always win.
+   */
   k?: number;
   metric?: KnnMetric;
   weights?: 'uniform' | 'distance';
@@ -64,6 +69,7 @@ export class KnnHead implements Head {
   private refIds: Float64Array;
   private count: number;
   private nextId: number;
+  private votingK?: number;
 
   constructor(state: { labels: string[]; dim: number; k: number; metric: KnnMetric; weights: 'uniform' | 'distance'; references: Float32Array; referenceLabels: Int32Array; ids?: Float64Array; openSet?: OpenSetGate }) {
     if (!Number.isInteger(state.k) || state.k < 1) throw new InvalidInputError('k must be a positive integer.');
@@ -108,6 +114,19 @@ export class KnnHead implements Head {
     return this.count;
   }
 
+  /**
+   * The k that votes: min(k, smallest class count among classes with stored examples). A
+   * larger k would let the bigger classes outvote a small class's every example.
+   */
+  get effectiveK(): number {
+    if (this.votingK === undefined) {
+      const counts = new Map<number, number>();
+      for (let r = 0; r < this.count; r++) counts.set(this.refLabels[r], (counts.get(this.refLabels[r]) ?? 0) + 1);
+      this.votingK = Math.max(1, Math.min(this.k, ...counts.values()));
+    }
+    return this.votingK;
+  }
+
   /** Stored examples, for serialisation. */
   get parameters() {
     return {
@@ -136,6 +155,7 @@ export class KnnHead implements Head {
       ids.push(this.nextId++);
     }
     this.count += m.rows;
+    this.votingK = undefined;
     return ids;
   }
 
@@ -157,6 +177,7 @@ export class KnnHead implements Head {
       w++;
     }
     this.count = w;
+    this.votingK = undefined;
   }
 
   private reserve(rows: number): void {
@@ -231,7 +252,7 @@ export class KnnHead implements Head {
   }
 
   predictProba(x: EmbeddingsInput): Float64Array[] {
-    return this.kneighbors(x).map((nbrs) => this.vote(nbrs));
+    return this.kneighbors(x, this.effectiveK).map((nbrs) => this.vote(nbrs));
   }
 
   /** kneighbors() through a NeighbourSearch engine (scores turned back into this head's distances). */
@@ -256,7 +277,7 @@ export class KnnHead implements Head {
 
   /** predict() with the neighbour search on an engine; same voting and open-set gate. */
   async predictAsync(x: EmbeddingsInput, engine: NeighbourSearch, options?: PredictOptions): Promise<Prediction[]> {
-    const nbrs = await this.kneighborsAsync(x, engine);
+    const nbrs = await this.kneighborsAsync(x, engine, this.effectiveK);
     return toPredictions(this, nbrs.map((n) => this.vote(n)), Float64Array.from(nbrs, (n) => n[0].distance), options);
   }
 
@@ -280,7 +301,7 @@ export class KnnHead implements Head {
 
   predict(x: EmbeddingsInput, options?: PredictOptions): Prediction[] {
     const m = toMatrix(x, this.dim);
-    const nbrs = this.kneighbors(m);
+    const nbrs = this.kneighbors(m, this.effectiveK);
     const proba = nbrs.map((n) => this.vote(n));
     return toPredictions(this, proba, Float64Array.from(nbrs, (n) => n[0].distance), options);
   }

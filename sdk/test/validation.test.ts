@@ -1,0 +1,147 @@
+/**
+ * Numbers a user can trust (issue 10): grouped cross-validation, the near-duplicate warning,
+ * kNN's k rule. References are held-out data (a new speaker), hand-computed cases and
+ * scikit-learn-equivalent heads — never the code under test.
+ */
+import { mkdir, mkdtemp, symlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { readLabelledData, resolveGroups } from '../src/cli/data.js';
+import { main } from '../src/cli/main.js';
+import { CentroidHead } from '../src/heads/centroid.js';
+import { nearDuplicates, NEAR_DUPLICATE_WARN_SHARE } from '../src/heads/duplicates.js';
+import { fitHead } from '../src/heads/fit.js';
+import { KnnHead } from '../src/heads/knn.js';
+import { sampleFewShot, stratifiedGroupKFold } from '../src/heads/split.js';
+import { fixture, subset } from './heads-fixtures.js';
+import { capture, SHARED } from './helpers.js';
+
+afterEach(() => vi.restoreAllMocks());
+
+const accuracy = (pred: readonly string[], truth: readonly string[]) => pred.filter((p, i) => p === truth[i]).length / truth.length;
+
+describe('grouped folds', () => {
+  it('no group straddles train and validation, every row is validated once, classes stay stratified', () => {
+    // 3 classes × 4 speakers × 3 takes; a speaker speaks every class (as in FSDD).
+    const labels: string[] = [];
+    const groups: string[] = [];
+    for (const c of ['a', 'b', 'c']) for (const s of ['s1', 's2', 's3', 's4']) for (let t = 0; t < 3; t++) (labels.push(c), groups.push(s));
+    const folds = stratifiedGroupKFold(labels, groups, 4, 1);
+    const seen = new Array<number>(labels.length).fill(0);
+    for (const f of folds) {
+      const trainGroups = new Set(f.train.map((i) => groups[i]));
+      for (const i of f.validation) {
+        expect(trainGroups.has(groups[i])).toBe(false);
+        seen[i]++;
+      }
+      // Each fold validates one speaker: 3 takes of each of the 3 classes.
+      expect(f.validation).toHaveLength(9);
+    }
+    expect(seen.every((n) => n === 1)).toBe(true);
+  });
+});
+
+describe('near-duplicate warning', () => {
+  it('fires on takes of the same speakers (FSDD) and not on distinct photos (CIFAR-10)', async () => {
+    const fsdd = fixture('fsdd-openwakeword').train;
+    const cifar = fixture('cifar10-mobilenetv2').train;
+    const a = nearDuplicates(fsdd, fsdd.labels);
+    const b = nearDuplicates(cifar, cifar.labels);
+    console.log(`near-duplicate share: FSDD ${a.share.toFixed(2)}, CIFAR-10 ${b.share.toFixed(2)}`);
+    expect(a.share).toBeGreaterThanOrEqual(NEAR_DUPLICATE_WARN_SHARE);
+    expect(b.share).toBeLessThan(NEAR_DUPLICATE_WARN_SHARE);
+    const warned = await fitHead(fsdd, fsdd.labels, { head: 'centroid' });
+    expect(warned.warnings.join('\n')).toMatch(/near-duplicate.*cross-validation may be optimistic/);
+    expect(warned.crossValidation?.grouping).toEqual({ grouped: false });
+    expect((await fitHead(cifar, cifar.labels, { head: 'centroid' })).warnings).toEqual([]);
+    // With groups given there is nothing to warn about: the folds already keep them apart.
+    const speakers = fixture('fsdd-openwakeword').trainGroups;
+    const grouped = await fitHead(fsdd, fsdd.labels, { head: 'centroid', groups: speakers, groupedBy: 'speaker' });
+    expect(grouped.warnings).toEqual([]);
+    expect(grouped.crossValidation?.grouping).toEqual({ grouped: true, by: 'speaker', groups: 5 });
+    expect(grouped.training.metrics?.method).toBe('5-fold stratified group CV (by speaker, 5 groups)');
+  });
+});
+
+describe('groups from the data', () => {
+  it('sub-folder level, file-name pattern and CSV/JSONL column', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'edgehead-groups-'));
+    // digits/<digit>/<speaker>/<file>: the folder level; the same names also carry the speaker.
+    for (const d of ['3', '8']) {
+      for (const s of ['theo', 'george']) {
+        await mkdir(join(dir, 'digits', d, s), { recursive: true });
+        for (const n of [0, 1]) await symlink(join(SHARED, 'data', 'fsdd', `${d}_${s}_${n}.wav`), join(dir, 'digits', d, s, `${d}_${s}_${n}.wav`));
+      }
+    }
+    await symlink(join(SHARED, 'data', 'fsdd', '8_jackson_0.wav'), join(dir, 'digits', '8', '8_jackson_0.wav'));
+    const data = await readLabelledData(join(dir, 'digits'));
+    expect(data.items).toHaveLength(9);
+    const byFolder = resolveGroups(data, 'folder').groups;
+    const byName = resolveGroups(data, '^[^_]+_([^_]+)_').groups;
+    data.items.forEach((item, i) => {
+      const speaker = item.split('/').pop()!.split('_')[1];
+      expect(byName[i]).toBe(speaker);
+      // Files directly in a class folder are their own group.
+      expect(byFolder[i]).toBe(item.endsWith('8_jackson_0.wav') ? `file:${item}` : `folder:${speaker}`);
+    });
+    expect(() => resolveGroups(data, '^(\\d+)-')).toThrow(/do not match --group-by/);
+
+    await writeFile(join(dir, 'msgs.csv'), 'text,label,customer\nhello,greet,c1\nbye,leave,c2\n"hi, there",greet,c2\n');
+    await writeFile(join(dir, 'msgs.jsonl'), '{"text":"hello","label":"greet","customer":"c1"}\n{"text":"bye","label":"leave","customer":7}\n');
+    const csv = await readLabelledData(join(dir, 'msgs.csv'));
+    expect(resolveGroups(csv, 'column:customer').groups).toEqual(['c1', 'c2', 'c2']);
+    expect(resolveGroups(await readLabelledData(join(dir, 'msgs.jsonl')), 'column:Customer').groups).toEqual(['c1', '7']);
+    expect(() => resolveGroups(csv, 'column:shop')).toThrow(/no "shop" value/);
+  });
+
+  it('edgehead fit --group-by: the JSON report says how CV was grouped', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'edgehead-fit-groups-'));
+    for (const d of ['3', '8']) {
+      await mkdir(join(dir, d), { recursive: true });
+      for (const s of ['george', 'jackson', 'theo']) for (const n of [0, 1]) await symlink(join(SHARED, 'data', 'fsdd', `${d}_${s}_${n}.wav`), join(dir, d, `${d}_${s}_${n}.wav`));
+    }
+    const io = capture();
+    const code = await main(['fit', dir, '-b', 'openwakeword-embedding', '--head', 'centroid', '--group-by', '^[^_]+_([^_]+)_', '--out', join(dir, 'head.json'), '--json']);
+    expect(code, io.stderr()).toBe(0);
+    const report = JSON.parse(io.stdout()) as { crossValidation: { folds: number; grouped: boolean; groupedBy: string; groups: number; method: string } };
+    expect(report.crossValidation).toMatchObject({ folds: 3, grouped: true, groupedBy: 'pattern /^[^_]+_([^_]+)_/', groups: 3 });
+    expect(report.crossValidation.method).toBe('3-fold stratified group CV (by pattern /^[^_]+_([^_]+)_/, 3 groups)');
+  });
+});
+
+describe('kNN k adapts to the data', () => {
+  it('hand-computed: 2 examples of a, 10 of b, a query on top of a → a (k=5 would let b outvote)', () => {
+    const x = [[1, 0], [0.99, 0.14], ...Array.from({ length: 10 }, (_, i) => [0.6 - i * 0.01, 0.8 + i * 0.01])];
+    const labels = ['a', 'a', ...new Array<string>(10).fill('b')];
+    const head = KnnHead.fit(x, labels, { k: 5 });
+    expect(head.k).toBe(5);
+    expect(head.effectiveK).toBe(2);
+    const [p] = head.predict([[1, 0.05]], { rejectUnknown: false });
+    expect(p.label).toBe('a');
+    expect(p.probability).toBe(1);
+    // Adding examples of a lifts the cap again.
+    head.add([[0.98, 0.2], [0.97, 0.24], [0.96, 0.28]], ['a', 'a', 'a']);
+    expect(head.effectiveK).toBe(5);
+  });
+
+  it('1 example per class: kNN(k=5) is 1-NN — same predictions as nearest centroid (a 1-example mean is the example)', () => {
+    const { train, test } = fixture('cifar10-mobilenetv2');
+    for (const seed of [0, 1, 2]) {
+      const one = subset(train, (_, i) => sampleFewShot(train.labels, 1, seed).includes(i));
+      const knn = KnnHead.fit(one, one.labels, { k: 5, weights: 'distance' }).predictLabels(test);
+      const centroid = CentroidHead.fit(one, one.labels, { metric: 'cosine' }).predictLabels(test);
+      expect(knn).toEqual(centroid);
+      expect(accuracy(knn, test.labels)).toBeGreaterThan(0.15);
+    }
+  });
+
+  it('fit warns when k is larger than the smallest class or the data', async () => {
+    const { train } = fixture('cifar10-mobilenetv2');
+    const three = subset(train, (_, i) => sampleFewShot(train.labels, 3, 0).includes(i));
+    const r = await fitHead(three, three.labels, { head: { kind: 'knn', k: 50 }, crossValidate: false });
+    expect(r.warnings.join('\n')).toMatch(/k=50 is more than the 30 examples; kNN votes with k = 3/);
+    const r2 = await fitHead(three, three.labels, { head: { kind: 'knn', k: 5 }, crossValidate: false });
+    expect(r2.warnings.join('\n')).toMatch(/k=5 is more than the smallest class \(3 examples\)/);
+  });
+});
