@@ -1,5 +1,8 @@
 /** Reads CLI inputs for a modality: image files, WAV files, or text arguments/lines. */
-import { readFile } from 'node:fs/promises';
+import { readdir, readFile, stat } from 'node:fs/promises';
+import { extname, join } from 'node:path';
+import { InvalidInputError, NotFoundError } from '../core/errors.js';
+import { AUDIO_EXTENSIONS, IMAGE_EXTENSIONS } from './data.js';
 import { readInputFile } from '../inputs/read-file.js';
 import type { AudioClip } from '../inputs/audio/audio.js';
 import { decodeWav } from '../inputs/audio/wav.js';
@@ -13,6 +16,32 @@ export async function readWavFile(path: string): Promise<AudioClip> {
   return decodeWav(await readInputFile(path), path);
 }
 
+/**
+ * File arguments for image/audio commands: a file, a folder (its files with the modality's
+ * extensions, walked recursively, sorted), or `@list.txt` (one path per line). Lists and folders
+ * keep command lines short, however many inputs there are.
+ */
+export async function expandFileArgs(modality: 'image' | 'audio', args: string[]): Promise<string[]> {
+  const extensions = modality === 'image' ? IMAGE_EXTENSIONS : AUDIO_EXTENSIONS;
+  const out: string[] = [];
+  for (const a of args) {
+    if (a.startsWith('@')) {
+      const listed = (await readFile(a.slice(1), 'utf8').catch((cause: unknown) => {
+        throw new NotFoundError(`Cannot read the input list ${a.slice(1)} (${(cause as NodeJS.ErrnoException).code ?? 'error'}).`, { cause });
+      })).split(/\r?\n/).map((l) => l.trim()).filter(Boolean);
+      out.push(...listed);
+      continue;
+    }
+    const info = await stat(a).catch(() => undefined);
+    if (info?.isDirectory()) {
+      const files = (await readdir(a, { recursive: true })).map(String).filter((f) => extensions.has(extname(f).toLowerCase())).sort();
+      if (files.length === 0) throw new InvalidInputError(`The folder ${a} has no ${[...extensions].join('/')} files.`);
+      out.push(...files.map((f) => join(a, f)));
+    } else out.push(a);
+  }
+  return out;
+}
+
 /** For text, each argument is a sentence; `@file.txt` expands to its non-empty lines. */
 export async function readInputs(modality: Modality, args: string[]): Promise<{ labels: string[]; inputs: ModalityInput[] }> {
   if (modality === 'text') {
@@ -24,5 +53,6 @@ export async function readInputs(modality: Modality, args: string[]): Promise<{ 
     return { labels, inputs: labels };
   }
   const read = modality === 'image' ? readImageFile : readWavFile;
-  return { labels: args, inputs: await Promise.all(args.map((p) => read(p))) };
+  const files = await expandFileArgs(modality, args);
+  return { labels: files, inputs: await Promise.all(files.map((p) => read(p))) };
 }
