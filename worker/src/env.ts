@@ -24,20 +24,49 @@ export interface Env {
   MAX_BODY_BYTES?: string;
   MAX_BATCH?: string;
   MAX_DIM?: string;
+  /** Classes per head. */
+  MAX_LABELS?: string;
+  /** Examples per version: a kNN head's references plus online examples (either kind). */
+  MAX_HEAD_EXAMPLES?: string;
+  /** A version's estimated working set in memory (parsed head with its online examples). */
+  MAX_HEAD_MEMORY_BYTES?: string;
+  /** Parsed linear heads kept per isolate, in bytes. */
+  HEAD_CACHE_BYTES?: string;
 }
 
-export interface Limits {
+/** Limits on what one head may hold (checked at upload, and by the Durable Object on every addition). */
+export interface HeadLimits {
+  maxLabels: number;
+  maxHeadExamples: number;
+  maxHeadBytes: number;
+}
+
+export interface Limits extends HeadLimits {
   maxBodyBytes: number;
   maxBatch: number;
   maxDim: number;
+  headCacheBytes: number;
 }
+
+const MiB = 1024 * 1024;
+/** Parsed linear heads kept per isolate unless HEAD_CACHE_BYTES says otherwise. */
+export const DEFAULT_HEAD_CACHE_BYTES = 16 * MiB;
 
 export function limitsOf(env: Env): Limits {
   return {
-    maxBodyBytes: Number(env.MAX_BODY_BYTES ?? 32 * 1024 * 1024),
+    maxBodyBytes: Number(env.MAX_BODY_BYTES ?? 32 * MiB),
     maxBatch: Number(env.MAX_BATCH ?? 256),
     maxDim: Number(env.MAX_DIM ?? 4096),
+    maxLabels: Number(env.MAX_LABELS ?? 10_000),
+    maxHeadExamples: Number(env.MAX_HEAD_EXAMPLES ?? 20_000),
+    maxHeadBytes: Number(env.MAX_HEAD_MEMORY_BYTES ?? 64 * MiB),
+    headCacheBytes: Number(env.HEAD_CACHE_BYTES ?? DEFAULT_HEAD_CACHE_BYTES),
   };
+}
+
+export function headLimitsOf(env: Env): HeadLimits {
+  const { maxLabels, maxHeadExamples, maxHeadBytes } = limitsOf(env);
+  return { maxLabels, maxHeadExamples, maxHeadBytes };
 }
 
 export interface Principal {

@@ -10,14 +10,20 @@
  */
 import { DurableObject } from 'cloudflare:workers';
 import { CentroidHead, InvalidInputError, KnnHead, parseHead, type Prediction } from 'edgehead/heads';
-import type { Env } from '../env.js';
+import { headLimitsOf, type Env, type HeadLimits } from '../env.js';
 import { ApiError, errorData, type ErrorData } from '../errors.js';
+import { exampleBytes, workingSetBytes } from '../head-limits.js';
 import { readVerified } from '../store/blobs.js';
 
 export interface BlobRef {
   blobKey: string;
   sha256: string;
+  /** The calling worker's limits; the object's own settings when absent. */
+  limits?: HeadLimits;
 }
+
+/** Stored examples are read back this many at a time: loading never holds more than one page beside the head. */
+export const LOAD_PAGE = 256;
 
 interface StoredExample {
   embedding: Float32Array;
@@ -59,6 +65,8 @@ export class HeadState extends DurableObject<Env> {
   private loadedFrom?: string;
   /** Online example id → the head's own id for it (kNN). */
   private headIds = new Map<number, number>();
+  /** Online examples stored for this version (either kind). */
+  private onlineCount = 0;
   private nextId = 0;
 
   /**
@@ -90,29 +98,47 @@ export class HeadState extends DurableObject<Env> {
     if (!(head instanceof KnnHead) && !(head instanceof CentroidHead)) {
       throw new InvalidInputError('Online examples apply to knn and centroid heads only.');
     }
-    const stored = await this.ctx.storage.list<unknown>({ prefix: EXAMPLE_PREFIX });
     this.headIds.clear();
+    this.onlineCount = 0;
     const quarantined: { key: string; id: string; why: string }[] = [];
     let next = 0;
-    for (const [key, value] of stored) {
-      const idText = key.slice(EXAMPLE_PREFIX.length);
-      const id = /^\d{12}$/.test(idText) ? Number(idText) : NaN;
-      const ex = value as Partial<StoredExample> | null;
-      const why = Number.isNaN(id) ? 'the key is not an example id' : exampleProblem(ex?.embedding, ex?.label, head.dim);
-      if (why) {
-        quarantined.push({ key, id: Number.isNaN(id) ? JSON.stringify(idText) : String(id), why });
-        continue;
+    // A page at a time, in id order: the examples are never all in memory twice (stored and in the head).
+    let startAfter: string | undefined;
+    for (;;) {
+      const page = await this.ctx.storage.list<unknown>({ prefix: EXAMPLE_PREFIX, limit: LOAD_PAGE, ...(startAfter ? { startAfter } : {}) });
+      if (page.size === 0) break;
+      const bad: { key: string; id: string; why: string }[] = [];
+      const good: { id: number; ex: StoredExample }[] = [];
+      for (const [key, value] of page) {
+        startAfter = key;
+        const idText = key.slice(EXAMPLE_PREFIX.length);
+        const id = /^\d{12}$/.test(idText) ? Number(idText) : NaN;
+        const ex = value as Partial<StoredExample> | null;
+        const why = Number.isNaN(id) ? 'the key is not an example id' : exampleProblem(ex?.embedding, ex?.label, head.dim);
+        if (why) {
+          bad.push({ key, id: Number.isNaN(id) ? JSON.stringify(idText) : String(id), why });
+          continue;
+        }
+        good.push({ id, ex: ex as StoredExample });
+        next = Math.max(next, id + 1);
       }
-      const added = head.add([(ex as StoredExample).embedding], [(ex as StoredExample).label]);
-      if (Array.isArray(added)) this.headIds.set(id, added[0]);
-      next = Math.max(next, id + 1);
-    }
-    if (quarantined.length) {
-      // Moved, not deleted: kept for inspection under `quarantine:ex:<id>`. One implicit transaction.
-      const moved: Record<string, unknown> = {};
-      for (const q of quarantined) moved[QUARANTINE_PREFIX + q.key] = stored.get(q.key);
-      await Promise.all([this.ctx.storage.put(moved), this.ctx.storage.delete(quarantined.map((q) => q.key))]);
-      next = Math.max(next, ...quarantined.map((q) => Number(q.id) + 1).filter(Number.isFinite));
+      if (good.length) {
+        const added = head.add(
+          good.map((g) => g.ex.embedding),
+          good.map((g) => g.ex.label),
+        );
+        if (Array.isArray(added)) good.forEach((g, i) => this.headIds.set(g.id, added[i]));
+        this.onlineCount += good.length;
+      }
+      if (bad.length) {
+        // Moved, not deleted: kept for inspection under `quarantine:ex:<id>`. One implicit transaction.
+        const moved: Record<string, unknown> = {};
+        for (const q of bad) moved[QUARANTINE_PREFIX + q.key] = page.get(q.key);
+        await Promise.all([this.ctx.storage.put(moved), this.ctx.storage.delete(bad.map((q) => q.key))]);
+        next = Math.max(next, ...bad.map((q) => Number(q.id) + 1).filter(Number.isFinite));
+        quarantined.push(...bad);
+      }
+      if (page.size < LOAD_PAGE) break;
     }
     this.nextId = Math.max(next, (await this.ctx.storage.get<number>('next-id')) ?? 0);
     this.head = head;
@@ -145,6 +171,7 @@ export class HeadState extends DurableObject<Env> {
     this.head = undefined;
     this.loadedFrom = undefined;
     this.headIds.clear();
+    this.onlineCount = 0;
     this.nextId = 0;
   }
 
@@ -158,6 +185,7 @@ export class HeadState extends DurableObject<Env> {
       const why = exampleProblem(e, labels[i], head.dim);
       if (why) throw new InvalidInputError(`Example ${i} cannot be stored: ${why}. Nothing was stored.`);
     });
+    this.assertRoom(head, embeddings.length, ref.limits ?? headLimitsOf(this.env));
     const added = head.add(embeddings, labels);
     const ids = embeddings.map(() => this.nextId++);
     const entries: Record<string, StoredExample | number> = { 'next-id': this.nextId };
@@ -171,8 +199,22 @@ export class HeadState extends DurableObject<Env> {
       throw e;
     }
     if (Array.isArray(added)) ids.forEach((id, i) => this.headIds.set(id, added[i]));
+    this.onlineCount += ids.length;
     const total = head instanceof KnnHead ? head.size : ids.length;
     return { ids, total };
+  }
+
+  /** A 409 HEAD_FULL, before anything is stored, when `adding` more examples would pass the version's limits. */
+  private assertRoom(head: KnnHead | CentroidHead, adding: number, limits: HeadLimits): void {
+    // kNN: references from the file plus online examples, all in memory; centroid: online examples replayed on load.
+    const examples = (head instanceof KnnHead ? head.size : this.onlineCount) + adding;
+    const bytes = head instanceof KnnHead ? workingSetBytes(head) + adding * exampleBytes(head.dim) : 0;
+    const full = (what: string) =>
+      new ApiError(409, 'HEAD_FULL', `${what}; nothing was stored. Remove examples (DELETE …/examples), or fit the examples into a new version, or raise the setting.`);
+    if (examples > limits.maxHeadExamples) {
+      throw full(`This version would hold ${examples} examples; the limit is ${limits.maxHeadExamples} per version, the head file's references included (MAX_HEAD_EXAMPLES)`);
+    }
+    if (bytes > limits.maxHeadBytes) throw full(`This version would need about ${bytes} bytes of memory; the limit is ${limits.maxHeadBytes} (MAX_HEAD_MEMORY_BYTES)`);
   }
 
   private async remove(ref: BlobRef, ids: number[]): Promise<{ removed: number }> {
@@ -182,6 +224,7 @@ export class HeadState extends DurableObject<Env> {
     const missing = ids.filter((_, i) => !present.has(keys[i]));
     if (missing.length) throw new InvalidInputError(`No online example with id ${missing.join(', ')}; nothing was removed.`);
     await this.ctx.storage.delete(keys);
+    this.onlineCount -= ids.length;
     if (this.head instanceof KnnHead) {
       this.head.remove(ids.map((id) => this.headIds.get(id) as number));
       ids.forEach((id) => this.headIds.delete(id));

@@ -3,7 +3,9 @@ import { BackboneMismatchError, LinearHead, parseHead, type AnyHead } from 'edge
 import { Hono, type Context } from 'hono';
 import { requireKey, sha256Hex } from '../auth.js';
 import { ApiError, badRequest, fromErrorData, notFound } from '../errors.js';
-import { limitsOf, type AppEnv } from '../env.js';
+import { ByteLruCache, approxBytes } from '../cache.js';
+import { DEFAULT_HEAD_CACHE_BYTES, headLimitsOf, limitsOf, type AppEnv } from '../env.js';
+import { assertHeadFits } from '../head-limits.js';
 import { parseEmbeddings } from '../embeddings.js';
 import { ALIAS_PATTERN, headName, optionalNumber, parseRef, readJsonObject, readJsonText } from '../request.js';
 import { blobKey, readVerified } from '../store/blobs.js';
@@ -12,9 +14,14 @@ import { MAX_LABEL_LENGTH, type Outcome } from '../durable/head-state.js';
 
 export const heads = new Hono<AppEnv>();
 
-/** Parsed linear heads, per isolate, by content hash (immutable, so never stale). */
-const headCache = new Map<string, AnyHead>();
-const HEAD_CACHE_LIMIT = 64;
+/**
+ * Parsed linear heads, per isolate, by content hash (immutable, so never stale), bounded by
+ * their bytes in memory (HEAD_CACHE_BYTES), not by count: a few large heads cannot fill the isolate.
+ */
+const headCache = new ByteLruCache<AnyHead>(DEFAULT_HEAD_CACHE_BYTES);
+
+/** What the parsed-head cache holds now in this isolate (for tests and diagnostics). */
+export const headCacheStats = () => headCache.stats;
 
 const tenant = (c: Context<AppEnv>) => c.get('principal').tenantId;
 const versionInfo = (v: VersionRow) => ({
@@ -37,6 +44,7 @@ heads.post('/:name/versions', requireKey('write'), async (c) => {
   // Strict validation before anything is stored: version, shapes, NaN/Inf, truncation.
   const { head, backbone } = parseHead(text);
   if (head.dim > limits.maxDim) throw badRequest('DIM_TOO_LARGE', `The head takes ${head.dim}-d embeddings; the limit is ${limits.maxDim}.`);
+  assertHeadFits(head, limits);
   const sha256 = await sha256Hex(bytes);
   const tenantId = tenant(c);
   const uid = `v_${crypto.randomUUID()}`;
@@ -95,7 +103,7 @@ heads.delete('/:name', requireKey('write'), async (c) => {
   const store = new Store(c.env.DB);
   const rows = await store.deleteHead(tenant(c), name);
   if (rows === null) throw notFound(`No head named "${name}".`);
-  for (const k of versionCache.keys()) if (k.startsWith(`${tenant(c)}/${name}/`)) versionCache.delete(k);
+  for (const k of [...versionCache.keys()]) if (k.startsWith(`${tenant(c)}/${name}/`)) versionCache.delete(k);
   // The rows are gone, so the head is deleted whatever happens next. Online examples go with
   // their versions, and each blob belonged to the deleted rows only (one per version; rows from
   // before uids shared them within the head). A failure here leaves only unreachable state:
@@ -144,17 +152,15 @@ heads.delete('/:name/aliases/:alias', requireKey('write'), async (c) => {
  * Aliases and "latest" are always read from D1, so alias moves are visible immediately.
  */
 const VERSION_CACHE_MS = 30_000;
-const versionCache = new Map<string, { row: VersionRow; until: number }>();
+/** Rows carry their labels, so the cache is bounded by bytes (4 MiB), not by count. */
+const versionCache = new ByteLruCache<VersionRow>(4 * 1024 * 1024, VERSION_CACHE_MS);
 
 async function cachedVersion(store: Store, tenantId: string, name: string, version: number): Promise<VersionRow | null> {
   const key = `${tenantId}/${name}/${version}`;
   const hit = versionCache.get(key);
-  if (hit && hit.until > Date.now()) return hit.row;
+  if (hit) return hit;
   const row = await store.version(tenantId, name, version);
-  if (row) {
-    if (versionCache.size > 10_000) versionCache.clear();
-    versionCache.set(key, { row, until: Date.now() + VERSION_CACHE_MS });
-  }
+  if (row) versionCache.set(key, row, approxBytes(row));
   return row;
 }
 
@@ -204,11 +210,11 @@ heads.post('/:ref/classify', requireKey('read'), async (c) => {
   const options = { topK, threshold, rejectUnknown: body.rejectUnknown as boolean | undefined };
   let predictions;
   if (row.kind === 'linear') {
+    headCache.resize(limitsOf(c.env).headCacheBytes);
     let head = headCache.get(row.sha256);
     if (!head) {
       head = parseHead(await readVerified(c.env.BLOBS, row.blob_key, row.sha256)).head;
-      if (headCache.size >= HEAD_CACHE_LIMIT) headCache.delete(headCache.keys().next().value as string);
-      headCache.set(row.sha256, head);
+      headCache.set(row.sha256, head, approxBytes(head));
     }
     predictions = (head as LinearHead).predict(embeddings, options);
   } else {
@@ -226,7 +232,7 @@ heads.post('/:ref/examples', requireKey('write'), async (c) => {
   if (!Array.isArray(labels) || labels.length !== embeddings.length || labels.some((l) => typeof l !== 'string' || !l || l.length > MAX_LABEL_LENGTH)) {
     throw badRequest('INVALID_FIELD', `"labels" must be ${embeddings.length} non-empty strings (at most ${MAX_LABEL_LENGTH} characters), one per embedding.`);
   }
-  const result = unwrap(await stateStub(c, row).addExamples({ blobKey: row.blob_key, sha256: row.sha256 }, embeddings, labels as string[]));
+  const result = unwrap(await stateStub(c, row).addExamples({ blobKey: row.blob_key, sha256: row.sha256, limits: headLimitsOf(c.env) }, embeddings, labels as string[]));
   return c.json({ head: row.name, version: row.version, ...result }, 201);
 });
 
