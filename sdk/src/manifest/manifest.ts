@@ -68,7 +68,16 @@ export interface UseManifest extends ManifestBase {
 export interface OpenWakeWordManifest extends ManifestBase {
   modality: 'audio';
   format: 'openwakeword';
-  input: { sampleRate: 16000; windowFrames: number; windowStep: number; melBins: number };
+  input: {
+    sampleRate: 16000;
+    windowFrames: number;
+    windowStep: number;
+    melBins: number;
+    /** Clips are centred in silence padded to at least this many seconds (default: one window). */
+    minSeconds?: number;
+    /** At least this much silence (seconds) on each side of the clip (default 0). */
+    contextSeconds?: number;
+  };
   output: { pooling: 'mean-windows'; normalize?: boolean; dim: number };
 }
 
@@ -138,6 +147,10 @@ function parseAnyManifest(value: unknown): Manifest {
       break;
     case 'audio/openwakeword':
       if (!value.files.melspectrogram || !value.files.embedding) fail(id, 'openwakeword needs files.melspectrogram and files.embedding.');
+      for (const k of ['minSeconds', 'contextSeconds']) {
+        const v = value.input[k];
+        if (v !== undefined && !(typeof v === 'number' && v >= 0 && v <= 60)) fail(id, `input.${k} must be a number of seconds from 0 to 60.`);
+      }
       break;
     default:
       fail(id, `unsupported modality/format "${key}"; supported: image/onnx, text/onnx, text/tfjs-use, audio/openwakeword.`);

@@ -1,7 +1,8 @@
 /**
- * openWakeWord's two-stage speech embedding: 16 kHz audio → melspectrogram.onnx (32 mel bins,
- * 10 ms hop) → 76-frame windows every 8 frames → embedding_model.onnx (96-d each) → mean over
- * the windows, one vector per clip.
+ * openWakeWord's two-stage speech embedding: 16 kHz audio, centred in silence (at least
+ * `input.minSeconds` long with `input.contextSeconds` on each side) → melspectrogram.onnx
+ * (32 mel bins, 10 ms hop) → 76-frame windows every 8 frames → embedding_model.onnx (96-d
+ * each) → mean over the windows, one vector per clip.
  * @module
  */
 import { InvalidInputError } from '../../core/errors.js';
@@ -58,6 +59,19 @@ export class OpenWakeWordBackbone implements Backbone<AudioClip> {
     return (this.spec.windowFrames - 1) * HOP_SAMPLES + WINDOW_SAMPLES;
   }
 
+  /**
+   * Length of the padded input for a clip of n samples: at least one window and
+   * `minSeconds`, with `contextSeconds` of silence each side. The embedding model was trained
+   * on speech inside longer streams, so a word with silence around it (and several windows
+   * over it, averaged) embeds more consistently across speakers than a tightly cut one.
+   */
+  paddedLength(n: number): number {
+    const rate = this.spec.sampleRate;
+    const context = Math.round((this.spec.contextSeconds ?? 0) * rate);
+    const min = Math.round((this.spec.minSeconds ?? 0) * rate);
+    return Math.max(n + 2 * context, min, this.minSamples);
+  }
+
   async embed(clips: readonly AudioClip[], options?: EmbedOptions): Promise<Float32Array[]> {
     clips.forEach((c, i) => {
       if (!(c?.samples instanceof Float32Array) || !(c.sampleRate > 0)) {
@@ -69,9 +83,9 @@ export class OpenWakeWordBackbone implements Backbone<AudioClip> {
 
   private async melFrames(clip: AudioClip): Promise<{ data: Float32Array; frames: number }> {
     const at16k = resample(clip, this.spec.sampleRate).samples;
-    const length = Math.max(at16k.length, this.minSamples);
+    const length = this.paddedLength(at16k.length);
     const input = new Float32Array(length);
-    // Centre short clips in silence so the window sees the whole utterance.
+    // Centre the clip in silence so the windows see the whole utterance with context around it.
     const offset = Math.floor((length - at16k.length) / 2);
     for (let i = 0; i < at16k.length; i++) input[offset + i] = at16k[i] * INT16_SCALE;
     const out = await this.mel.run({ input: { type: 'float32', data: input, dims: [1, length] } }, ['output']);
