@@ -34,16 +34,28 @@ export function progress(label: string): ((done: number, total: number) => void)
 }
 
 /** Prints an error the way a user needs it: what went wrong and what to do; exit code 1 or 2. */
-export function reportError(e: unknown): number {
-  if (e instanceof UsageError) {
-    warn(`edgehead: ${e.message}`);
-    warn('Run `edgehead --help` for usage.');
-    return 2;
+/**
+ * Prints an error and returns the exit code. With `--json`, scripts also get one object
+ * `{"error":{"code","message"}}` on stdout, so they can tell what failed without parsing stderr.
+ */
+export function reportError(e: unknown, options: { json?: boolean } = {}): number {
+  const { code, message, exit, stack } = describeError(e);
+  if (options.json) out(JSON.stringify({ error: { code, message } }));
+  if (code === 'USAGE') {
+    warn(`edgehead: ${message}`);
+    warn('Run `edgehead <command> --help` for usage.');
+  } else if (stack) warn(`edgehead: unexpected error: ${stack}`);
+  else warn(`edgehead: ${code}: ${message}`);
+  return exit;
+}
+
+function describeError(e: unknown): { code: string; message: string; exit: number; stack?: string } {
+  if (e instanceof UsageError) return { code: 'USAGE', message: e.message, exit: 2 };
+  if (e instanceof EdgeheadError) return { code: e.code, message: e.message, exit: 1 };
+  // An edge API answer (EdgeApiError) or any other error carrying a stable code: no stack trace.
+  if (e instanceof Error && typeof (e as { code?: unknown }).code === 'string' && typeof (e as { status?: unknown }).status === 'number') {
+    return { code: (e as unknown as { code: string }).code, message: e.message, exit: 1 };
   }
-  if (e instanceof EdgeheadError) {
-    warn(`edgehead: ${e.code}: ${e.message}`);
-    return 1;
-  }
-  warn(`edgehead: unexpected error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
-  return 1;
+  const message = e instanceof Error ? e.message : String(e);
+  return { code: 'UNEXPECTED', message, exit: 1, stack: e instanceof Error ? (e.stack ?? message) : message };
 }

@@ -8,6 +8,9 @@ import { evalCommand, evalHelp } from './eval.js';
 import { predictCommand, predictHelp } from './predict.js';
 import { classifyCommand, pushCommand, remoteHelp, serveCommand } from './remote.js';
 
+const demoHelp =
+  'edgehead demo [--no-worker] [--json]   fit a support-intent classifier on the embedded examples, serve it locally, classify over HTTP';
+
 const HELP = `edgehead — frozen backbones → embeddings → small heads, at the edge.
 
 ${embedHelp}
@@ -22,10 +25,28 @@ ${predictHelp}
 
 ${remoteHelp}
 
-edgehead demo [--no-worker] [--json]   fit a support-intent classifier on the embedded examples, serve it locally, classify over HTTP`;
+${demoHelp}`;
+
+/** Each command's usage, printed by `edgehead <command> --help` before the command runs at all. */
+const COMMAND_HELP: Record<string, string> = {
+  embed: embedHelp,
+  models: modelsHelp,
+  fit: fitHelp,
+  eval: evalHelp,
+  predict: predictHelp,
+  serve: remoteHelp,
+  push: remoteHelp,
+  classify: remoteHelp,
+  demo: demoHelp,
+};
 
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
+  const json = rest.includes('--json');
+  if (command && COMMAND_HELP[command] && (rest.includes('--help') || rest.includes('-h'))) {
+    out(COMMAND_HELP[command]);
+    return 0;
+  }
   try {
     switch (command) {
       case 'embed':
@@ -56,7 +77,7 @@ export async function main(argv: string[]): Promise<number> {
         throw new UsageError(`unknown command "${command}".`);
     }
   } catch (e) {
-    if (e instanceof TypeError && (e as NodeJS.ErrnoException).code?.startsWith('ERR_PARSE_ARGS')) return reportError(new UsageError(e.message));
-    return reportError(e);
+    if (e instanceof TypeError && (e as NodeJS.ErrnoException).code?.startsWith('ERR_PARSE_ARGS')) return reportError(new UsageError(e.message), { json });
+    return reportError(e, { json });
   }
 }

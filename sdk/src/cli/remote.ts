@@ -12,7 +12,7 @@ import { bootstrapTenant, startLocalWorker } from './local-worker.js';
 export const remoteHelp = `edgehead serve [--port 8787] [--persist-to dir] [--json]   run the edge worker locally (wrangler dev on 127.0.0.1);
                                                    prints an admin token and a write key for a new tenant
 edgehead push head.json --name <name> [--alias prod] --url <worker> --key <write key>
-edgehead classify --remote <name[@version|@alias]> --url <worker> --key <key> --backbone <id> <inputs...> [--json]
+edgehead classify --remote <name[@version|@alias]> --url <worker> --key <key> --backbone <id> <inputs...> [--json] [--batch 256]
   --url/--key default to $EDGEHEAD_URL / $EDGEHEAD_KEY.`;
 
 export async function serveCommand(argv: string[]): Promise<number> {
@@ -62,19 +62,29 @@ export async function classifyCommand(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
-    options: { remote: { type: 'string' }, backbone: { type: 'string', short: 'b' }, url: { type: 'string' }, key: { type: 'string' }, json: { type: 'boolean' }, 'top-k': { type: 'string' } },
+    options: { remote: { type: 'string' }, backbone: { type: 'string', short: 'b' }, url: { type: 'string' }, key: { type: 'string' }, json: { type: 'boolean' }, 'top-k': { type: 'string' }, batch: { type: 'string' } },
   });
   if (!values.remote || !values.backbone || positionals.length === 0) throw new UsageError('classify needs --remote <head>, --backbone <id> and inputs.');
   const { backbone, manifest } = await loadBackbone(values.backbone);
   try {
     const { labels, inputs } = await readInputs(manifest.modality, positionals);
     const embeddings = await (backbone as Backbone<ModalityInput>).embed(inputs);
-    const result = await client(values).classify(values.remote, embeddings, { fingerprint: backbone.fingerprint, topK: values['top-k'] ? Number(values['top-k']) : undefined });
-    if (!values.json) warn(`answered by ${result.head} version ${result.version}`);
-    result.predictions.forEach((p, i) => {
-      if (values.json) out(JSON.stringify({ input: labels[i], version: result.version, ...p }));
-      else out(`${labels[i]}\t${p.unknown ? `unknown (nearest: ${p.nearest})` : p.label}\t${p.probability.toFixed(3)}`);
-    });
+    // The API takes at most MAX_BATCH rows per call (256 by default): larger input sets go in
+    // consecutive calls; each answer line says which version answered it.
+    const batch = values.batch ? Number(values.batch) : 256;
+    if (!Number.isInteger(batch) || batch < 1) throw new UsageError(`--batch must be a positive integer, not "${values.batch}".`);
+    const api = client(values);
+    const topK = values['top-k'] ? Number(values['top-k']) : undefined;
+    let offset = 0;
+    for (let start = 0; start < embeddings.length; start += batch) {
+      const result = await api.classify(values.remote, embeddings.slice(start, start + batch), { fingerprint: backbone.fingerprint, topK });
+      if (!values.json && start === 0) warn(`answered by ${result.head} version ${result.version}`);
+      for (const p of result.predictions) {
+        const label = labels[offset++];
+        if (values.json) out(JSON.stringify({ input: label, version: result.version, ...p }));
+        else out(`${label}\t${p.unknown ? `unknown (nearest: ${p.nearest})` : p.label}\t${p.probability.toFixed(3)}`);
+      }
+    }
     return 0;
   } finally {
     await backbone.dispose();

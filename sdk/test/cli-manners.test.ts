@@ -1,0 +1,57 @@
+/**
+ * What a script or a person at a terminal expects of each command: `--help` prints that
+ * command's usage and does nothing else; with `--json`, failures are one JSON object on stdout.
+ */
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { main } from '../src/cli/main.js';
+import { capture, cifar } from './helpers.js';
+
+afterEach(() => vi.restoreAllMocks());
+
+describe('CLI manners', () => {
+  it.each([
+    ['embed', /^edgehead embed --backbone/],
+    ['fit', /^edgehead fit <data>/],
+    ['eval', /^edgehead eval head\.json/],
+    ['predict', /^edgehead predict head\.json/],
+    ['models', /^edgehead models list/],
+    ['serve', /edgehead serve/],
+    ['push', /edgehead push head\.json/],
+    ['classify', /edgehead classify --remote/],
+    ['demo', /^edgehead demo/],
+  ])('%s --help prints its usage, exits 0 and runs nothing', async (command, usage) => {
+    const io = capture();
+    const started = performance.now();
+    // Required arguments missing on purpose: --help must win before any checking or work.
+    expect(await main([command, '--help'])).toBe(0);
+    expect(io.stdout()).toMatch(usage);
+    expect(io.stderr()).toBe('');
+    expect(performance.now() - started).toBeLessThan(1000); // the demo takes ~30 s when it runs
+  });
+
+  it('with --json, a failure is one {"error":{code,message}} object on stdout and a non-zero exit', async () => {
+    const io = capture();
+    expect(await main(['embed', '-b', 'mobilenetv2-int8', '--json', '/nonexistent.jpg'])).toBe(1);
+    expect(JSON.parse(io.stdout())).toEqual({ error: { code: 'UNREADABLE_INPUT', message: expect.stringContaining('/nonexistent.jpg') } });
+    const usage = capture();
+    expect(await main(['embed', '--json', '--bogus'])).toBe(2);
+    expect((JSON.parse(usage.stdout()) as { error: { code: string } }).error.code).toBe('USAGE');
+  });
+
+  it('an edge API error is its code and message, not an "unexpected error" with a stack trace', async () => {
+    // A stand-in server answering as the worker does when a head is missing.
+    const server = createServer((_req, res) => res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ error: { code: 'NOT_FOUND', message: 'No head "pets".' } })));
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    try {
+      const io = capture();
+      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+      expect(await main(['classify', '--remote', 'pets', '-b', 'mobilenetv2-int8', '--url', url, '--key', 'k', '--json', cifar('test', 'cat', 0)])).toBe(1);
+      expect((JSON.parse(io.stdout().trim().split('\n').pop()!) as { error: { code: string } }).error.code).toBe('NOT_FOUND');
+      expect(io.stderr()).not.toMatch(/unexpected error|\n\s+at /);
+    } finally {
+      server.close();
+    }
+  });
+});
