@@ -1,6 +1,7 @@
 /**
  * Node image decoding (JPEG, PNG, WebP, GIF, TIFF…) with sharp (libvips). EXIF orientation is
- * applied; alpha is dropped; grey images come back as RGB.
+ * applied; transparency is composited over white (as preprocessImage does for RGBA pixels from
+ * browsers); grey images come back as RGB.
  * @module
  */
 import { UnreadableInputError, BackendUnavailableError } from '../../core/errors.js';
@@ -25,7 +26,7 @@ export async function decodeImageBytes(bytes: Uint8Array, source = 'image'): Pro
   try {
     const { data, info } = await sharp(bytes, { failOn: 'error' })
       .rotate()
-      .removeAlpha()
+      .flatten({ background: '#ffffff' })
       .toColourspace('srgb')
       .raw()
       .toBuffer({ resolveWithObject: true });

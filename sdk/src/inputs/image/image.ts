@@ -100,8 +100,11 @@ function areaTaps(srcSize: number, offset: number, scaledSize: number, outCount:
 
 /**
  * Writes one preprocessed image into `out` (length 3·width·height) starting at `offset`.
- * Grey images are replicated to three channels; alpha is ignored.
+ * Grey images are replicated to three channels; RGBA is composited over white (ALPHA_BACKGROUND).
  */
+/** Transparent pixels are composited over this colour (sharp's flatten in Node does the same). */
+export const ALPHA_BACKGROUND = 'white';
+
 export function preprocessImage(img: DecodedImage, spec: ImageSpec, out: Float32Array, offset = 0): void {
   const c = channelsOf(img);
   if (img.width < 1 || img.height < 1) throw new InvalidInputError('Image has zero width or height.');
@@ -134,7 +137,14 @@ export function preprocessImage(img: DecodedImage, spec: ImageSpec, out: Float32
       for (let t = 0; t < tapsX.count[x]; t++) {
         const p = (rowBase + tapsX.index[s0 + t]) * c;
         const wt = tapsX.weight[s0 + t];
-        if (c >= 3) {
+        if (c === 4) {
+          // Composite over white: the hidden colour of transparent pixels must not matter.
+          const a = src[p + 3] / 255;
+          const under = 255 * (1 - a);
+          r += (src[p] * a + under) * wt;
+          g += (src[p + 1] * a + under) * wt;
+          b += (src[p + 2] * a + under) * wt;
+        } else if (c === 3) {
           r += src[p] * wt;
           g += src[p + 1] * wt;
           b += src[p + 2] * wt;
