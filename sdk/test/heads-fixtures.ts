@@ -6,11 +6,11 @@ import { REPO } from './helpers.js';
 export type LabelledMatrix = Matrix & { labels: string[] };
 
 /** Real embeddings committed with the scikit-learn fixtures (see models/fixtures/sklearn). */
-export function fixture(name: 'cifar10-mobilenetv2' | 'fsdd-openwakeword'): {
+export function fixture(name: 'cifar10-mobilenetv2' | 'fsdd-openwakeword' | 'fsdd-speakers-openwakeword'): {
   train: LabelledMatrix;
   test: LabelledMatrix;
   fingerprint: string;
-  /** FSDD: the speaker of each row. */
+  /** FSDD: the speaker of each row (split: takes 0–4 train, 5–9 test). */
   trainGroups: string[];
   testGroups: string[];
 } {

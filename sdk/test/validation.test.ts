@@ -42,6 +42,59 @@ describe('grouped folds', () => {
   });
 });
 
+describe('grouped CV on FSDD, speakers as groups (openWakeWord embeddings as shipped)', () => {
+  const { train, test, trainGroups, testGroups } = fixture('fsdd-speakers-openwakeword');
+  // Both splits hold takes of every speaker; a speaker's rows go wholly to train or to held-out.
+  const all = { rows: train.rows + test.rows, cols: train.cols, data: new Float32Array([...train.data, ...test.data]), labels: [...train.labels, ...test.labels] };
+  const speakers = [...trainGroups, ...testGroups];
+  const bySpeaker = (keep: (s: string) => boolean) => {
+    const m = subset(all, (_, i) => keep(speakers[i]));
+    return { ...m, groups: speakers.filter(keep) };
+  };
+
+  it('held-out speaker theo: grouped CV is within 5 points of the new speaker accuracy', async () => {
+    const tr = bySpeaker((s) => s !== 'theo');
+    const te = bySpeaker((s) => s === 'theo');
+    const random = await fitHead(tr, tr.labels, { head: 'linear' });
+    const grouped = await fitHead(tr, tr.labels, { head: 'linear', groups: tr.groups, groupedBy: 'speaker' });
+    const heldOut = accuracy(grouped.head.predictLabels(te), te.labels);
+    const r = random.crossValidation!.accuracy;
+    const g = grouped.crossValidation!.accuracy;
+    console.log(`theo held out (linear): accuracy ${heldOut.toFixed(3)}; CV grouped by speaker ${g.toFixed(3)} (off by ${(100 * Math.abs(g - heldOut)).toFixed(1)} pt); random CV ${r.toFixed(3)} (off by ${(100 * Math.abs(r - heldOut)).toFixed(1)} pt)`);
+    expect(Math.abs(g - heldOut)).toBeLessThanOrEqual(0.05);
+    expect(r).toBeGreaterThan(g);
+    expect(grouped.crossValidation!.folds).toBe(4);
+    expect(random.warnings.join(' ')).toMatch(/near-duplicate/);
+  });
+
+  it('every speaker held out in turn: random CV over-promises, grouped CV tracks the new speaker', async () => {
+    // theo is the easiest speaker, so random CV lands near it too (within 5 points with these
+    // embeddings); over all five speakers grouped CV is the closer estimate.
+    const rows: string[] = [];
+    let randomError = 0;
+    let groupedError = 0;
+    let optimistic = 0;
+    for (const speaker of ['george', 'jackson', 'nicolas', 'theo', 'yweweler']) {
+      const tr = bySpeaker((s) => s !== speaker);
+      const te = bySpeaker((s) => s === speaker);
+      const random = await fitHead(tr, tr.labels, { head: 'centroid' });
+      const grouped = await fitHead(tr, tr.labels, { head: 'centroid', groups: tr.groups });
+      const heldOut = accuracy(grouped.head.predictLabels(te), te.labels);
+      const r = random.crossValidation!.accuracy;
+      const g = grouped.crossValidation!.accuracy;
+      randomError += Math.abs(r - heldOut) / 5;
+      groupedError += Math.abs(g - heldOut) / 5;
+      if (r > g) optimistic++;
+      rows.push(`${speaker}: held-out ${heldOut.toFixed(3)}, grouped CV ${g.toFixed(3)}, random CV ${r.toFixed(3)}`);
+    }
+    console.log(`centroid, each speaker held out:\n  ${rows.join('\n  ')}\n  mean |CV − held-out|: grouped ${(100 * groupedError).toFixed(1)} pt, random ${(100 * randomError).toFixed(1)} pt`);
+    expect(groupedError).toBeLessThanOrEqual(0.05);
+    expect(groupedError).toBeLessThan(randomError);
+    // Random folds score every split higher than speaker-grouped folds: they test "same speaker again".
+    expect(optimistic).toBe(5);
+  });
+});
+
 describe('near-duplicate warning', () => {
   it('fires on takes of the same speakers (FSDD) and not on distinct photos (CIFAR-10)', async () => {
     const fsdd = fixture('fsdd-openwakeword').train;
