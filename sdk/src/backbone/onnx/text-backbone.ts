@@ -91,7 +91,7 @@ export class OnnxTextBackbone implements Backbone<string> {
   }
 
   private async embedBatch(texts: readonly string[]): Promise<Float32Array[]> {
-    const sequences = texts.map((t) => this.tokenizer.encode(t));
+    const sequences = texts.map((t) => this.tokenizer.encode(t, this.maxTokens));
     const lastIds = sequences.map((s) => s[s.length - 1]);
     // Keep a trailing special token (e.g. [SEP]) when cutting: it is the same id at the end of every row.
     const endId = lastIds.every((id) => id === lastIds[0]) && sequences.every((s) => s.length > 1) ? lastIds[0] : undefined;

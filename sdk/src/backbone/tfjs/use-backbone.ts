@@ -127,7 +127,7 @@ export class UseBackbone implements Backbone<string> {
     const indices: number[] = [];
     const values: number[] = [];
     texts.forEach((text, row) => {
-      let ids = this.tokenizer.encode(text);
+      let ids = this.tokenizer.encode(text, this.maxTokens);
       if (ids.length > this.maxTokens) {
         this.onTruncate?.(row, ids.length);
         ids = ids.slice(0, this.maxTokens);

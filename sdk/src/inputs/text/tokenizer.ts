@@ -18,7 +18,30 @@ export interface TokenizedBatch {
 }
 
 export interface TextTokenizer {
-  encode(text: string): number[];
+  /**
+   * Token ids of `text`. With `maxTokens`, a long text is first cut to a character budget
+   * (clipText), so a 1 MB line costs what a short one does instead of overflowing the stack.
+   */
+  encode(text: string, maxTokens?: number): number[];
+}
+
+/** Characters kept per allowed token before tokenizing: far more than any real token spans. */
+export const CHARS_PER_TOKEN_BUDGET = 64;
+
+/**
+ * Cuts `text` to max(4096, maxTokens × CHARS_PER_TOKEN_BUDGET) characters, at a space when one is
+ * near the end, so tokenizing stays bounded; the tokens kept after truncation are unchanged
+ * unless the average token would span more than the budget (e.g. one endless URL).
+ */
+export function clipText(text: string, maxTokens: number): string {
+  const budget = Math.max(4096, maxTokens * CHARS_PER_TOKEN_BUDGET);
+  if (text.length <= budget) return text;
+  const space = text.lastIndexOf(' ', budget);
+  // Never split a UTF-16 surrogate pair.
+  let end = space > budget * 0.9 ? space : budget;
+  const code = text.charCodeAt(end - 1);
+  if (code >= 0xd800 && code <= 0xdbff) end--;
+  return text.slice(0, end);
 }
 
 /** Wraps a parsed tokenizer.json (and optional tokenizer_config.json). */
@@ -29,7 +52,7 @@ export function createHfTokenizer(tokenizerJson: unknown, config: Record<string,
   } catch (cause) {
     throw new InvalidInputError(`tokenizer.json could not be loaded: ${(cause as Error).message}. Use a tokenizer.json saved by Hugging Face tokenizers.`, { cause });
   }
-  return { encode: (text) => tok.encode(text).ids };
+  return { encode: (text, maxTokens) => tok.encode(maxTokens === undefined ? text : clipText(text, maxTokens)).ids };
 }
 
 /** The SentencePiece Unigram tokenizer of Universal Sentence Encoder lite, from its vocab.json. */
