@@ -13,9 +13,9 @@ export default defineConfig({
           ADMIN_TOKEN: 'test-admin-token-9f2c1e7a4b8d0356e1f4a2c9',
           TEST_MIGRATIONS: await readD1Migrations(fileURLToPath(new URL('./migrations', import.meta.url))),
         },
-        // A database no migration was applied to, as plain `wrangler dev` leaves it, and one a test
-        // applies only the first migration to.
-        d1Databases: { EMPTY_DB: 'edgehead-empty', OLD_DB: 'edgehead-old' },
+        // A database no migration was applied to, as plain `wrangler dev` leaves it, and ones a test
+        // applies only the first migrations to.
+        d1Databases: { EMPTY_DB: 'edgehead-empty', OLD_DB: 'edgehead-old', PRE_SEAL_DB: 'edgehead-pre-seal' },
         ratelimits: {
           RATE_LIMITER: { simple: { limit: 100, period: 60 } },
           // Tests send everything from one address: a limit no suite run reaches. TIGHT_LIMITER

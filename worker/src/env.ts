@@ -14,6 +14,11 @@ export interface Env {
   AUTH_RATE_LIMITER?: RateLimit;
   /** Bootstrap secret for /v1/admin (`wrangler secret put ADMIN_TOKEN`, `.dev.vars` locally). */
   ADMIN_TOKEN?: string;
+  /**
+   * Key for the integrity seals of version rows and online examples (`wrangler secret put
+   * INTEGRITY_KEY`); a built-in key otherwise, which catches edits but not forgery.
+   */
+  INTEGRITY_KEY?: string;
   /** "off" disables the per-key and per-address limits (local load tests only). */
   RATE_LIMIT?: string;
   /**

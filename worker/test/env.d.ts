@@ -6,6 +6,7 @@ declare namespace Cloudflare {
     TEST_MIGRATIONS: import('cloudflare:test').D1Migration[];
     EMPTY_DB: D1Database;
     OLD_DB: D1Database;
+    PRE_SEAL_DB: D1Database;
     TIGHT_LIMITER: RateLimit;
   }
 }

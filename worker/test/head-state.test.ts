@@ -76,10 +76,11 @@ describe('the Durable Object guards its own storage', () => {
     const t = await tenant();
     await upload(t.write, 'tampered', headFile('centroid'));
     const { stub } = await versionState(t.id, 'tampered');
+    expect((await call('POST', '/v1/heads/tampered/examples', { key: t.write, body: { embeddings: [[0, 0, 0, 5]], labels: ['e'] } })).body.ids).toEqual([0]);
     // State written by an older worker without validation, or altered by hand.
-    await runInDurableObject(stub, async (_, state) => {
+    await runInDurableObject(stub, async (instance, state) => {
+      (instance as unknown as { loadedFrom?: string }).loadedFrom = undefined;
       await state.storage.put({
-        'ex:000000000000': { embedding: new Float32Array([0, 0, 0, 5]), label: 'e' },
         'ex:000000000001': { embedding: new Float32Array([Infinity, 0, 0, 0]), label: 'a' },
         'ex:000000000002': { embedding: new Float32Array(3), label: 'b' },
         'ex:000000000003': { embedding: 'not an embedding', label: 7 },

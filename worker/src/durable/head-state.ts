@@ -13,6 +13,7 @@ import { CentroidHead, InvalidInputError, KnnHead, parseHead, type Prediction } 
 import { headLimitsOf, type Env, type HeadLimits } from '../env.js';
 import { ApiError, errorData, type ErrorData } from '../errors.js';
 import { exampleBytes, workingSetBytes } from '../head-limits.js';
+import { exampleChecksum, integritySecret, sameChecksum } from '../integrity.js';
 import { readVerified } from '../store/blobs.js';
 
 export interface BlobRef {
@@ -28,6 +29,8 @@ export const LOAD_PAGE = 256;
 interface StoredExample {
   embedding: Float32Array;
   label: string;
+  /** HMAC over this object's id, the example's id, label and bytes (integrity.ts). */
+  sum: string;
 }
 
 /** Longest label an online example may have. */
@@ -114,7 +117,7 @@ export class HeadState extends DurableObject<Env> {
         const idText = key.slice(EXAMPLE_PREFIX.length);
         const id = /^\d{12}$/.test(idText) ? Number(idText) : NaN;
         const ex = value as Partial<StoredExample> | null;
-        const why = Number.isNaN(id) ? 'the key is not an example id' : exampleProblem(ex?.embedding, ex?.label, head.dim);
+        const why = Number.isNaN(id) ? 'the key is not an example id' : (exampleProblem(ex?.embedding, ex?.label, head.dim) ?? (await this.checksumProblem(id, ex as StoredExample)));
         if (why) {
           bad.push({ key, id: Number.isNaN(id) ? JSON.stringify(idText) : String(id), why });
           continue;
@@ -186,10 +189,11 @@ export class HeadState extends DurableObject<Env> {
       if (why) throw new InvalidInputError(`Example ${i} cannot be stored: ${why}. Nothing was stored.`);
     });
     this.assertRoom(head, embeddings.length, ref.limits ?? headLimitsOf(this.env));
-    const added = head.add(embeddings, labels);
     const ids = embeddings.map(() => this.nextId++);
+    const sums = await Promise.all(ids.map((id, i) => this.checksum(id, labels[i], embeddings[i])));
+    const added = head.add(embeddings, labels);
     const entries: Record<string, StoredExample | number> = { 'next-id': this.nextId };
-    ids.forEach((id, i) => (entries[exampleKey(id)] = { embedding: embeddings[i], label: labels[i] }));
+    ids.forEach((id, i) => (entries[exampleKey(id)] = { embedding: embeddings[i], label: labels[i], sum: sums[i] }));
     try {
       await this.ctx.storage.put(entries);
     } catch (e) {
@@ -202,6 +206,19 @@ export class HeadState extends DurableObject<Env> {
     this.onlineCount += ids.length;
     const total = head instanceof KnnHead ? head.size : ids.length;
     return { ids, total };
+  }
+
+  private readonly objectId = this.ctx.id.toString();
+
+  private checksum(id: number, label: string, embedding: Float32Array): Promise<string> {
+    return exampleChecksum(integritySecret(this.env), this.objectId, id, label, embedding);
+  }
+
+  /** Why a stored example fails its checksum (changed, moved to another id or object, or written without one). */
+  private async checksumProblem(id: number, ex: StoredExample): Promise<string | undefined> {
+    if (typeof ex.sum !== 'string') return 'it has no checksum (written outside the API, or before checksums)';
+    if (!sameChecksum(ex.sum, await this.checksum(id, ex.label, ex.embedding))) return 'it fails its checksum (its label, values or id were changed)';
+    return undefined;
   }
 
   /** A 409 HEAD_FULL, before anything is stored, when `adding` more examples would pass the version's limits. */

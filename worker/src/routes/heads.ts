@@ -2,10 +2,11 @@
 import { BackboneMismatchError, LinearHead, parseHead, type AnyHead } from 'edgehead/heads';
 import { Hono, type Context } from 'hono';
 import { requireKey, sha256Hex } from '../auth.js';
-import { ApiError, badRequest, fromErrorData, notFound } from '../errors.js';
+import { ApiError, badRequest, errorData, fromErrorData, notFound } from '../errors.js';
 import { ByteLruCache, approxBytes } from '../cache.js';
 import { DEFAULT_HEAD_CACHE_BYTES, headLimitsOf, limitsOf, type AppEnv } from '../env.js';
 import { assertHeadFits } from '../head-limits.js';
+import { assertSealed, integritySecret, sealVersion } from '../integrity.js';
 import { parseEmbeddings } from '../embeddings.js';
 import { ALIAS_PATTERN, headName, optionalNumber, parseRef, readJsonObject, readJsonText } from '../request.js';
 import { blobKey, readVerified } from '../store/blobs.js';
@@ -35,6 +36,10 @@ const versionInfo = (v: VersionRow) => ({
   createdAt: v.created_at,
 });
 
+/** Version numbers sealed ahead per insert attempt, and attempts before a 503 STORAGE_BUSY. */
+const SEAL_WINDOW = 32;
+const INSERT_ATTEMPTS = 20;
+
 heads.post('/:name/versions', requireKey('write'), async (c) => {
   const name = headName(c.req.param('name'));
   const alias = c.req.query('alias');
@@ -55,7 +60,7 @@ heads.post('/:name/versions', requireKey('write'), async (c) => {
   } catch (e) {
     throw new ApiError(503, 'STORAGE_UNAVAILABLE', `Storing the head file failed (${(e as Error).message}); nothing was created. Retry.`);
   }
-  const row: Omit<VersionRow, 'version' | 'created_at'> = {
+  const row: Omit<VersionRow, 'version' | 'created_at' | 'seal'> = {
     tenant_id: tenantId,
     name,
     uid,
@@ -68,13 +73,25 @@ heads.post('/:name/versions', requireKey('write'), async (c) => {
     backbone_id: backbone?.id ?? null,
     fingerprint: backbone?.fingerprint ?? null,
   };
-  let inserted: VersionRow;
+  let inserted: VersionRow | null = null;
   try {
-    inserted = await store.insertVersion(row, alias);
+    // The seal binds the version number, which the insert computes: seal a window of candidates.
+    const secret = integritySecret(c.env);
+    for (let attempt = 0; attempt < INSERT_ATTEMPTS && !inserted; attempt++) {
+      const base = await store.maxVersion(tenantId, name);
+      const seals = await Promise.all(Array.from({ length: SEAL_WINDOW }, (_, i) => sealVersion(secret, { ...row, version: base + 1 + i })));
+      inserted = await store.insertVersion(row, { base, seals }, alias);
+    }
   } catch (e) {
     // The version row never landed: drop its blob (no other version uses this key).
     await c.env.BLOBS.delete(key).catch(() => undefined);
+    if (errorData(e)?.code === 'NOT_MIGRATED') throw e;
     throw new ApiError(503, 'STORAGE_UNAVAILABLE', `Recording the version failed (${(e as Error).message}); nothing was created. Retry.`);
+  }
+  if (!inserted) {
+    await c.env.BLOBS.delete(key).catch(() => undefined);
+    c.header('Retry-After', '1');
+    throw new ApiError(503, 'STORAGE_BUSY', `Too many concurrent uploads to "${name}" (more than ${SEAL_WINDOW * INSERT_ATTEMPTS}); nothing was created. Retry in a second.`);
   }
   // Answered from what was written, not re-read: a delete racing this upload must not turn a committed upload into a 500.
   return c.json({ name, ...versionInfo(inserted), alias: alias ?? null }, 201);
@@ -90,6 +107,8 @@ heads.get('/:name', requireKey('read'), async (c) => {
   const store = new Store(c.env.DB);
   const versions = await store.versions(tenant(c), name);
   if (versions.length === 0) throw notFound(`No head named "${name}".`);
+  const secret = integritySecret(c.env);
+  await Promise.all(versions.map((v) => assertSealed(secret, v)));
   const aliases = await store.aliases(tenant(c), name);
   return c.json({
     name,
@@ -153,14 +172,18 @@ heads.delete('/:name/aliases/:alias', requireKey('write'), async (c) => {
  */
 const VERSION_CACHE_MS = 30_000;
 /** Rows carry their labels, so the cache is bounded by bytes (4 MiB), not by count. */
-const versionCache = new ByteLruCache<VersionRow>(4 * 1024 * 1024, VERSION_CACHE_MS);
+const versionCache = new ByteLruCache<{ row: VersionRow; secret: string }>(4 * 1024 * 1024, VERSION_CACHE_MS);
 
-async function cachedVersion(store: Store, tenantId: string, name: string, version: number): Promise<VersionRow | null> {
+async function cachedVersion(store: Store, tenantId: string, name: string, version: number, secret: string): Promise<VersionRow | null> {
+  // Keyed by the secret too: a row verified under one key says nothing under another.
   const key = `${tenantId}/${name}/${version}`;
   const hit = versionCache.get(key);
-  if (hit) return hit;
+  if (hit && hit.secret === secret) return hit.row;
   const row = await store.version(tenantId, name, version);
-  if (row) versionCache.set(key, row, approxBytes(row));
+  if (row) {
+    await assertSealed(secret, row);
+    versionCache.set(key, { row, secret }, approxBytes(row));
+  }
   return row;
 }
 
@@ -173,14 +196,15 @@ async function resolve(c: Context<AppEnv>, raw: string, options: { for: 'read' |
   const store = new Store(c.env.DB);
   const t = tenant(c);
   let row: VersionRow | null;
-  if (ref.version !== undefined) row = await cachedVersion(store, t, ref.name, ref.version);
+  if (ref.version !== undefined) row = await cachedVersion(store, t, ref.name, ref.version, integritySecret(c.env));
   else if (ref.alias !== undefined) {
     const a = await store.aliasTargets(t, ref.name, ref.alias);
     if (!a) throw notFound(`Head "${ref.name}" has no alias "${ref.alias}".`);
     row = options.for === 'read' && a.canary && Math.random() < a.weight ? a.canary : a.main;
   } else row = await store.latestVersion(t, ref.name);
   if (!row) throw notFound(ref.version !== undefined ? `Head "${ref.name}" has no version ${ref.version}.` : `No head named "${ref.name}".`);
-  return row;
+  // Rows from the version cache were verified before they were cached.
+  return ref.version !== undefined ? row : assertSealed(integritySecret(c.env), row);
 }
 
 function stateStub(c: Context<AppEnv>, row: VersionRow) {

@@ -13,6 +13,8 @@ export interface VersionRow {
   labels: string;
   backbone_id: string | null;
   fingerprint: string | null;
+  /** Integrity seal over the other fields (integrity.ts); null for rows written before seals. */
+  seal: string | null;
   created_at: string;
 }
 
@@ -101,34 +103,61 @@ export class Store {
 
   /**
    * Creates the head if needed and inserts the next version number in one batch (a D1
-   * transaction): either both rows land or neither does.
+   * transaction): either both rows land or neither does. The number is computed inside the
+   * statement (concurrent uploads get 1..n, no gaps), but the seal binds it, so the caller seals
+   * every number from `base + 1` to `base + window` and the statement stores the one it took;
+   * null when concurrent uploads took all of them (read the base again and retry).
    */
-  async insertVersion(row: Omit<VersionRow, 'version' | 'created_at'>, alias?: string): Promise<VersionRow> {
+  async insertVersion(
+    row: Omit<VersionRow, 'version' | 'created_at' | 'seal'>,
+    seals: { base: number; seals: string[] },
+    alias?: string,
+  ): Promise<VersionRow | null> {
     const created = now();
     const aliasStatement = alias
       ? [
           this.db
             .prepare(
               `INSERT INTO aliases (tenant_id, name, alias, version, canary_version, canary_weight, updated_at)
-               SELECT ?1, ?2, ?3, MAX(version), NULL, 0, ?4 FROM versions WHERE tenant_id = ?1 AND name = ?2
+               SELECT ?1, ?2, ?3, version, NULL, 0, ?4 FROM versions WHERE uid = ?5
                ON CONFLICT (tenant_id, name, alias) DO UPDATE SET version = excluded.version, canary_version = NULL, canary_weight = 0, updated_at = excluded.updated_at`,
             )
-            .bind(row.tenant_id, row.name, alias, created),
+            .bind(row.tenant_id, row.name, alias, created, row.uid),
         ]
       : [];
     const results = await this.db.batch([
       this.db.prepare('INSERT OR IGNORE INTO heads (tenant_id, name, created_at) VALUES (?, ?, ?)').bind(row.tenant_id, row.name, created),
       this.db
         .prepare(
-          `INSERT INTO versions (tenant_id, name, version, uid, blob_key, sha256, size, kind, dim, labels, backbone_id, fingerprint, created_at)
-           SELECT ?1, ?2, COALESCE(MAX(version), 0) + 1, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12 FROM versions WHERE tenant_id = ?1 AND name = ?2
-           RETURNING version, created_at`,
+          `INSERT INTO versions (tenant_id, name, version, uid, blob_key, sha256, size, kind, dim, labels, backbone_id, fingerprint, seal, created_at)
+           SELECT ?1, ?2, n.next, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, json_extract(?13, '$[' || CAST(n.next - ?14 - 1 AS INTEGER) || ']'), ?12
+           FROM (SELECT COALESCE(MAX(version), 0) + 1 AS next FROM versions WHERE tenant_id = ?1 AND name = ?2) n
+           WHERE n.next BETWEEN ?14 + 1 AND ?14 + ?15
+           RETURNING version, seal, created_at`,
         )
-        .bind(row.tenant_id, row.name, row.uid, row.blob_key, row.sha256, row.size, row.kind, row.dim, row.labels, row.backbone_id, row.fingerprint, created),
+        .bind(row.tenant_id, row.name, row.uid, row.blob_key, row.sha256, row.size, row.kind, row.dim, row.labels, row.backbone_id, row.fingerprint, created, JSON.stringify(seals.seals), seals.base, seals.seals.length),
       ...aliasStatement,
     ]);
-    const { version, created_at } = results[1].results[0] as Pick<VersionRow, 'version' | 'created_at'>;
-    return { ...row, version, created_at };
+    const inserted = results[1].results[0] as Pick<VersionRow, 'version' | 'seal' | 'created_at'> | undefined;
+    return inserted ? { ...row, ...inserted } : null;
+  }
+
+  /** The head's highest version number (0 for none). */
+  async maxVersion(tenantId: string, name: string): Promise<number> {
+    return (await this.db.prepare('SELECT COALESCE(MAX(version), 0) AS v FROM versions WHERE tenant_id = ? AND name = ?').bind(tenantId, name).first<{ v: number }>())?.v ?? 0;
+  }
+
+  /** Rows to seal: those without a seal, or every row (`all`), a page at a time by rowid. */
+  async rowsToSeal(all: boolean, afterRowid: number, limit: number): Promise<(VersionRow & { rid: number })[]> {
+    const { results } = await this.db
+      .prepare(`SELECT rowid AS rid, * FROM versions WHERE rowid > ? ${all ? '' : 'AND seal IS NULL'} ORDER BY rowid LIMIT ?`)
+      .bind(afterRowid, limit)
+      .all<VersionRow & { rid: number }>();
+    return results;
+  }
+
+  async setSeals(seals: { rid: number; seal: string }[]): Promise<void> {
+    if (seals.length) await this.db.batch(seals.map((s) => this.db.prepare('UPDATE versions SET seal = ? WHERE rowid = ?').bind(s.seal, s.rid)));
   }
 
   async listHeads(tenantId: string) {
