@@ -33,8 +33,8 @@ describe('CLI manners', () => {
 
   it('with --json, a failure is one {"error":{code,message}} object on stdout and a non-zero exit', async () => {
     const io = capture();
-    expect(await main(['embed', '-b', 'mobilenetv2-int8', '--json', '/nonexistent.jpg'])).toBe(1);
-    expect(JSON.parse(io.stdout())).toEqual({ error: { code: 'UNREADABLE_INPUT', message: expect.stringContaining('/nonexistent.jpg') } });
+    expect(await main(['embed', '-b', 'no-such-backbone', '--json', 'x.jpg'])).toBe(1);
+    expect(JSON.parse(io.stdout())).toEqual({ error: { code: 'NOT_FOUND', message: expect.stringContaining('Unknown backbone "no-such-backbone"') } });
     const usage = capture();
     expect(await main(['embed', '--json', '--bogus'])).toBe(2);
     expect((JSON.parse(usage.stdout()) as { error: { code: string } }).error.code).toBe('USAGE');
@@ -53,5 +53,32 @@ describe('CLI manners', () => {
     } finally {
       server.close();
     }
+  });
+});
+
+describe('inputs stream through predict and embed', () => {
+  it('one truncated JPEG among good ones: the good ones are answered, the bad one is named, exit 1', async () => {
+    const { mkdtemp, readFile, writeFile } = await import('node:fs/promises');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const dir = await mkdtemp(join(tmpdir(), 'edgehead-stream-'));
+    const bad = join(dir, 'truncated.jpg');
+    await writeFile(bad, (await readFile(cifar('test', 'dog', 3))).subarray(0, 300));
+    const good = [cifar('test', 'cat', 0), cifar('test', 'ship', 1)];
+    const io = capture();
+    expect(await main(['embed', '-b', 'mobilenetv2-int8', '--json', good[0], bad, good[1]])).toBe(1);
+    const lines = io.stdout().trim().split('\n').map((l) => JSON.parse(l) as { input: string; dim?: number; error?: { code: string } });
+    expect(lines.find((l) => l.input === bad)?.error?.code).toBe('UNREADABLE_INPUT');
+    expect(lines.filter((l) => l.dim === 1280).map((l) => l.input)).toEqual(good);
+  });
+
+  it('numeric and enum flags are checked before any work, naming the flag and what it accepts', async () => {
+    const io = capture();
+    expect(await main(['embed', '-b', 'mobilenetv2-int8', '--threads', 'abc', cifar('test', 'cat', 0)])).toBe(2);
+    expect(io.stderr()).toMatch(/--threads must be an integer ≥ 1 and ≤ 64, not "abc"/);
+    expect(await main(['embed', '-b', 'mobilenetv2-int8', '--device', 'gpu', cifar('test', 'cat', 0)])).toBe(2);
+    expect(io.stderr()).toMatch(/--device must be auto, node, wasm or webgpu, not "gpu"/);
+    expect(await main(['predict', 'no-such-head.json', '--top-k', '0', 'x.jpg'])).toBe(2);
+    expect(io.stderr()).toMatch(/--top-k must be an integer ≥ 1/);
   });
 });

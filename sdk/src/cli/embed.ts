@@ -4,8 +4,8 @@ import type { Backbone } from '../backbone/backbone.js';
 import { POOLINGS, type Pooling } from '../backbone/pooling.js';
 import type { OnnxDevice } from '../backbone/onnx/runtime.js';
 import { loadBackbone } from '../node.js';
-import { out, progress, UsageError, warn } from './io.js';
-import { readInputs, type ModalityInput } from './inputs.js';
+import { numberFlag, out, reportInputFailure, UsageError, warn } from './io.js';
+import { streamInputs, type ModalityInput } from './inputs.js';
 
 export const embedHelp = `edgehead embed --backbone <manifest-id | manifest.json | model.onnx> [options] <inputs...>
 
@@ -37,6 +37,7 @@ export async function embedCommand(argv: string[]): Promise<number> {
   });
   if (!values.backbone) throw new UsageError('embed needs --backbone <id|file>.');
   if (positionals.length === 0) throw new UsageError('embed needs at least one input.');
+  if (values.device && !['auto', 'node', 'wasm', 'webgpu'].includes(values.device)) throw new UsageError(`--device must be auto, node, wasm or webgpu, not "${values.device}".`);
   if (values.pool && !POOLINGS.includes(values.pool as Pooling)) throw new UsageError(`--pool must be one of ${POOLINGS.join(', ')}.`);
   const { backbone, manifest } = await loadBackbone(values.backbone, {
     cut: values.cut,
@@ -44,22 +45,26 @@ export async function embedCommand(argv: string[]): Promise<number> {
     pooling: values.pool as Pooling | undefined,
     normalize: values.normalize,
     device: values.device as OnnxDevice | undefined,
-    threads: values.threads ? Number(values.threads) : undefined,
-    maxBatchSize: values.batch ? Number(values.batch) : undefined,
+    threads: numberFlag('threads', values.threads, { min: 1, max: 64, integer: true }),
+    maxBatchSize: numberFlag('batch', values.batch, { min: 1, integer: true }),
     onTruncate: (i, n) => warn(`edgehead: input #${i} has ${n} tokens; truncated to the model's maximum.`),
   });
   try {
     // On stderr even with --json: which runtime ran (WASM is ~20x slower than native in Node).
     warn(`${manifest.id} (${manifest.modality}, ${backbone.dim}-d, ${backbone.device}); licence: ${manifest.license.name}`);
-    const { labels, inputs } = await readInputs(manifest.modality, positionals);
-    const bar = progress('embedding');
-    const embeddings = await (backbone as Backbone<ModalityInput>).embed(inputs, { onProgress: bar });
-    bar.end();
-    embeddings.forEach((e, i) => {
-      if (values.json) out(JSON.stringify({ input: labels[i], dim: e.length, embedding: Array.from(e) }));
-      else out(`${labels[i]}\t${e.length}-d\t[${Array.from(e.subarray(0, 4), (v) => v.toFixed(4)).join(', ')}, …]`);
-    });
-    return 0;
+    let failures = 0;
+    // Batches stream through (see streamInputs): bounded memory, output as each batch finishes.
+    for await (const batch of streamInputs(manifest.modality, positionals)) {
+      for (const f of batch.failed) reportInputFailure(f.input, f.error, values.json);
+      failures += batch.failed.length;
+      if (batch.inputs.length === 0) continue;
+      const embeddings = await (backbone as Backbone<ModalityInput>).embed(batch.inputs);
+      embeddings.forEach((e, i) => {
+        if (values.json) out(JSON.stringify({ input: batch.labels[i], dim: e.length, embedding: Array.from(e) }));
+        else out(`${batch.labels[i]}\t${e.length}-d\t[${Array.from(e.subarray(0, 4), (v) => v.toFixed(4)).join(', ')}, …]`);
+      });
+    }
+    return failures ? 1 : 0;
   } finally {
     await backbone.dispose();
   }

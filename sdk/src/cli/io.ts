@@ -59,3 +59,21 @@ function describeError(e: unknown): { code: string; message: string; exit: numbe
   const message = e instanceof Error ? e.message : String(e);
   return { code: 'UNEXPECTED', message, exit: 1, stack: e instanceof Error ? (e.stack ?? message) : message };
 }
+
+/** A flag's value as a number in [min, max] (integers only when `integer`), checked before any work. */
+export function numberFlag(flag: string, value: string | undefined, options: { min?: number; max?: number; integer?: boolean } = {}): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  const { min = -Infinity, max = Infinity, integer = false } = options;
+  if (value.trim() === '' || !Number.isFinite(n) || n < min || n > max || (integer && !Number.isInteger(n))) {
+    const range = `${integer ? 'an integer' : 'a number'}${min > -Infinity ? ` ≥ ${min}` : ''}${max < Infinity ? ` and ≤ ${max}` : ''}`;
+    throw new UsageError(`--${flag} must be ${range}, not "${value}".`);
+  }
+  return n;
+}
+
+/** Writes a per-input failure: a JSON line with --json, a warning otherwise. */
+export function reportInputFailure(input: string, error: EdgeheadError, json: boolean | undefined): void {
+  if (json) out(JSON.stringify({ input, error: { code: error.code, message: error.message } }));
+  else warn(`edgehead: ${error.code}: ${error.message}`);
+}

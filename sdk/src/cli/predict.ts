@@ -1,8 +1,8 @@
 /** `edgehead predict head.json <inputs...>`: label, probability, top-k and unknown flag per input. */
 import { parseArgs } from 'node:util';
 import { openHead } from './head-file.js';
-import { readInputs, type ModalityInput } from './inputs.js';
-import { out, UsageError } from './io.js';
+import { streamInputs, type ModalityInput } from './inputs.js';
+import { numberFlag, out, reportInputFailure, UsageError } from './io.js';
 import type { Backbone } from '../backbone/backbone.js';
 
 export const predictHelp = `edgehead predict head.json <inputs...> [--json] [--top-k n] [--threshold d] [--no-reject]
@@ -16,20 +16,27 @@ export async function predictCommand(argv: string[]): Promise<number> {
   });
   const [headPath, ...inputs] = positionals;
   if (!headPath || inputs.length === 0) throw new UsageError('predict needs a head file and at least one input.');
+  // Flags are checked before the model loads or any input is read.
+  const topK = numberFlag('top-k', values['top-k'], { min: 1, integer: true }) ?? 3;
+  const threshold = numberFlag('threshold', values.threshold, { min: 0 });
   const { head, backbone, manifest } = await openHead(headPath, values.backbone);
+  let failures = 0;
   try {
-    const { labels, inputs: decoded } = await readInputs(manifest.modality, inputs);
-    const embeddings = await (backbone as Backbone<ModalityInput>).embed(decoded);
-    const predictions = head.predict(embeddings, {
-      topK: values['top-k'] ? Number(values['top-k']) : 3,
-      threshold: values.threshold !== undefined ? Number(values.threshold) : undefined,
-      rejectUnknown: values['no-reject'] ? false : undefined,
-    });
-    predictions.forEach((p, i) => {
-      if (values.json) out(JSON.stringify({ input: labels[i], ...p }));
-      else out(`${labels[i]}\t${p.unknown ? `unknown (nearest: ${p.nearest})` : p.label}\t${p.probability.toFixed(3)}\t${p.topK.map((t) => `${t.label}:${t.probability.toFixed(2)}`).join(' ')}`);
-    });
-    return 0;
+    // Batches stream through: output appears as each finishes, memory stays bounded, and an
+    // unreadable input is reported on its own line without losing the others' answers.
+    for await (const batch of streamInputs(manifest.modality, inputs)) {
+      for (const f of batch.failed) reportInputFailure(f.input, f.error, values.json);
+      failures += batch.failed.length;
+      if (batch.inputs.length === 0) continue;
+      const embeddings = await (backbone as Backbone<ModalityInput>).embed(batch.inputs);
+      const predictions = head.predict(embeddings, { topK, threshold, rejectUnknown: values['no-reject'] ? false : undefined });
+      predictions.forEach((p, i) => {
+        const label = batch.labels[i];
+        if (values.json) out(JSON.stringify({ input: label, ...p }));
+        else out(`${label}\t${p.unknown ? `unknown (nearest: ${p.nearest})` : p.label}\t${p.probability.toFixed(3)}\t${p.topK.map((t) => `${t.label}:${t.probability.toFixed(2)}`).join(' ')}`);
+      });
+    }
+    return failures ? 1 : 0;
   } finally {
     await backbone.dispose();
   }
