@@ -1,5 +1,6 @@
 /** `edgehead eval head.json <data>`: accuracy, macro-F1, per-class metrics, confusion matrix. */
 import { parseArgs } from 'node:util';
+import { expectedCalibrationError, reliabilityBins } from '../heads/calibration.js';
 import { evaluate } from '../heads/metrics.js';
 import { readLabelledData } from './data.js';
 import { embedItems } from './embed-items.js';
@@ -29,11 +30,34 @@ export async function evalCommand(argv: string[]): Promise<number> {
     const unseen = [...new Set(truth)].filter((l) => !head.labels.includes(l));
     if (unseen.length) throw new UsageError(`The data has label(s) the head was not trained on: ${unseen.join(', ')}.`);
     const result = evaluate(truth, predictions.map((p) => p.label ?? '\u0000unknown'), head.labels);
+    // Calibration of the top probability (of the most likely known label), 10 equal-width bins.
+    const confidence = predictions.map((p) => p.probability);
+    const correct = predictions.map((p, i) => p.nearest === truth[i]);
+    const ece = expectedCalibrationError(confidence, correct, 10);
+    const reliability = reliabilityBins(confidence, correct, 10).map((b) => ({ ...b, confidence: Number.isNaN(b.confidence) ? null : b.confidence, accuracy: Number.isNaN(b.accuracy) ? null : b.accuracy }));
+    const cal = head.kind === 'knn' ? undefined : head.calibration;
+    const calibration = cal ? { method: cal.method, temperature: cal.temperature } : null;
     if (values.json) {
-      out(JSON.stringify({ accuracy: result.accuracy, macroF1: result.macroF1, n: result.n, perClass: result.perClass, labels: result.labels, confusion: result.confusion, unknown: result.unknown ?? 0, skipped: embedded.skipped.length }));
+      out(
+        JSON.stringify({
+          accuracy: result.accuracy,
+          macroF1: result.macroF1,
+          n: result.n,
+          ece,
+          reliability,
+          calibration,
+          perClass: result.perClass,
+          labels: result.labels,
+          confusion: result.confusion,
+          unknown: result.unknown ?? 0,
+          skipped: embedded.skipped.length,
+        }),
+      );
       return 0;
     }
     out(`accuracy ${result.accuracy.toFixed(4)}  macro-F1 ${result.macroF1.toFixed(4)}  n=${result.n}${result.unknown ? `  rejected as unknown: ${result.unknown}` : ''}`);
+    out(`calibration: ECE ${ece.toFixed(4)} (10 bins)${calibration ? `, temperature scaling T=${calibration.temperature.toFixed(3)}` : ', uncalibrated probabilities'}`);
+    out(`reliability (confidence bin: n, mean confidence → accuracy): ${reliability.filter((b) => b.count).map((b) => `${b.lo.toFixed(1)}–${b.hi.toFixed(1)}: ${b.count}, ${b.confidence!.toFixed(2)}→${b.accuracy!.toFixed(2)}`).join('; ')}`);
     out(`${'class'.padEnd(24)}${'precision'.padStart(10)}${'recall'.padStart(8)}${'F1'.padStart(7)}${'n'.padStart(6)}`);
     for (const l of result.labels) {
       const c = result.perClass[l];

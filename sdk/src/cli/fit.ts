@@ -184,6 +184,15 @@ export async function fitCommand(argv: string[]): Promise<number> {
         thumbnails,
         notes: [
           ...(report.crossValidation ? [`Cross-validation: ${describeCv(report.crossValidation.folds, report.crossValidation.grouping)}.`] : []),
+          ...(report.calibration
+            ? [
+                `Probabilities: temperature scaling T=${report.calibration.calibration.temperature.toFixed(3)}; out-of-fold ECE (10 bins) ${report.calibration.eceBefore.toFixed(3)} → ${report.calibration.eceAfter.toFixed(3)}. ` +
+                  `Reliability (confidence bin: n, mean confidence → accuracy): ${report.calibration.reliability
+                    .filter((b) => b.count)
+                    .map((b) => `${b.lo.toFixed(1)}–${b.hi.toFixed(1)}: ${b.count}, ${b.confidence.toFixed(2)}→${b.accuracy.toFixed(2)}`)
+                    .join('; ')}`,
+              ]
+            : []),
           ...report.warnings.map((w) => `Warning: ${w}`),
           ...(embedded.skipped.length ? [`${embedded.skipped.length} unreadable file(s) skipped: ${embedded.skipped.map((s) => s.item).join(', ')}`] : []),
         ],
@@ -208,6 +217,9 @@ export async function fitCommand(argv: string[]): Promise<number> {
             macroF1: report.crossValidation.macroF1,
           }
         : null,
+      calibration: report.calibration
+        ? { method: report.calibration.calibration.method, temperature: report.calibration.calibration.temperature, eceBefore: report.calibration.eceBefore, eceAfter: report.calibration.eceAfter }
+        : null,
       warnings: report.warnings,
       tried: report.tried.map((t) => ({ head: describeSpec(t.spec), accuracy: t.accuracy, macroF1: t.macroF1 })),
       skipped: embedded.skipped.map((s) => s.item),
@@ -222,6 +234,10 @@ export async function fitCommand(argv: string[]): Promise<number> {
         out(`${label.slice(0, 24).padEnd(24)} ${String(n).padStart(5)}${c ? `${c.precision.toFixed(3).padStart(11)}${c.recall.toFixed(3).padStart(8)}${c.f1.toFixed(3).padStart(7)}` : ''}`);
       }
       for (const w of report.warnings) out(`warning: ${w}`);
+      if (report.calibration) {
+        const c = report.calibration;
+        out(`probabilities calibrated by temperature scaling (T=${c.calibration.temperature.toFixed(3)}): out-of-fold ECE ${c.eceBefore.toFixed(3)} → ${c.eceAfter.toFixed(3)}`);
+      }
       if (summary.crossValidation) out(`cross-validated (${summary.crossValidation.method}): accuracy ${summary.crossValidation.accuracy.toFixed(3)}, macro-F1 ${summary.crossValidation.macroF1.toFixed(3)}`);
       else out('no cross-validation: some class has a single example (nearest centroid and kNN work with one).');
     }

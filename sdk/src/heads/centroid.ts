@@ -5,6 +5,7 @@
  * @module
  */
 import { InvalidInputError } from '../core/errors.js';
+import { softmaxScaled, type Calibration } from './calibration.js';
 import {
   calibrateGate,
   checkTrainingSet,
@@ -17,7 +18,6 @@ import {
   type PredictOptions,
   type Prediction,
 } from './head.js';
-import { softmax } from './linear.js';
 import { toMatrix, type EmbeddingsInput, type Matrix } from './matrix.js';
 import { classSums, leaveOneOutPrototypeDistances, nearestDistance, prototypeDistances, type PrototypeMetric } from './prototypes.js';
 
@@ -45,6 +45,8 @@ export interface CentroidState {
 export class CentroidHead implements Head {
   readonly kind = 'centroid' as const;
   openSet?: OpenSetGate;
+  /** Temperature scaling of −distance/τ (set by fitHead from out-of-fold predictions). */
+  calibration?: Calibration;
   private state: CentroidState;
   private centroidCache?: Matrix;
 
@@ -166,6 +168,13 @@ export class CentroidHead implements Head {
     return this.probabilities(data, rows);
   }
 
+  /** Class scores before calibration: −distance/τ per class. */
+  scores(x: EmbeddingsInput): Float64Array[] {
+    const { data, rows } = this.distances(x);
+    const K = this.state.labels.length;
+    return Array.from({ length: rows }, (_, i) => Float64Array.from(data.subarray(i * K, (i + 1) * K), (v) => -v / this.state.temperature));
+  }
+
   openSetDistances(x: EmbeddingsInput): Float64Array {
     const { data, rows } = this.distances(x);
     return nearestDistance(data, rows, this.state.labels.length);
@@ -190,10 +199,11 @@ export class CentroidHead implements Head {
     });
   }
 
-  /** Softmax of −distance/τ per row of an [n × K] distance matrix. */
+  /** Softmax of −distance/(τ·T) per row of an [n × K] distance matrix (T: calibration, default 1). */
   private probabilities(distances: Float64Array, rows: number): Float64Array[] {
     const K = this.state.labels.length;
-    return Array.from({ length: rows }, (_, i) => softmax(Array.from(distances.subarray(i * K, (i + 1) * K), (v) => -v / this.state.temperature)));
+    const T = this.calibration?.temperature ?? 1;
+    return Array.from({ length: rows }, (_, i) => softmaxScaled(Array.from(distances.subarray(i * K, (i + 1) * K), (v) => -v / this.state.temperature), T));
   }
 
   private ownCentroidDistances(m: Matrix, y: Int32Array): number[] {

@@ -5,6 +5,7 @@
  * @module
  */
 import { InvalidInputError } from '../core/errors.js';
+import { expectedCalibrationError, fitTemperature, reliabilityBins, softmaxScaled, type Calibration, type ReliabilityBin } from './calibration.js';
 import { CentroidHead, type CentroidOptions } from './centroid.js';
 import type { TrainingSummary } from './format.js';
 import { checkTrainingSet, uniqueLabels } from './head.js';
@@ -38,6 +39,11 @@ export interface FitOptions {
   groupedBy?: string;
   /** Rows that count in CV scores (e.g. originals, not augmented views). Default: all. */
   scored?: readonly boolean[];
+  /**
+   * Fit a temperature on the out-of-fold predictions so probabilities match accuracy
+   * (linear and centroid heads; needs cross-validation). Default true.
+   */
+  calibrate?: boolean;
 }
 
 export interface CandidateResult {
@@ -61,6 +67,8 @@ export interface FitReport {
   spec: HeadSpec;
   /** Pooled out-of-fold evaluation of the chosen spec (undefined when CV was impossible/skipped). */
   crossValidation?: Evaluation & { folds: number; grouping: CvGrouping; predictions: Array<string | undefined> };
+  /** Temperature scaling fitted on out-of-fold predictions (absent without CV, or for kNN). */
+  calibration?: CalibrationReport;
   /** Things the user should know about the numbers (near-duplicates, k larger than the data…). */
   warnings: string[];
   /** For `auto`: every candidate and its CV score, best first. */
@@ -81,6 +89,12 @@ export async function fitSpec(x: EmbeddingsInput, labels: readonly string[], spe
   }
 }
 
+type OutOfFold = Evaluation & {
+  predictions: Array<string | undefined>;
+  /** Out-of-fold class scores before calibration (linear and centroid heads), by row. */
+  scores: Array<Float64Array | undefined>;
+};
+
 /** Out-of-fold predictions of `spec`, pooled over the folds, evaluated once. */
 export async function crossValidate(
   x: Matrix,
@@ -90,20 +104,29 @@ export async function crossValidate(
   seed: number,
   objective?: ObjectiveFactory,
   grouping: Pick<FitOptions, 'groups' | 'scored'> = {},
-): Promise<Evaluation & { predictions: Array<string | undefined> }> {
+): Promise<OutOfFold> {
   const predicted = new Array<string>(labels.length);
+  const scores = new Array<Float64Array | undefined>(labels.length);
+  const classes = uniqueLabels(labels);
   const splits = grouping.groups ? stratifiedGroupKFold(labels, grouping.groups, folds, seed) : stratifiedKFold(labels, folds, seed);
   for (const fold of splits) {
     if (fold.validation.length === 0) continue;
     const trainLabels = fold.train.map((i) => labels[i]);
     const head = await fitSpec(selectRows(x, fold.train), trainLabels, adaptToTrainingSet(spec, trainLabels), objective);
-    const out = head.predictLabels(selectRows(x, fold.validation));
+    const validation = selectRows(x, fold.validation);
+    const out = head.predictLabels(validation);
     fold.validation.forEach((i, j) => (predicted[i] = out[j]));
+    // Scores only when the fold's head knows every class (same column order as the full head).
+    if ('scores' in head && head.labels.length === classes.length) {
+      const s = head.scores(validation);
+      fold.validation.forEach((i, j) => (scores[i] = s[j]));
+    }
   }
   const scored = labels.map((_, i) => i).filter((i) => predicted[i] !== undefined && (grouping.scored?.[i] ?? true));
   return {
     ...evaluate(scored.map((i) => labels[i]), scored.map((i) => predicted[i]), uniqueLabels(labels)),
     predictions: labels.map((_, i) => (scored.includes(i) ? predicted[i] : undefined)),
+    scores: labels.map((_, i) => (scored.includes(i) ? scores[i] : undefined)),
   };
 }
 
@@ -154,7 +177,7 @@ export async function fitHead(x: EmbeddingsInput, labels: readonly string[], opt
   }
   let spec: HeadSpec;
   const tried: CandidateResult[] = [];
-  let cv: (Evaluation & { predictions: Array<string | undefined> }) | undefined;
+  let cv: OutOfFold | undefined;
 
   if (classes.length < 2) throw new InvalidInputError(`Need at least 2 classes to fit a classifier; got only "${classes[0]}".`);
   if (requested === 'auto') {
@@ -193,6 +216,14 @@ export async function fitHead(x: EmbeddingsInput, labels: readonly string[], opt
   const started = Date.now();
   const head = await fitSpec(m, labels, spec, options.objective);
   log(`fitted ${describeSpec(spec)} on ${m.rows} examples in ${Date.now() - started} ms`);
+  let calibration: CalibrationReport | undefined;
+  if (cv && head.kind !== 'knn' && options.calibrate !== false) {
+    calibration = calibrateFromOutOfFold(cv, labels, classes, describeCv(folds, grouping));
+    if (calibration) {
+      head.calibration = calibration.calibration;
+      log(`calibrated probabilities: temperature ${calibration.calibration.temperature.toFixed(3)} on ${calibration.calibration.n} out-of-fold predictions; ECE ${calibration.eceBefore.toFixed(3)} → ${calibration.eceAfter.toFixed(3)}`);
+    }
+  }
   const training: TrainingSummary = {
     nPerClass: counts,
     createdAt: new Date().toISOString(),
@@ -201,7 +232,49 @@ export async function fitHead(x: EmbeddingsInput, labels: readonly string[], opt
     ...(cv ? { metrics: { accuracy: cv.accuracy, macroF1: cv.macroF1, n: cv.n, method: describeCv(folds, grouping) } } : {}),
     ...(head instanceof LinearHead && head.fitInfo ? { optimizer: head.fitInfo } : {}),
   };
-  return { head, spec, crossValidation: cv ? { ...cv, folds, grouping } : undefined, warnings, tried, training };
+  if (calibration) training.calibration = { temperature: calibration.calibration.temperature, eceBefore: calibration.eceBefore, eceAfter: calibration.eceAfter };
+  return { head, spec, crossValidation: cv ? { ...cv, folds, grouping } : undefined, calibration, warnings, tried, training };
+}
+
+export interface CalibrationReport {
+  calibration: Calibration;
+  /** Out-of-fold ECE (10 bins) before and after temperature scaling. */
+  eceBefore: number;
+  eceAfter: number;
+  /** Out-of-fold reliability diagram after scaling. */
+  reliability: ReliabilityBin[];
+}
+
+/** Fewer out-of-fold predictions than this and probabilities are left as they are. */
+const MIN_CALIBRATION_ROWS = 10;
+
+function calibrateFromOutOfFold(cv: OutOfFold, labels: readonly string[], classes: readonly string[], fittedOn: string): CalibrationReport | undefined {
+  const rows = labels.map((_, i) => i).filter((i) => cv.scores[i] !== undefined);
+  if (rows.length < MIN_CALIBRATION_ROWS) return undefined;
+  const index = new Map(classes.map((c, i) => [c, i]));
+  const scores = rows.map((i) => cv.scores[i] as Float64Array);
+  const y = Int32Array.from(rows, (i) => index.get(labels[i]) as number);
+  const temperature = fitTemperature(scores, y);
+  const judge = (T: number) => {
+    const conf: number[] = [];
+    const correct: boolean[] = [];
+    scores.forEach((z, r) => {
+      const p = softmaxScaled(z, T);
+      let best = 0;
+      for (let c = 1; c < p.length; c++) if (p[c] > p[best]) best = c;
+      conf.push(p[best]);
+      correct.push(best === y[r]);
+    });
+    return { conf, correct };
+  };
+  const before = judge(1);
+  const after = judge(temperature);
+  return {
+    calibration: { method: 'temperature-scaling', temperature, fittedOn: `${fittedOn} out-of-fold predictions`, n: rows.length },
+    eceBefore: expectedCalibrationError(before.conf, before.correct),
+    eceAfter: expectedCalibrationError(after.conf, after.correct),
+    reliability: reliabilityBins(after.conf, after.correct),
+  };
 }
 
 /** e.g. '4-fold stratified group CV (by pattern /…/, 4 groups)' or '5-fold stratified CV (not grouped)'. */

@@ -6,6 +6,7 @@
  * @module
  */
 import { BackboneMismatchError, HeadFormatError } from '../core/errors.js';
+import type { Calibration } from './calibration.js';
 import { CentroidHead } from './centroid.js';
 import type { Head, OpenSetGate } from './head.js';
 import { KnnHead, type KnnMetric } from './knn.js';
@@ -45,6 +46,11 @@ export interface HeadFile {
   config: Record<string, unknown>;
   params: Record<string, EncodedTensor>;
   openSet: OpenSetGate | null;
+  /**
+   * Probability calibration (temperature scaling), applied by predict everywhere. Optional:
+   * files written before it existed have none and predict as before (T = 1).
+   */
+  calibration?: Calibration | null;
   training: TrainingSummary | null;
 }
 
@@ -124,6 +130,7 @@ export function serializeHead(
     dim: d,
     backbone: meta.backbone ?? null,
     openSet: head.openSet ?? null,
+    ...(head.kind !== 'knn' && head.calibration ? { calibration: head.calibration } : {}),
     training: meta.training ?? null,
   };
   if (head instanceof LinearHead) {
@@ -286,7 +293,20 @@ export function parseHead(input: string | unknown, options: ParseOptions = {}): 
       break;
     }
   }
+  const calibration = parseCalibration(file.calibration);
+  if (calibration) {
+    if (head instanceof KnnHead) invalid('calibration is not supported for kNN heads (their probabilities are neighbour vote shares).');
+    head.calibration = calibration;
+  }
   return { head, backbone, training: file.training ?? null };
+}
+
+function parseCalibration(c: unknown): Calibration | undefined {
+  if (c === null || c === undefined) return undefined;
+  const cal = c as Calibration;
+  if (typeof cal !== 'object' || cal.method !== 'temperature-scaling') invalid('calibration.method must be "temperature-scaling".');
+  if (typeof cal.temperature !== 'number' || !(cal.temperature > 0) || !Number.isFinite(cal.temperature)) invalid('calibration.temperature must be a positive finite number.');
+  return { method: cal.method, temperature: cal.temperature, fittedOn: String(cal.fittedOn ?? ''), n: Number(cal.n) || 0 };
 }
 
 function parseGate(g: unknown): OpenSetGate | undefined {

@@ -3,6 +3,7 @@
  * @module
  */
 import { InvalidInputError } from '../core/errors.js';
+import type { Calibration } from './calibration.js';
 import { toMatrix, type EmbeddingsInput, type Matrix } from './matrix.js';
 
 export type HeadKind = 'linear' | 'knn' | 'centroid';
@@ -50,6 +51,8 @@ export interface Head {
   readonly labels: readonly string[];
   readonly dim: number;
   openSet?: OpenSetGate;
+  /** Probability calibration (linear and centroid heads fitted by fitHead with CV). */
+  calibration?: Calibration;
   /** Rows of class probabilities (labels order), each summing to 1. */
   predictProba(x: EmbeddingsInput): Float64Array[];
   predict(x: EmbeddingsInput, options?: PredictOptions): Prediction[];

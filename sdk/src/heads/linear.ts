@@ -6,6 +6,7 @@
  * @module
  */
 import { InvalidInputError } from '../core/errors.js';
+import { softmaxScaled, type Calibration } from './calibration.js';
 import {
   argmaxRows,
   calibrateGate,
@@ -61,6 +62,8 @@ export class LinearHead implements Head {
   readonly labels: readonly string[];
   readonly dim: number;
   openSet?: OpenSetGate;
+  /** Temperature scaling of the logits (set by fitHead from out-of-fold predictions). */
+  calibration?: Calibration;
   fitInfo?: LinearFitInfo;
   private readonly state: LinearState;
 
@@ -108,18 +111,19 @@ export class LinearHead implements Head {
     return { rows: m.rows, cols: R, data: z };
   }
 
-  predictProba(x: EmbeddingsInput): Float64Array[] {
+  /**
+   * Class scores before calibration, one row per input (labels order): the logits, or [0, z]
+   * for binary heads (σ(z) = softmax([0, z])).
+   */
+  scores(x: EmbeddingsInput): Float64Array[] {
     const z = this.logits(x);
-    const rows: Float64Array[] = [];
-    for (let i = 0; i < z.rows; i++) {
-      if (z.cols === 1) {
-        const p1 = 1 / (1 + Math.exp(-z.data[i]));
-        rows.push(Float64Array.of(1 - p1, p1));
-      } else {
-        rows.push(softmax(z.data.subarray(i * z.cols, (i + 1) * z.cols)));
-      }
-    }
-    return rows;
+    return Array.from({ length: z.rows }, (_, i) => (z.cols === 1 ? Float64Array.of(0, z.data[i]) : Float64Array.from(z.data.subarray(i * z.cols, (i + 1) * z.cols))));
+  }
+
+  /** softmax(logits / T), T from `calibration` (1 without it: scikit-learn's predict_proba). */
+  predictProba(x: EmbeddingsInput): Float64Array[] {
+    const T = this.calibration?.temperature ?? 1;
+    return this.scores(x).map((z) => softmaxScaled(z, T));
   }
 
   openSetDistances(x: EmbeddingsInput): Float64Array {
