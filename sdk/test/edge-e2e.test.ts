@@ -6,6 +6,7 @@
  * retries on dropped connections and proxy 503s only, each logged), so the file passes on a busy
  * machine while other processes rebuild sdk/dist under wrangler's watcher.
  */
+import SwaggerParser from '@apidevtools/swagger-parser';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { EdgeApiError, EdgeClient } from '../src/client/edge-client.js';
 import { bootstrapTenant, startLocalWorker, type LocalWorker } from '../src/cli/local-worker.js';
@@ -161,6 +162,14 @@ describe('SDK → worker (wrangler dev) → SDK', () => {
     expect(err).toBeInstanceOf(EdgeApiError);
     expect((err as EdgeApiError).status).toBe(409);
     expect((err as EdgeApiError).message).toContain(data.fingerprint);
+  });
+
+  it('the served OpenAPI document passes a standard validator (@apidevtools/swagger-parser)', async () => {
+    const res = await fetch(`${worker.url}/v1/openapi.json`);
+    expect(res.status).toBe(200);
+    const doc = (await res.json()) as Parameters<typeof SwaggerParser.validate>[0];
+    const valid = await SwaggerParser.validate(doc);
+    expect((valid as { openapi?: string }).openapi).toBe('3.1.0');
   });
 
   it('CLI: push a head file and classify an image remotely', async () => {

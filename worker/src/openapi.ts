@@ -1,10 +1,27 @@
 /** The OpenAPI 3.1 description served at /v1/openapi.json (written by hand, kept next to the routes). */
 const error = { $ref: '#/components/schemas/Error' };
-const errors = (...codes: number[]) => Object.fromEntries(codes.map((c) => [String(c), { description: 'error', content: { 'application/json': { schema: error } } }]));
-const json = (schema: object) => ({ content: { 'application/json': { schema } } });
+/** What each error status means here; the body's `code` says exactly what went wrong. */
+const ERROR_MEANING: Record<number, string> = {
+  400: 'The request is invalid; `error.code` and `error.message` say what to fix',
+  401: 'Missing or invalid API key (or admin token)',
+  403: 'The key lacks the scope (a read key on a write route)',
+  404: 'No such tenant, head, version, alias or key',
+  409: 'Conflicts with the stored state (another backbone fingerprint; the head version is full)',
+  413: 'The body or the head is over a limit (BODY_TOO_LARGE, HEAD_TOO_LARGE)',
+  429: 'Rate limited; slow down and retry',
+  500: 'Stored state failed an integrity check (STORAGE_CORRUPT) or the server failed',
+  503: 'Storage unavailable or busy, database not migrated, or admin routes switched off; retry or fix the deployment',
+};
+const ALWAYS = [429, 500, 503];
+const errors = (...codes: number[]) =>
+  Object.fromEntries([...new Set([...codes, ...ALWAYS])].map((c) => [String(c), { description: ERROR_MEANING[c], content: { 'application/json': { schema: error } } }]));
+/** A JSON response or request body; OpenAPI requires every response to have a description. */
+const json = (schema: object, description = 'JSON body') => ({ description, content: { 'application/json': { schema } } });
+const body = (schema: object) => ({ required: true, content: { 'application/json': { schema } } });
+const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
+const param = (name: string, description: string) => ({ name, in: 'path', required: true, schema: { type: 'string' }, description });
+const revoked = { type: 'object', required: ['revoked'], properties: { revoked: { type: 'string' } } };
 const bearer = [{ apiKey: [] }];
-const keyInfo = { type: 'object', properties: { id: { type: 'string' }, scope: { enum: ['read', 'write'] }, createdAt: { type: 'string' } } } as const;
-const issuedKey = { type: 'object', properties: { id: { type: 'string' }, key: { type: 'string' }, scope: { enum: ['read', 'write'] }, tenant: { type: 'string' }, replaces: { type: 'string' } } } as const;
 
 export const openapi = {
   openapi: '3.1.0',
@@ -31,50 +48,158 @@ export const openapi = {
         },
       },
       HeadFile: { type: 'object', description: 'An edgehead head file (format "edgehead-head", formatVersion 1).' },
+      KeyInfo: { type: 'object', required: ['id', 'scope', 'createdAt'], properties: { id: { type: 'string' }, scope: { enum: ['read', 'write'] }, createdAt: { type: 'string' } } },
+      IssuedKey: {
+        type: 'object',
+        required: ['id', 'key', 'scope', 'tenant'],
+        properties: { id: { type: 'string' }, key: { type: 'string' }, scope: { enum: ['read', 'write'] }, tenant: { type: 'string' }, replaces: { type: 'string' } },
+      },
+      VersionInfo: {
+        type: 'object',
+        required: ['version', 'kind', 'dim', 'labels', 'sha256', 'size', 'backbone', 'createdAt'],
+        properties: {
+          version: { type: 'integer' },
+          kind: { enum: ['linear', 'knn', 'centroid'] },
+          dim: { type: 'integer' },
+          labels: { type: 'array', items: { type: 'string' } },
+          sha256: { type: 'string' },
+          size: { type: 'integer', description: 'the head file in bytes' },
+          backbone: { type: ['object', 'null'], properties: { id: { type: 'string' }, fingerprint: { type: ['string', 'null'] } } },
+          createdAt: { type: 'string' },
+        },
+      },
+      Alias: {
+        type: 'object',
+        required: ['alias', 'version', 'canary', 'updatedAt'],
+        properties: { alias: { type: 'string' }, version: { type: 'integer' }, canary: { type: ['object', 'null'], properties: { version: { type: 'integer' }, weight: { type: 'number' } } }, updatedAt: { type: 'string' } },
+      },
     },
   },
   paths: {
-    '/v1/health': { get: { summary: 'Liveness', responses: { '200': json({ type: 'object' }) } } },
-    '/v1/version': { get: { summary: 'Service and head-format versions', responses: { '200': json({ type: 'object' }) } } },
-    '/v1/admin/tenants': { post: { summary: 'Create a tenant', security: bearer, requestBody: json({ type: 'object', properties: { name: { type: 'string' } } }), responses: { '201': json({ type: 'object' }), ...errors(400, 401) } } },
-    '/v1/admin/tenants/{id}/keys': {
-      post: { summary: 'Create an API key (returned once, with its id)', security: bearer, requestBody: json({ type: 'object', properties: { scope: { enum: ['read', 'write'] } } }), responses: { '201': json(issuedKey), ...errors(400, 401, 404) } },
-      get: { summary: "List a tenant's keys (ids and scopes, never the keys)", security: bearer, responses: { '200': json({ type: 'object', properties: { keys: { type: 'array', items: keyInfo } } }), ...errors(401, 404) } },
+    '/v1/health': { get: { summary: 'Liveness', responses: { '200': json({ type: 'object', required: ['ok'], properties: { ok: { type: 'boolean' } } }, 'The worker is up') } } },
+    '/v1/version': {
+      get: {
+        summary: 'Service and head-format versions',
+        responses: { '200': json({ type: 'object', required: ['service', 'version', 'headFormatVersion'], properties: { service: { type: 'string' }, version: { type: 'string' }, headFormatVersion: { type: 'integer' } } }, 'Versions') },
+      },
     },
-    '/v1/admin/tenants/{id}/keys/{keyId}': { delete: { summary: 'Revoke a key (refused in every isolate within 2 s)', security: bearer, responses: { '200': json({ type: 'object', properties: { revoked: { type: 'string' } } }), ...errors(401, 404) } } },
-    '/v1/admin/tenants/{id}/keys/{keyId}/rotate': { post: { summary: 'Replace a key by a new one with the same scope; the old one is revoked', security: bearer, responses: { '201': json(issuedKey), ...errors(401, 404) } } },
-    '/v1/keys': { get: { summary: "List the caller's tenant's keys (write key); `current` marks the caller's", security: bearer, responses: { '200': json({ type: 'object', properties: { keys: { type: 'array', items: { ...keyInfo, properties: { ...keyInfo.properties, current: { type: 'boolean' } } } } } }), ...errors(401, 403) } } },
-    '/v1/keys/{keyId}': { delete: { summary: 'Revoke one of your tenant\'s keys (write key)', security: bearer, responses: { '200': json({ type: 'object', properties: { revoked: { type: 'string' } } }), ...errors(401, 403, 404) } } },
-    '/v1/keys/{keyId}/rotate': { post: { summary: 'Rotate one of your tenant\'s keys (write key)', security: bearer, responses: { '201': json(issuedKey), ...errors(401, 403, 404) } } },
-    '/v1/heads': { get: { summary: 'List heads', security: bearer, responses: { '200': json({ type: 'object' }), ...errors(401) } } },
+    '/v1/openapi.json': { get: { summary: 'This document', responses: { '200': json({ type: 'object' }, 'The OpenAPI document') } } },
+    '/v1/admin/tenants': {
+      post: {
+        summary: 'Create a tenant',
+        security: bearer,
+        requestBody: body({ type: 'object', required: ['name'], properties: { name: { type: 'string', maxLength: 200 } } }),
+        responses: { '201': json({ type: 'object', required: ['id', 'name'], properties: { id: { type: 'string' }, name: { type: 'string' } } }, 'The new tenant'), ...errors(400, 401) },
+      },
+    },
+    '/v1/admin/tenants/{id}/keys': {
+      parameters: [param('id', 'Tenant id')],
+      post: { summary: 'Create an API key (returned once, with its id)', security: bearer, requestBody: body({ type: 'object', properties: { scope: { enum: ['read', 'write'] } } }), responses: { '201': json(ref('IssuedKey'), 'The key, shown once'), ...errors(400, 401, 404) } },
+      get: { summary: "List a tenant's keys (ids and scopes, never the keys)", security: bearer, responses: { '200': json({ type: 'object', required: ['keys'], properties: { keys: { type: 'array', items: ref('KeyInfo') } } }, 'The keys'), ...errors(401, 404) } },
+    },
+    '/v1/admin/tenants/{id}/keys/{keyId}': {
+      parameters: [param('id', 'Tenant id'), param('keyId', 'Key id (k_…)')],
+      delete: { summary: 'Revoke a key (refused in every isolate within 2 s)', security: bearer, responses: { '200': json(revoked, 'Revoked'), ...errors(401, 404) } },
+    },
+    '/v1/admin/tenants/{id}/keys/{keyId}/rotate': {
+      parameters: [param('id', 'Tenant id'), param('keyId', 'Key id (k_…)')],
+      post: { summary: 'Replace a key by a new one with the same scope; the old one is revoked', security: bearer, responses: { '201': json(ref('IssuedKey'), 'The new key, shown once'), ...errors(401, 404) } },
+    },
+    '/v1/admin/seal-versions': {
+      post: {
+        summary: 'Seal version rows written before seals existed (or every row, after INTEGRITY_KEY changed)',
+        security: bearer,
+        parameters: [{ name: 'all', in: 'query', required: false, schema: { enum: ['true', 'false'] }, description: 'reseal every row, not only unsealed ones' }],
+        responses: { '200': json({ type: 'object', required: ['sealed'], properties: { sealed: { type: 'integer' } } }, 'How many rows were sealed'), ...errors(401) },
+      },
+    },
+    '/v1/keys': {
+      get: {
+        summary: "List the caller's tenant's keys (write key); `current` marks the caller's",
+        security: bearer,
+        responses: { '200': json({ type: 'object', required: ['keys'], properties: { keys: { type: 'array', items: { allOf: [ref('KeyInfo'), { type: 'object', properties: { current: { type: 'boolean' } } }] } } } }, 'The keys'), ...errors(401, 403) },
+      },
+    },
+    '/v1/keys/{keyId}': { parameters: [param('keyId', 'Key id (k_…)')], delete: { summary: "Revoke one of your tenant's keys (write key)", security: bearer, responses: { '200': json(revoked, 'Revoked'), ...errors(401, 403, 404) } } },
+    '/v1/keys/{keyId}/rotate': { parameters: [param('keyId', 'Key id (k_…)')], post: { summary: "Rotate one of your tenant's keys (write key)", security: bearer, responses: { '201': json(ref('IssuedKey'), 'The new key, shown once'), ...errors(401, 403, 404) } } },
+    '/v1/heads': {
+      get: {
+        summary: 'List heads',
+        security: bearer,
+        responses: {
+          '200': json(
+            { type: 'object', required: ['heads'], properties: { heads: { type: 'array', items: { type: 'object', required: ['name', 'latestVersion', 'versions', 'createdAt'], properties: { name: { type: 'string' }, latestVersion: { type: ['integer', 'null'] }, versions: { type: 'integer' }, createdAt: { type: 'string' } } } } } },
+            "The tenant's heads",
+          ),
+          ...errors(401),
+        },
+      },
+    },
     '/v1/heads/{name}': {
-      get: { summary: 'Versions and aliases of a head', security: bearer, responses: { '200': json({ type: 'object' }), ...errors(401, 404) } },
-      delete: { summary: 'Delete a head with all versions', security: bearer, responses: { '200': json({ type: 'object' }), ...errors(401, 403, 404) } },
+      parameters: [param('name', 'Head name')],
+      get: {
+        summary: 'Versions and aliases of a head',
+        security: bearer,
+        responses: {
+          '200': json({ type: 'object', required: ['name', 'versions', 'aliases'], properties: { name: { type: 'string' }, versions: { type: 'array', items: ref('VersionInfo') }, aliases: { type: 'array', items: ref('Alias') } } }, 'The head'),
+          ...errors(401, 404),
+        },
+      },
+      delete: {
+        summary: 'Delete a head with all versions, aliases, files and online examples',
+        security: bearer,
+        responses: { '200': json({ type: 'object', required: ['deleted', 'versions'], properties: { deleted: { type: 'string' }, versions: { type: 'integer' } } }, 'Deleted'), ...errors(401, 403, 404) },
+      },
     },
     '/v1/heads/{name}/versions': {
+      parameters: [param('name', 'Head name')],
       post: {
         summary: 'Upload a head file as the next immutable version',
         security: bearer,
-        parameters: [{ name: 'alias', in: 'query', schema: { type: 'string' }, description: 'also point this alias at the new version' }],
-        requestBody: json({ $ref: '#/components/schemas/HeadFile' }),
-        responses: { '201': json({ type: 'object' }), ...errors(400, 401, 403, 413) },
+        parameters: [{ name: 'alias', in: 'query', required: false, schema: { type: 'string' }, description: 'also point this alias at the new version' }],
+        requestBody: body(ref('HeadFile')),
+        responses: { '201': json({ allOf: [ref('VersionInfo'), { type: 'object', properties: { name: { type: 'string' }, alias: { type: ['string', 'null'] } } }] }, 'The new version'), ...errors(400, 401, 403, 413) },
       },
     },
     '/v1/heads/{name}/aliases/{alias}': {
-      put: { summary: 'Point an alias at a version, optionally splitting traffic with a canary', security: bearer, requestBody: json({ type: 'object', required: ['version'], properties: { version: { type: 'integer' }, canary: { type: 'object', properties: { version: { type: 'integer' }, weight: { type: 'number' } } } } }), responses: { '200': json({ type: 'object' }), ...errors(400, 401, 403, 404) } },
-      delete: { summary: 'Remove an alias', security: bearer, responses: { '200': json({ type: 'object' }), ...errors(401, 403, 404) } },
+      parameters: [param('name', 'Head name'), param('alias', 'Alias (lower-case)')],
+      put: {
+        summary: 'Point an alias at a version, optionally splitting traffic with a canary',
+        security: bearer,
+        requestBody: body({ type: 'object', required: ['version'], properties: { version: { type: 'integer' }, canary: { type: ['object', 'null'], properties: { version: { type: 'integer' }, weight: { type: 'number' } } } } }),
+        responses: { '200': json({ type: 'object', properties: { name: { type: 'string' }, alias: { type: 'string' }, version: { type: 'integer' }, canary: { type: ['object', 'null'] } } }, 'The alias'), ...errors(400, 401, 403, 404) },
+      },
+      delete: { summary: 'Remove an alias', security: bearer, responses: { '200': json({ type: 'object', properties: { deleted: { type: 'string' } } }, 'Removed'), ...errors(401, 403, 404) } },
     },
     '/v1/heads/{ref}/classify': {
+      parameters: [param('ref', 'name, name@version or name@alias')],
       post: {
-        summary: 'Classify a batch of embeddings; ref is name, name@version or name@alias',
+        summary: 'Classify a batch of embeddings',
         security: bearer,
-        requestBody: json({ type: 'object', required: ['embeddings'], properties: { embeddings: { $ref: '#/components/schemas/Embeddings' }, fingerprint: { type: 'string' }, topK: { type: 'integer' }, threshold: { type: 'number' }, rejectUnknown: { type: 'boolean' } } }),
-        responses: { '200': json({ type: 'object', properties: { head: { type: 'string' }, version: { type: 'integer' }, predictions: { type: 'array', items: { $ref: '#/components/schemas/Prediction' } } } }), ...errors(400, 401, 404, 409, 413, 429) },
+        requestBody: body({ type: 'object', required: ['embeddings'], properties: { embeddings: ref('Embeddings'), fingerprint: { type: 'string' }, topK: { type: 'integer' }, threshold: { type: 'number' }, rejectUnknown: { type: 'boolean' } } }),
+        responses: {
+          '200': json({ type: 'object', required: ['head', 'version', 'predictions'], properties: { head: { type: 'string' }, version: { type: 'integer' }, predictions: { type: 'array', items: ref('Prediction') } } }, 'One prediction per embedding'),
+          ...errors(400, 401, 404, 409, 413),
+        },
       },
     },
     '/v1/heads/{ref}/examples': {
-      post: { summary: 'Add labelled embeddings to a kNN or centroid head (seen by the next classify)', security: bearer, requestBody: json({ type: 'object', required: ['embeddings', 'labels'], properties: { embeddings: { $ref: '#/components/schemas/Embeddings' }, labels: { type: 'array', items: { type: 'string' } } } }), responses: { '201': json({ type: 'object' }), ...errors(400, 401, 403, 404) } },
-      delete: { summary: 'Remove online examples by id', security: bearer, requestBody: json({ type: 'object', required: ['ids'], properties: { ids: { type: 'array', items: { type: 'integer' } } } }), responses: { '200': json({ type: 'object' }), ...errors(400, 401, 403, 404) } },
+      parameters: [param('ref', 'name, name@version or name@alias (its main version, never the canary)')],
+      post: {
+        summary: 'Add labelled embeddings to a kNN or centroid head (seen by the next classify)',
+        security: bearer,
+        requestBody: body({ type: 'object', required: ['embeddings', 'labels'], properties: { embeddings: ref('Embeddings'), labels: { type: 'array', items: { type: 'string' } } } }),
+        responses: {
+          '201': json({ type: 'object', required: ['head', 'version', 'ids', 'total'], properties: { head: { type: 'string' }, version: { type: 'integer' }, ids: { type: 'array', items: { type: 'integer' } }, total: { type: 'integer' } } }, 'The new examples\' ids'),
+          ...errors(400, 401, 403, 404, 409, 413),
+        },
+      },
+      delete: {
+        summary: 'Remove online examples by id',
+        security: bearer,
+        requestBody: body({ type: 'object', required: ['ids'], properties: { ids: { type: 'array', items: { type: 'integer' } } } }),
+        responses: { '200': json({ type: 'object', required: ['head', 'version', 'removed'], properties: { head: { type: 'string' }, version: { type: 'integer' }, removed: { type: 'integer' } } }, 'Removed'), ...errors(400, 401, 403, 404) },
+      },
     },
   },
 } as const;
