@@ -121,8 +121,9 @@ describe('openWakeWord speech embeddings on FSDD spoken digits', () => {
         (keys[i].digit === keys[j].digit ? same : different).push(cosineSimilarity(e[i], e[j]));
       }
     console.info(`FSDD same-digit cos ${mean(same).toFixed(3)}, different-digit ${mean(different).toFixed(3)}`);
-    // Measured: same 0.937, different 0.754.
-    expect(mean(same)).toBeGreaterThan(mean(different) + 0.1);
+    // Measured: same 0.981, different 0.905 (clips are centred in ≥ 1.5 s of silence, which every
+    // embedding shares, so all cosines are higher than with tight clips: 0.937 vs 0.754 then).
+    expect(mean(same)).toBeGreaterThan(mean(different) + 0.05);
     // Nearest neighbour within a speaker finds the same digit far above chance (1/9 of others).
     let hits = 0;
     for (let i = 0; i < e.length; i++) {

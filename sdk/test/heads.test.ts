@@ -191,7 +191,7 @@ describe('fitHead: cross-validation and auto selection', () => {
     expect(report.tried[0].macroF1).toBe(Math.max(...report.tried.map((t) => t.macroF1)));
     expect(report.spec).toEqual(report.tried[0].spec);
     expect(report.crossValidation?.folds).toBe(5);
-    expect(report.training.metrics?.method).toBe('5-fold stratified CV');
+    expect(report.training.metrics?.method).toBe('5-fold stratified CV (not grouped)');
     const test = evaluate(fsdd.test.labels, report.head.predictLabels(fsdd.test));
     expect(test.accuracy).toBeGreaterThan(0.9);
   });
