@@ -6,7 +6,7 @@ export default defineConfig({
       {
         test: {
           name: 'sdk',
-          include: ['sdk/test/**/*.test.ts'],
+          include: ['sdk/test/**/*.test.ts', 'examples/**/*.test.ts'],
           testTimeout: 120_000,
           hookTimeout: 120_000,
         },
