@@ -14,7 +14,7 @@ import { EdgeClient } from '../../sdk/src/client/edge-client.js';
 import { bootstrapTenant, freePort, startLocalWorker, type LocalWorker } from '../../sdk/src/cli/local-worker.js';
 import { parseHead } from '../../sdk/src/heads/format.js';
 import { loadBackbone, readImageFile } from '../../sdk/src/node.js';
-import { REPO, cifar } from '../../sdk/test/helpers.js';
+import { REPO, SHARED, cifar } from '../../sdk/test/helpers.js';
 
 const SHOTS = join(REPO, '.cache', 'trainer-shots');
 const TRAIN = { cat: [0, 1, 2, 3, 4, 5, 6, 7], ship: [0, 1, 2, 3, 4, 5, 6, 7] };
@@ -129,5 +129,53 @@ describe('trainer page', () => {
     } finally {
       await backbone.dispose();
     }
+  }, 180_000);
+
+  it('text: typed sentences per class, trained, and a new sentence classified', async () => {
+    await page.locator('#modality').selectOption('text');
+    await waitForStatus(/^Ready/);
+    expect(await page.locator('#backbone').textContent()).toMatch(/use-lite · 512-d/);
+    const examples = {
+      billing: ['I was charged twice this month', 'refund my last payment', 'why is my invoice so high', 'update my credit card'],
+      login: ['I cannot sign in', 'reset my password', 'my account is locked', 'the login page rejects my password'],
+    };
+    const classes = page.locator('section.class');
+    for (const [i, [name, sentences]] of Object.entries(examples).entries()) {
+      await classes.nth(i).locator('input.class-name').fill(name);
+      await classes.nth(i).locator('input.class-name').dispatchEvent('change');
+      for (const sentence of sentences) {
+        await classes.nth(i).locator('.tools input[type=text]').fill(sentence);
+        await classes.nth(i).locator('.tools input[type=text]').press('Enter');
+        await waitForStatus(new RegExp(`added to “${name}”`));
+      }
+    }
+    await page.locator('#train').click();
+    await waitForStatus(/^Trained:/);
+    await page.locator('#try-sentence').fill('please give me my money back');
+    await page.locator('#try-text button').click();
+    await waitForStatus(/^Predicted/);
+    expect(await page.locator('#prediction .answer').first().textContent()).toBe('billing');
+    await shot('6-text');
+  }, 180_000);
+
+  it('sounds: WAV files of two spoken digits, trained, and a new take classified', async () => {
+    await page.locator('#modality').selectOption('audio');
+    await waitForStatus(/^Ready/);
+    const fsdd = (digit: number, take: number) => join(SHARED, 'data', 'fsdd', `${digit}_jackson_${take}.wav`);
+    const classes = page.locator('section.class');
+    for (const [i, digit] of [0, 1].entries()) {
+      await classes.nth(i).locator('input.class-name').fill(`digit ${digit}`);
+      await classes.nth(i).locator('input.class-name').dispatchEvent('change');
+      await classes.nth(i).locator('input[type=file]').setInputFiles([0, 1, 2, 3, 4, 5].map((t) => fsdd(digit, t)));
+      await waitForStatus(new RegExp(`6 example\\(s\\) added to “digit ${digit}”`));
+    }
+    await page.locator('#train').click();
+    await waitForStatus(/^Trained:/);
+    await page.locator('#try-file').setInputFiles(fsdd(1, 30));
+    await waitForStatus(/^Predicted/);
+    // The nearest class is right; the distance gate may still call a new take "unknown" (issue 10's
+    // open-set calibration), so the answer is checked through its nearest class.
+    expect(await page.locator('#prediction .answer').first().textContent()).toMatch(/^(digit 1|unknown \(nearest: digit 1\))$/);
+    await shot('7-audio');
   }, 180_000);
 });
