@@ -47,7 +47,7 @@ async function limitByAddress(c: Context<AppEnv>): Promise<void> {
   const address = c.req.header('cf-connecting-ip') ?? 'unknown';
   const { success } = await limiter.limit({ key: `ip:${address}` });
   if (!success) {
-    throw new ApiError(429, 'RATE_LIMITED', 'Too many requests from this address without a valid API key, or to admin routes; check the key, slow down and retry in a minute.');
+    throw new ApiError(429, 'RATE_LIMITED', 'Too many requests from this address without a valid API key, or to admin routes; check the key, slow down and retry in a minute.', 60);
   }
 }
 
@@ -135,7 +135,7 @@ export function requireKey(scope: Principal['scope']): MiddlewareHandler<AppEnv>
     if (scope === 'write' && row.scope !== 'write') throw new ApiError(403, 'FORBIDDEN', 'This is a read-only key; use a write key to change heads.');
     if (c.env.RATE_LIMITER && c.env.RATE_LIMIT !== 'off') {
       const { success } = await c.env.RATE_LIMITER.limit({ key: keyHash });
-      if (!success) throw new ApiError(429, 'RATE_LIMITED', 'Too many requests for this API key; slow down and retry in a minute.');
+      if (!success) throw new ApiError(429, 'RATE_LIMITED', 'Too many requests for this API key; slow down and retry in a minute.', 60);
     }
     c.set('principal', { tenantId: row.tenantId, scope: row.scope, keyHash });
     await next();

@@ -37,6 +37,10 @@ export interface Env {
   MAX_HEAD_MEMORY_BYTES?: string;
   /** Parsed linear heads kept per isolate, in bytes. */
   HEAD_CACHE_BYTES?: string;
+  /** kNN snapshots (head file + online examples) kept per isolate, in bytes. */
+  SNAPSHOT_CACHE_BYTES?: string;
+  /** kNN classifications in flight per isolate before 503 OVERLOADED. */
+  MAX_INFLIGHT_KNN?: string;
 }
 
 /** Limits on what one head may hold (checked at upload, and by the Durable Object on every addition). */
@@ -51,13 +55,15 @@ export interface Limits extends HeadLimits {
   maxBatch: number;
   maxDim: number;
   headCacheBytes: number;
+  snapshotCacheBytes: number;
+  maxInflightKnn: number;
 }
 
 const MiB = 1024 * 1024;
 /** Parsed linear heads kept per isolate unless HEAD_CACHE_BYTES says otherwise. */
 export const DEFAULT_HEAD_CACHE_BYTES = 16 * MiB;
 
-export function limitsOf(env: Env): Limits {
+export function limitsOf(env: Partial<Env>): Limits {
   return {
     maxBodyBytes: Number(env.MAX_BODY_BYTES ?? 32 * MiB),
     maxBatch: Number(env.MAX_BATCH ?? 256),
@@ -66,6 +72,8 @@ export function limitsOf(env: Env): Limits {
     maxHeadExamples: Number(env.MAX_HEAD_EXAMPLES ?? 20_000),
     maxHeadBytes: Number(env.MAX_HEAD_MEMORY_BYTES ?? 64 * MiB),
     headCacheBytes: Number(env.HEAD_CACHE_BYTES ?? DEFAULT_HEAD_CACHE_BYTES),
+    snapshotCacheBytes: Number(env.SNAPSHOT_CACHE_BYTES ?? 64 * MiB),
+    maxInflightKnn: Number(env.MAX_INFLIGHT_KNN ?? 64),
   };
 }
 

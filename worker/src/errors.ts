@@ -11,6 +11,8 @@ export class ApiError extends Error {
     readonly status: ContentfulStatusCode,
     readonly code: string,
     message: string,
+    /** Seconds a client should wait before retrying (sent as `Retry-After`). */
+    readonly retryAfter?: number,
   ) {
     super(message);
   }
@@ -35,11 +37,12 @@ export interface ErrorData {
   status: ContentfulStatusCode;
   code: string;
   message: string;
+  retryAfter?: number;
 }
 
 /** The status, code and message of an error the API reports as such; undefined for bugs (→ 500 INTERNAL). */
 export function errorData(err: unknown): ErrorData | undefined {
-  if (err instanceof ApiError) return { status: err.status, code: err.code, message: err.message };
+  if (err instanceof ApiError) return { status: err.status, code: err.code, message: err.message, ...(err.retryAfter !== undefined ? { retryAfter: err.retryAfter } : {}) };
   if (err instanceof EdgeheadError) {
     const status = STATUS_BY_CODE[err.code];
     if (status) return { status, code: err.code, message: err.message };
@@ -69,12 +72,15 @@ export function errorBody(code: string, message: string) {
 }
 
 export function fromErrorData(e: ErrorData): ApiError {
-  return new ApiError(e.status, e.code, e.message);
+  return new ApiError(e.status, e.code, e.message, e.retryAfter);
 }
 
 export function handleError(err: Error, c: Context): Response {
   const known = errorData(err);
-  if (known) return c.json(errorBody(known.code, known.message), known.status);
+  if (known) {
+    if (known.retryAfter !== undefined) c.header('Retry-After', String(known.retryAfter));
+    return c.json(errorBody(known.code, known.message), known.status);
+  }
   console.error('unhandled error', err);
   return c.json(errorBody('INTERNAL', 'The server failed to handle this request; it has been logged. Retry later.'), 500);
 }

@@ -99,6 +99,8 @@ describe('revocation reaches every isolate within a bounded time', () => {
       if (status === 200) await new Promise((r) => setTimeout(r, 100));
     }
     expect(status).toBe(401);
-    expect(Date.now() - revokedAt).toBeLessThanOrEqual(KEY_RECHECK_MS + 200);
+    // The bound is KEY_RECHECK_MS; the slack covers one poll interval and a request's latency on a
+    // busy machine (+200 ms failed there). Without the generation check it would be 60 s.
+    expect(Date.now() - revokedAt).toBeLessThanOrEqual(KEY_RECHECK_MS + 1_000);
   });
 });

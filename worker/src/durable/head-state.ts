@@ -26,6 +26,45 @@ export interface BlobRef {
 /** Stored examples are read back this many at a time: loading never holds more than one page beside the head. */
 export const LOAD_PAGE = 256;
 
+/** Recent changes kept for isolates' snapshots to catch up with (by bytes); one further behind reloads in full. */
+const LOG_BYTES = 8 * 1024 * 1024;
+
+/** A request that waited longer than this in the object's queue is refused (503, retry) instead of served late. */
+export const MAX_QUEUE_MS = 2_000;
+
+export interface OnlineExample {
+  id: number;
+  embedding: Float32Array;
+  label: string;
+}
+
+/** One addition or removal of online examples, numbered by the object's generation. */
+export interface Change {
+  generation: number;
+  added?: OnlineExample[];
+  removed?: number[];
+}
+
+/**
+ * Where a snapshot stands against this object: `epoch` names one loading of the object's state
+ * (it changes when the object restarts or reloads), `generation` counts changes within it.
+ */
+export interface SyncState {
+  epoch: string;
+  generation: number;
+  /** Examples in the head (file references plus online examples). */
+  size: number;
+  /** Changes after the caller's generation, or reset: the caller must load in full. */
+  changes?: Change[];
+  reset?: boolean;
+}
+
+function shed(sentAt: number | undefined): void {
+  if (sentAt !== undefined && Date.now() - sentAt > MAX_QUEUE_MS) {
+    throw new ApiError(503, 'OVERLOADED', `This head version is overloaded: the request waited over ${MAX_QUEUE_MS} ms for its turn. Retry in a second, or spread traffic over time.`, 1);
+  }
+}
+
 interface StoredExample {
   embedding: Float32Array;
   label: string;
@@ -71,6 +110,25 @@ export class HeadState extends DurableObject<Env> {
   /** Online examples stored for this version (either kind). */
   private onlineCount = 0;
   private nextId = 0;
+  private epoch = crypto.randomUUID();
+  private generation = 0;
+  private log: (Change & { bytes: number })[] = [];
+  private logBytes = 0;
+
+  /** A new epoch: snapshots taken before reload in full (called whenever the state is rebuilt or cleared). */
+  private newEpoch(): void {
+    this.epoch = crypto.randomUUID();
+    this.generation = 0;
+    this.log = [];
+    this.logBytes = 0;
+  }
+
+  private record(change: Omit<Change, 'generation'>): void {
+    const bytes = 64 + (change.added?.reduce((n, e) => n + e.embedding.byteLength + 2 * e.label.length + 64, 0) ?? 0) + 8 * (change.removed?.length ?? 0);
+    this.log.push({ generation: ++this.generation, ...change, bytes });
+    this.logBytes += bytes;
+    while (this.logBytes > LOG_BYTES && this.log.length > 1) this.logBytes -= (this.log.shift() as { bytes: number }).bytes;
+  }
 
   /**
    * The head with its stored examples. A failure while loading is returned from the blocked
@@ -97,6 +155,7 @@ export class HeadState extends DurableObject<Env> {
   private async rebuild(ref: BlobRef): Promise<ApiError | undefined> {
     this.head = undefined;
     this.loadedFrom = undefined;
+    this.newEpoch();
     const { head } = parseHead(await readVerified(this.env.BLOBS, ref.blobKey, ref.sha256));
     if (!(head instanceof KnnHead) && !(head instanceof CentroidHead)) {
       throw new InvalidInputError('Online examples apply to knn and centroid heads only.');
@@ -156,8 +215,48 @@ export class HeadState extends DurableObject<Env> {
     );
   }
 
-  classify(ref: BlobRef, embeddings: Float32Array[], options: { topK?: number; threshold?: number; rejectUnknown?: boolean }): Promise<Outcome<Prediction[]>> {
-    return outcome(async () => (await this.ensureLoaded(ref)).predict(embeddings, options));
+  classify(ref: BlobRef, embeddings: Float32Array[], options: { topK?: number; threshold?: number; rejectUnknown?: boolean }, sentAt?: number): Promise<Outcome<Prediction[]>> {
+    return outcome(async () => {
+      shed(sentAt);
+      return (await this.ensureLoaded(ref)).predict(embeddings, options);
+    });
+  }
+
+  /**
+   * For a snapshot in a Worker isolate: the changes after `since`, or `reset` when the snapshot
+   * is from another epoch or too far behind. Cheap (no prediction here), so many isolates can
+   * classify in parallel while this object only orders the writes.
+   */
+  sync(ref: BlobRef, since: { epoch: string; generation: number } | null, sentAt?: number): Promise<Outcome<SyncState>> {
+    return outcome(async () => {
+      shed(sentAt);
+      const head = await this.ensureLoaded(ref);
+      const state = { epoch: this.epoch, generation: this.generation, size: head instanceof KnnHead ? head.size : this.onlineCount };
+      const covered = since && since.epoch === this.epoch && since.generation <= this.generation && (since.generation === this.generation || (this.log[0]?.generation ?? Infinity) <= since.generation + 1);
+      if (!covered) return { ...state, reset: true };
+      return { ...state, changes: this.log.filter((c) => c.generation > since.generation).map(({ bytes: _, ...c }) => c) };
+    });
+  }
+
+  /** Stored online examples with ids after `afterId`, at most LOAD_PAGE, checked against their checksums. */
+  page(ref: BlobRef, afterId: number, sentAt?: number): Promise<Outcome<{ examples: OnlineExample[]; done: boolean }>> {
+    return outcome(async () => {
+      shed(sentAt);
+      await this.ensureLoaded(ref);
+      const page = await this.ctx.storage.list<StoredExample>({ prefix: EXAMPLE_PREFIX, limit: LOAD_PAGE, ...(afterId >= 0 ? { startAfter: exampleKey(afterId) } : {}) });
+      const examples: OnlineExample[] = [];
+      for (const [key, ex] of page) {
+        const id = Number(key.slice(EXAMPLE_PREFIX.length));
+        if (exampleProblem(ex?.embedding, ex?.label, this.head?.dim ?? 0) || (await this.checksumProblem(id, ex))) {
+          // Changed since this object loaded it: reload (which quarantines and reports it).
+          this.loadedFrom = undefined;
+          await this.ensureLoaded(ref);
+          throw new ApiError(503, 'STORAGE_CHANGED', 'Stored examples changed while being read; retry.', 1);
+        }
+        examples.push({ id, embedding: ex.embedding, label: ex.label });
+      }
+      return { examples, done: page.size < LOAD_PAGE };
+    });
   }
 
   addExamples(ref: BlobRef, embeddings: Float32Array[], labels: string[]): Promise<Outcome<{ ids: number[]; total: number }>> {
@@ -176,6 +275,7 @@ export class HeadState extends DurableObject<Env> {
     this.headIds.clear();
     this.onlineCount = 0;
     this.nextId = 0;
+    this.newEpoch();
   }
 
   private async add(ref: BlobRef, embeddings: Float32Array[], labels: string[]): Promise<{ ids: number[]; total: number }> {
@@ -204,6 +304,7 @@ export class HeadState extends DurableObject<Env> {
     }
     if (Array.isArray(added)) ids.forEach((id, i) => this.headIds.set(id, added[i]));
     this.onlineCount += ids.length;
+    this.record({ added: ids.map((id, i) => ({ id, embedding: embeddings[i], label: labels[i] })) });
     const total = head instanceof KnnHead ? head.size : ids.length;
     return { ids, total };
   }
@@ -245,6 +346,7 @@ export class HeadState extends DurableObject<Env> {
     if (this.head instanceof KnnHead) {
       this.head.remove(ids.map((id) => this.headIds.get(id) as number));
       ids.forEach((id) => this.headIds.delete(id));
+      this.record({ removed: ids });
     } else {
       // Centroid sums cannot forget an example exactly in float32; rebuild from the stored ones.
       this.loadedFrom = undefined;

@@ -7,6 +7,7 @@ import { ByteLruCache, approxBytes } from '../cache.js';
 import { DEFAULT_HEAD_CACHE_BYTES, headLimitsOf, limitsOf, type AppEnv } from '../env.js';
 import { assertHeadFits } from '../head-limits.js';
 import { assertSealed, integritySecret, sealVersion } from '../integrity.js';
+import { classifyKnn, forgetSnapshots } from '../snapshots.js';
 import { parseEmbeddings } from '../embeddings.js';
 import { ALIAS_PATTERN, headName, optionalNumber, parseRef, readJsonObject, readJsonText } from '../request.js';
 import { blobKey, readVerified } from '../store/blobs.js';
@@ -90,8 +91,7 @@ heads.post('/:name/versions', requireKey('write'), async (c) => {
   }
   if (!inserted) {
     await c.env.BLOBS.delete(key).catch(() => undefined);
-    c.header('Retry-After', '1');
-    throw new ApiError(503, 'STORAGE_BUSY', `Too many concurrent uploads to "${name}" (more than ${SEAL_WINDOW * INSERT_ATTEMPTS}); nothing was created. Retry in a second.`);
+    throw new ApiError(503, 'STORAGE_BUSY', `Too many concurrent uploads to "${name}" (more than ${SEAL_WINDOW * INSERT_ATTEMPTS}); nothing was created. Retry in a second.`, 1);
   }
   // Answered from what was written, not re-read: a delete racing this upload must not turn a committed upload into a 500.
   return c.json({ name, ...versionInfo(inserted), alias: alias ?? null }, 201);
@@ -123,6 +123,7 @@ heads.delete('/:name', requireKey('write'), async (c) => {
   const rows = await store.deleteHead(tenant(c), name);
   if (rows === null) throw notFound(`No head named "${name}".`);
   for (const k of [...versionCache.keys()]) if (k.startsWith(`${tenant(c)}/${name}/`)) versionCache.delete(k);
+  forgetSnapshots(rows.map((r) => r.uid));
   // The rows are gone, so the head is deleted whatever happens next. Online examples go with
   // their versions, and each blob belonged to the deleted rows only (one per version; rows from
   // before uids shared them within the head). A failure here leaves only unreachable state:
@@ -241,8 +242,10 @@ heads.post('/:ref/classify', requireKey('read'), async (c) => {
       headCache.set(row.sha256, head, approxBytes(head));
     }
     predictions = (head as LinearHead).predict(embeddings, options);
+  } else if (row.kind === 'knn') {
+    predictions = await classifyKnn(c.env, stateStub(c, row), row, { blobKey: row.blob_key, sha256: row.sha256 }, embeddings, options);
   } else {
-    predictions = unwrap(await stateStub(c, row).classify({ blobKey: row.blob_key, sha256: row.sha256 }, embeddings, options));
+    predictions = unwrap(await stateStub(c, row).classify({ blobKey: row.blob_key, sha256: row.sha256 }, embeddings, options, Date.now()));
   }
   return c.json({ head: row.name, version: row.version, predictions });
 });

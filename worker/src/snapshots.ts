@@ -1,0 +1,143 @@
+/**
+ * kNN classification that is not serialised through one Durable Object. Each isolate keeps an
+ * immutable-base snapshot of a version (the head file from R2 plus the online examples, paged in
+ * from the object) and, per request, asks the object only for the changes since its generation:
+ * a cheap call, so the object orders writes while the isolates do the searching in parallel. The
+ * changes are applied before the search with no await in between, so a classify sees every
+ * addition or removal acknowledged before it started (read-your-writes).
+ *
+ * Back-pressure instead of resets: an isolate with too many kNN requests in flight answers 503
+ * OVERLOADED with Retry-After, and so does the object for a request that queued too long.
+ */
+import { KnnHead, parseHead, type Prediction } from 'edgehead/heads';
+import { ByteLruCache } from './cache.js';
+import type { BlobRef, Change, OnlineExample, Outcome } from './durable/head-state.js';
+import { limitsOf, type Env } from './env.js';
+import { ApiError, fromErrorData } from './errors.js';
+import { exampleBytes, workingSetBytes } from './head-limits.js';
+import { readVerified } from './store/blobs.js';
+import type { VersionRow } from './store/d1.js';
+
+interface Snapshot {
+  sha256: string;
+  epoch: string;
+  generation: number;
+  head: KnnHead;
+  /** Online example id → the head's id for it. */
+  ids: Map<number, number>;
+}
+
+type Options = { topK?: number; threshold?: number; rejectUnknown?: boolean };
+
+const snapshots = new ByteLruCache<Snapshot>(limitsOf({}).snapshotCacheBytes);
+const loading = new Map<string, Promise<Snapshot | null>>();
+let inFlight = 0;
+
+/** What this isolate holds (for tests and diagnostics). */
+export const snapshotStats = () => ({ ...snapshots.stats, inFlight });
+
+function unwrap<T>(o: Outcome<T>): T {
+  if (o.ok) return o.value;
+  throw fromErrorData(o);
+}
+
+/** Applies changes newer than the snapshot, idempotently (ids are never reused). */
+function apply(snap: Snapshot, changes: Change[], generation: number): void {
+  for (const c of changes) {
+    if (c.generation <= snap.generation) continue;
+    if (c.added) addExamples(snap, c.added);
+    if (c.removed) {
+      const present = c.removed.filter((id) => snap.ids.has(id));
+      if (present.length) snap.head.remove(present.map((id) => snap.ids.get(id) as number));
+      present.forEach((id) => snap.ids.delete(id));
+    }
+    snap.generation = c.generation;
+  }
+  snap.generation = Math.max(snap.generation, generation);
+}
+
+function addExamples(snap: Snapshot, examples: OnlineExample[]): void {
+  const fresh = examples.filter((e) => !snap.ids.has(e.id));
+  if (!fresh.length) return;
+  const headIds = snap.head.add(
+    fresh.map((e) => e.embedding),
+    fresh.map((e) => e.label),
+  );
+  fresh.forEach((e, i) => snap.ids.set(e.id, headIds[i]));
+}
+
+type Stub = DurableObjectStub<import('./durable/head-state.js').HeadState>;
+
+/** The head file plus every online example, then the changes made meanwhile; null if it cannot settle. */
+async function load(env: Env, stub: Stub, ref: BlobRef, sha256: string): Promise<Snapshot | null> {
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const start = unwrap(await stub.sync(ref, null, Date.now()));
+    const { head } = parseHead(await readVerified(env.BLOBS, ref.blobKey, ref.sha256));
+    if (!(head instanceof KnnHead)) throw new ApiError(500, 'STORAGE_INCONSISTENT', 'This version is recorded as kNN but its head file is not; re-upload it.');
+    const snap: Snapshot = { sha256, epoch: start.epoch, generation: start.generation, head, ids: new Map() };
+    for (let after = -1; ; ) {
+      const { examples, done } = unwrap(await stub.page(ref, after, Date.now()));
+      addExamples(snap, examples);
+      if (examples.length) after = examples[examples.length - 1].id;
+      if (done) break;
+    }
+    // Changes made while paging: applied idempotently on top.
+    const since = unwrap(await stub.sync(ref, { epoch: start.epoch, generation: start.generation }, Date.now()));
+    if (since.reset) continue;
+    snap.generation = start.generation;
+    apply(snap, since.changes ?? [], since.generation);
+    return snap;
+  }
+  return null;
+}
+
+/**
+ * Classifies with this isolate's snapshot of the version, brought up to date first; a version
+ * too large for the snapshot budget (SNAPSHOT_CACHE_BYTES) is classified by its Durable Object.
+ */
+export async function classifyKnn(env: Env, stub: Stub, row: VersionRow, ref: BlobRef, embeddings: Float32Array[], options: Options): Promise<Prediction[]> {
+  const limits = limitsOf(env);
+  if (inFlight >= limits.maxInflightKnn) {
+    throw new ApiError(503, 'OVERLOADED', `This worker instance has ${inFlight} kNN classifications in flight (limit ${limits.maxInflightKnn}, MAX_INFLIGHT_KNN). Retry in a second.`, 1);
+  }
+  inFlight++;
+  try {
+    snapshots.resize(limits.snapshotCacheBytes);
+    const cached = snapshots.get(row.uid);
+    if (cached && cached.sha256 === row.sha256) {
+      const state = unwrap(await stub.sync(ref, { epoch: cached.epoch, generation: cached.generation }, Date.now()));
+      if (!state.reset && state.epoch === cached.epoch) {
+        apply(cached, state.changes ?? [], state.generation);
+        return cached.head.predict(embeddings, options);
+      }
+      if (state.size * exampleBytes(row.dim) > limits.snapshotCacheBytes) {
+        snapshots.delete(row.uid);
+        return unwrap(await stub.classify(ref, embeddings, options, Date.now()));
+      }
+    } else {
+      // Too large to keep per isolate: the object classifies (one at a time, with shedding).
+      const state = unwrap(await stub.sync(ref, null, Date.now()));
+      if (state.size * exampleBytes(row.dim) > limits.snapshotCacheBytes) return unwrap(await stub.classify(ref, embeddings, options, Date.now()));
+    }
+    let pending = loading.get(row.uid);
+    if (!pending) {
+      pending = load(env, stub, ref, row.sha256).finally(() => loading.delete(row.uid));
+      loading.set(row.uid, pending);
+    }
+    const snap = await pending;
+    if (!snap) return unwrap(await stub.classify(ref, embeddings, options, Date.now()));
+    snapshots.set(row.uid, snap, workingSetBytes(snap.head));
+    // Another request may have moved the object on while this one waited for the load.
+    const state = unwrap(await stub.sync(ref, { epoch: snap.epoch, generation: snap.generation }, Date.now()));
+    if (state.reset) return unwrap(await stub.classify(ref, embeddings, options, Date.now()));
+    apply(snap, state.changes ?? [], state.generation);
+    return snap.head.predict(embeddings, options);
+  } finally {
+    inFlight--;
+  }
+}
+
+/** Forgets this isolate's snapshots of these versions (their head was deleted). */
+export function forgetSnapshots(uids: string[]): void {
+  for (const uid of uids) snapshots.delete(uid);
+}

@@ -1,0 +1,102 @@
+/**
+ * kNN heads are classified from per-isolate snapshots brought up to date by the Durable Object's
+ * change log (read-your-writes kept), with back-pressure (503 OVERLOADED + Retry-After) instead
+ * of queues that end in resets.
+ */
+import { env } from 'cloudflare:test';
+import { describe, expect, it } from 'vitest';
+import { createApp } from '../src/app.js';
+import { snapshotStats } from '../src/snapshots.js';
+import { call, headFile, readResponse, tenant, upload } from './helpers.js';
+
+async function versionRef(tenantId: string, name: string) {
+  const row = await env.DB.prepare('SELECT uid, blob_key, sha256 FROM versions WHERE tenant_id = ? AND name = ?').bind(tenantId, name).first<{ uid: string; blob_key: string; sha256: string }>();
+  if (!row) throw new Error('no row');
+  return { ref: { blobKey: row.blob_key, sha256: row.sha256 }, stub: env.HEAD_STATE.get(env.HEAD_STATE.idFromName(row.uid)) };
+}
+
+/** A deterministic pseudo-random 4-d point. */
+const point = (i: number) => [Math.sin(i * 1.7), Math.cos(i * 2.3), Math.sin(i * 0.7 + 1), Math.cos(i * 3.1 + 2)];
+
+describe('kNN classification from isolate snapshots', () => {
+  it('answers exactly as the Durable Object does, through additions and removals, reading its own writes', async () => {
+    const t = await tenant();
+    await upload(t.write, 'snap', headFile('knn'));
+    const { ref, stub } = await versionRef(t.id, 'snap');
+    const queries = Array.from({ length: 12 }, (_, i) => point(1000 + i));
+    const body = { embeddings: queries, topK: 3, rejectUnknown: false };
+    const ids: number[] = [];
+    for (let step = 0; step < 8; step++) {
+      if (step % 3 === 2 && ids.length) {
+        const gone = ids.splice(0, 2);
+        expect((await call('DELETE', '/v1/heads/snap/examples', { key: t.write, body: { ids: gone } })).status).toBe(200);
+      } else {
+        const embeddings = Array.from({ length: 5 }, (_, i) => point(step * 10 + i));
+        const added = await call('POST', '/v1/heads/snap/examples', { key: t.write, body: { embeddings, labels: embeddings.map((_, i) => `s${step}-${i % 2}`) } });
+        expect(added.status).toBe(201);
+        ids.push(...added.body.ids);
+      }
+      const viaSnapshot = await call('POST', '/v1/heads/snap/classify', { key: t.read, body });
+      expect(viaSnapshot.status).toBe(200);
+      const viaObject = await stub.classify(ref, queries.map((q) => new Float32Array(q)), { topK: 3, rejectUnknown: false });
+      expect(viaObject.ok).toBe(true);
+      expect(viaSnapshot.body.predictions).toEqual(JSON.parse(JSON.stringify((viaObject as { value: unknown }).value)));
+    }
+    expect(snapshotStats().entries).toBeGreaterThan(0);
+    // An example added a moment ago is its own nearest neighbour at once.
+    const fresh = await call('POST', '/v1/heads/snap/examples', { key: t.write, body: { embeddings: [[9, 9, 9, 9]], labels: ['fresh'] } });
+    expect(fresh.status).toBe(201);
+    const q = await call('POST', '/v1/heads/snap/classify', { key: t.read, body: { embeddings: [[9, 9, 9, 9]], rejectUnknown: false } });
+    expect(q.body.predictions[0].nearest).toBe('fresh');
+  });
+
+  it('64 concurrent classifications all succeed while examples are being added', async () => {
+    const t = await tenant();
+    await upload(t.write, 'busy', headFile('knn'));
+    const body = { embeddings: [point(1), point(2)], rejectUnknown: false };
+    const writes = Array.from({ length: 8 }, (_, i) => call('POST', '/v1/heads/busy/examples', { key: t.write, body: { embeddings: [point(500 + i)], labels: ['w'] } }));
+    const reads = Array.from({ length: 64 }, () => call('POST', '/v1/heads/busy/classify', { key: t.read, body }));
+    const results = await Promise.all([...writes, ...reads]);
+    expect(results.map((r) => r.status).filter((s) => s >= 400)).toEqual([]);
+  });
+
+  it('a version over the snapshot budget is classified by its Durable Object, with the same answer', async () => {
+    const t = await tenant();
+    await upload(t.write, 'large', headFile('knn'));
+    const body = JSON.stringify({ embeddings: [point(7)], topK: 2, rejectUnknown: false });
+    const tiny = { ...env, SNAPSHOT_CACHE_BYTES: '100' };
+    const viaObject = await readResponse(await createApp().request('/v1/heads/large/classify', { method: 'POST', headers: { authorization: `Bearer ${t.read}` }, body }, tiny));
+    const viaSnapshot = await readResponse(await createApp().request('/v1/heads/large/classify', { method: 'POST', headers: { authorization: `Bearer ${t.read}` }, body }, env));
+    expect(viaObject.status).toBe(200);
+    expect(viaObject.body.predictions).toEqual(viaSnapshot.body.predictions);
+  });
+});
+
+describe('back-pressure', () => {
+  it('an isolate over MAX_INFLIGHT_KNN answers 503 OVERLOADED with Retry-After, never a reset', async () => {
+    const t = await tenant();
+    await upload(t.write, 'press', headFile('knn'));
+    const tight = { ...env, MAX_INFLIGHT_KNN: '2' };
+    const body = JSON.stringify({ embeddings: [point(3)], rejectUnknown: false });
+    const responses = await Promise.all(
+      Array.from({ length: 12 }, () => createApp().request('/v1/heads/press/classify', { method: 'POST', headers: { authorization: `Bearer ${t.read}` }, body }, tight)),
+    );
+    const overloaded = responses.filter((r) => r.status === 503);
+    expect(overloaded.length).toBeGreaterThan(0);
+    expect(responses.filter((r) => r.status === 200).length).toBeGreaterThan(0);
+    expect(responses.every((r) => r.status === 200 || r.status === 503)).toBe(true);
+    for (const r of overloaded) {
+      expect(r.headers.get('retry-after')).toBe('1');
+      expect(((await r.json()) as { error: { code: string } }).error.code).toBe('OVERLOADED');
+    }
+  });
+
+  it('the Durable Object refuses a request that queued too long (503 OVERLOADED, retry after 1 s) instead of serving it late', async () => {
+    const t = await tenant();
+    await upload(t.write, 'late', headFile('centroid'));
+    const { ref, stub } = await versionRef(t.id, 'late');
+    const stale = await stub.classify(ref, [new Float32Array(point(1))], {}, Date.now() - 10_000);
+    expect(stale).toMatchObject({ ok: false, status: 503, code: 'OVERLOADED', retryAfter: 1 });
+    expect(await stub.classify(ref, [new Float32Array(point(1))], {}, Date.now())).toMatchObject({ ok: true });
+  });
+});
