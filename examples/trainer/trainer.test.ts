@@ -54,7 +54,18 @@ const shot = (name: string) => page.screenshot({ path: join(SHOTS, `${name}.png`
 const status = () => page.locator('#status').textContent();
 
 async function waitForStatus(pattern: RegExp, timeout = 90_000): Promise<void> {
-  await page.waitForFunction((source) => new RegExp(source).test(document.querySelector('#status')?.textContent ?? ''), pattern.source, { timeout });
+  await page
+    .waitForFunction((source) => new RegExp(source).test(document.querySelector('#status')?.textContent ?? ''), pattern.source, { timeout })
+    .catch(async (e: Error) => {
+      throw new Error(`status never matched ${pattern}; it says "${await status()}" (${e.message})`);
+    });
+}
+
+/** Clears the status line, does `action`, and waits for the status it should lead to. */
+async function act(action: () => Promise<unknown>, pattern: RegExp): Promise<void> {
+  await page.evaluate(() => (document.querySelector('#status')!.textContent = ''));
+  await action();
+  await waitForStatus(pattern);
 }
 
 describe('trainer page', () => {
@@ -132,8 +143,7 @@ describe('trainer page', () => {
   }, 180_000);
 
   it('text: typed sentences per class, trained, and a new sentence classified', async () => {
-    await page.locator('#modality').selectOption('text');
-    await waitForStatus(/^Ready/);
+    await act(() => page.locator('#modality').selectOption('text'), /^Ready/);
     expect(await page.locator('#backbone').textContent()).toMatch(/use-lite · 512-d/);
     const examples = {
       billing: ['I was charged twice this month', 'refund my last payment', 'why is my invoice so high', 'update my credit card'],
@@ -145,22 +155,18 @@ describe('trainer page', () => {
       await classes.nth(i).locator('input.class-name').dispatchEvent('change');
       for (const sentence of sentences) {
         await classes.nth(i).locator('.tools input[type=text]').fill(sentence);
-        await classes.nth(i).locator('.tools input[type=text]').press('Enter');
-        await waitForStatus(new RegExp(`added to “${name}”`));
+        await act(() => classes.nth(i).locator('.tools input[type=text]').press('Enter'), new RegExp(`added to “${name}”`));
       }
     }
-    await page.locator('#train').click();
-    await waitForStatus(/^Trained:/);
+    await act(() => page.locator('#train').click(), /^Trained:/);
     await page.locator('#try-sentence').fill('please give me my money back');
-    await page.locator('#try-text button').click();
-    await waitForStatus(/^Predicted/);
+    await act(() => page.locator('#try-text button').click(), /^Predicted/);
     expect(await page.locator('#prediction .answer').first().textContent()).toBe('billing');
     await shot('6-text');
   }, 180_000);
 
   it('sounds: WAV files of two spoken digits, trained, and a new take classified', async () => {
-    await page.locator('#modality').selectOption('audio');
-    await waitForStatus(/^Ready/);
+    await act(() => page.locator('#modality').selectOption('audio'), /^Ready/);
     const fsdd = (digit: number, take: number) => join(SHARED, 'data', 'fsdd', `${digit}_jackson_${take}.wav`);
     const classes = page.locator('section.class');
     for (const [i, digit] of [0, 1].entries()) {
