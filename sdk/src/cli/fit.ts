@@ -1,5 +1,4 @@
 /** `edgehead fit`: dataset → embeddings → head (+ CV metrics) → portable head file. */
-import { rename, writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { InvalidInputError } from '../core/errors.js';
 import { describeCv, describeSpec, fitHead, type HeadSpec } from '../heads/fit.js';
@@ -12,7 +11,8 @@ import { createRng } from '../heads/random.js';
 import { renderReport } from '../report/html-report.js';
 import { readLabelledData, resolveGroups } from './data.js';
 import { embedItems } from './embed-items.js';
-import { out, UsageError, warn } from './io.js';
+import { numberFlag, out, UsageError, warn } from './io.js';
+import { checkOutputs, writeAtomically } from './outputs.js';
 
 export const fitHelp = `edgehead fit <data> --backbone <id|file> --out head.json [options]
 
@@ -31,13 +31,8 @@ export const fitHelp = `edgehead fit <data> --backbone <id|file> --out head.json
   --no-cache                        recompute embeddings instead of reusing the on-disk cache
   --report report.html              write a self-contained HTML report (confusion, per-class, PCA map, errors)
   --strict                          fail on an unreadable file instead of skipping it
+  --force                           replace an existing --out/--report file that is not an edgehead head/report
   --json                            print the report as JSON`;
-
-async function writeAtomically(path: string, text: string): Promise<void> {
-  const tmp = `${path}.${process.pid}.tmp`;
-  await writeFile(tmp, text);
-  await rename(tmp, path);
-}
 
 /** Small JPEG data URIs for the report's misclassified images. */
 async function thumbnailsOf(paths: string[]): Promise<Map<string, string>> {
@@ -77,6 +72,7 @@ export async function fitCommand(argv: string[]): Promise<number> {
       augment: { type: 'string' },
       'no-cache': { type: 'boolean' },
       report: { type: 'string' },
+      force: { type: 'boolean' },
     },
   });
   const data = positionals[0];
@@ -85,7 +81,23 @@ export async function fitCommand(argv: string[]): Promise<number> {
   if (!values.out) throw new UsageError('fit needs --out head.json.');
   const kind = values.head ?? 'auto';
   if (!['linear', 'knn', 'centroid', 'auto'].includes(kind)) throw new UsageError('--head must be linear, knn, centroid or auto.');
-  const seed = values.seed ? Number(values.seed) : 0;
+  // Every flag is checked, and the outputs too, before anything is read or embedded.
+  const seed = numberFlag('seed', values.seed, { min: 0, integer: true }) ?? 0;
+  const folds = numberFlag('folds', values.folds, { min: 2, max: 50, integer: true });
+  const C = numberFlag('C', values.C, { min: Number.MIN_VALUE });
+  const k = numberFlag('k', values.k, { min: 1, integer: true });
+  const perClass = numberFlag('per-class', values['per-class'], { min: 1, integer: true });
+  if (values['class-weight'] !== undefined && values['class-weight'] !== 'balanced') throw new UsageError(`--class-weight takes "balanced", not "${values['class-weight']}".`);
+  if (values.metric !== undefined && !['cosine', 'euclidean'].includes(values.metric)) throw new UsageError(`--metric must be cosine or euclidean, not "${values.metric}".`);
+  if (values.metric !== undefined && kind === 'linear') throw new UsageError('--metric applies to knn and centroid heads, not linear.');
+  if (k !== undefined && kind !== 'knn') throw new UsageError('--k applies to --head knn (auto chooses k itself).');
+  if ((C !== undefined || values.standardize || values['class-weight']) && kind !== 'linear') throw new UsageError('--C, --standardize and --class-weight apply to --head linear.');
+  if (values.device && !['auto', 'node', 'wasm'].includes(values.device)) throw new UsageError(`--device must be auto, node or wasm, not "${values.device}".`);
+  await checkOutputs({
+    data,
+    outputs: [{ flag: 'out', path: values.out, kind: 'head' }, ...(values.report ? [{ flag: 'report', path: values.report, kind: 'report' as const }] : [])],
+    force: values.force,
+  });
   const log = values.json ? () => undefined : (s: string) => warn(s);
 
   const dataset = await readLabelledData(data);
@@ -102,8 +114,8 @@ export async function fitCommand(argv: string[]): Promise<number> {
     let itemGroups = grouped?.groups;
     if (grouped) log(`cross-validation grouped by ${grouped.description}: ${new Set(grouped.groups).size} groups`);
     else if (dataset.folders?.some((f) => f !== undefined)) log('class folders have sub-folders; if they are groups (one object, one speaker…), --group-by folder keeps each in one CV fold');
-    if (values['per-class']) {
-      const chosen = sampleFewShot(labels, Number(values['per-class']), seed);
+    if (perClass) {
+      const chosen = sampleFewShot(labels, perClass, seed);
       items = chosen.map((i) => items[i]);
       labels = chosen.map((i) => labels[i]);
       itemGroups = itemGroups && chosen.map((i) => itemGroups![i]);
@@ -129,16 +141,16 @@ export async function fitCommand(argv: string[]): Promise<number> {
       kind === 'auto'
         ? 'auto'
         : kind === 'linear'
-          ? { kind, C: values.C ? Number(values.C) : undefined, standardize: values.standardize, classWeight: values['class-weight'] === 'balanced' ? 'balanced' : undefined }
+          ? { kind, C, standardize: values.standardize, classWeight: values['class-weight'] === 'balanced' ? 'balanced' : undefined }
           : kind === 'knn'
-            ? { kind, k: values.k ? Number(values.k) : undefined, metric: values.metric as 'cosine' | undefined }
+            ? { kind, k, metric: values.metric as 'cosine' | undefined }
             : { kind: 'centroid', metric: values.metric as 'cosine' | undefined };
     // Large sets: evaluate the linear objective on onnxruntime (same optimum, ~10× faster).
     const big = embedded.embeddings.rows * embedded.embeddings.cols > 2_000_000;
     const report = await fitHead(embedded.embeddings, keptLabels, {
       head: spec,
       seed,
-      folds: values.folds ? Number(values.folds) : undefined,
+      folds,
       onStep: log,
       objective: big ? createOnnxObjective({ device: 'auto' }) : undefined,
       // Views of one image share a fold (so do a group's items), and only originals are scored.
