@@ -1,7 +1,10 @@
 /**
  * `npm run bench:worker`: the worker under `wrangler dev` on 127.0.0.1, driven from another
  * process (bounded in time and count): classify throughput and p50/p99 latency for a batch of
- * 16 × 1280-d embeddings on a 10-class linear head, beside a bare JSON route on the same worker.
+ * 16 × 1280-d embeddings on a 10-class linear head, beside a bare JSON route on the same worker;
+ * then a kNN head grown to BENCH_KNN_EXAMPLES (10,000) × 1280-d examples through online additions,
+ * classified at BENCH_KNN_CONCURRENCY (64) beside the linear head at the same concurrency, with
+ * status counts (back-pressure shows as 503 OVERLOADED, never as resets).
  */
 import { execFile } from 'node:child_process';
 import { mkdtemp, writeFile } from 'node:fs/promises';
@@ -11,12 +14,15 @@ import { promisify } from 'node:util';
 import { EdgeClient, encodeEmbeddings } from '../src/client/edge-client.js';
 import { bootstrapTenant, startLocalWorker } from '../src/cli/local-worker.js';
 import { headToJson } from '../src/heads/format.js';
+import { KnnHead } from '../src/heads/knn.js';
 import { LinearHead } from '../src/heads/linear.js';
 import { readFileSync } from 'node:fs';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 16);
 const MAX_REQUESTS = Number(process.env.BENCH_MAX_REQUESTS ?? 50_000);
+const KNN_EXAMPLES = Number(process.env.BENCH_KNN_EXAMPLES ?? 10_000);
+const KNN_CONCURRENCY = Number(process.env.BENCH_KNN_CONCURRENCY ?? 64);
 const root = join(import.meta.dirname, '..', '..');
 
 function fixture() {
@@ -27,8 +33,8 @@ function fixture() {
   return { meta, train: rows('train'), test: rows('test') };
 }
 
-async function drive(url: string, method: string, bodyFile: string, headers: Record<string, string>) {
-  const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'load-driver.ts'), url, method, bodyFile, JSON.stringify(headers), String(CONCURRENCY), String(SECONDS), String(MAX_REQUESTS)], { maxBuffer: 1 << 20 });
+async function drive(url: string, method: string, bodyFile: string, headers: Record<string, string>, concurrency = CONCURRENCY) {
+  const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'load-driver.ts'), url, method, bodyFile, JSON.stringify(headers), String(concurrency), String(SECONDS), String(MAX_REQUESTS)], { maxBuffer: 1 << 20 });
   return JSON.parse(stdout) as { requests: number; errors: number; statuses: Record<string, number>; rps: number; p50: number; p99: number };
 }
 
@@ -55,6 +61,36 @@ async function main(): Promise<void> {
     line('POST bench@1/classify, 16 × 1280-d, 10 classes', classify);
     line('POST bench@prod/classify (alias read per call)', viaAlias);
     console.log(`classify / bare throughput: @version ${(classify.rps / bare.rps).toFixed(2)}×, @alias ${(viaAlias.rps / bare.rps).toFixed(2)}× (target ≥ 0.5); ${(classify.rps * 16) | 0} embeddings/s`);
+    if (KNN_EXAMPLES > 0) {
+      // A kNN head on the training rows, grown online to KNN_EXAMPLES with jittered copies of them.
+      const writer = new EdgeClient({ baseUrl: worker.url, apiKey: keys.writeKey });
+      const knn = KnnHead.fit(train, trainLabels, { k: 5 });
+      await writer.upload('bench-knn', headToJson(knn, { backbone: { id: 'mobilenetv2-int8', fingerprint: meta.fingerprint } }));
+      const grow = Date.now();
+      for (let have = train.length; have < KNN_EXAMPLES; ) {
+        const n = Math.min(256, KNN_EXAMPLES - have);
+        const rows = Array.from({ length: n }, (_, i) => {
+          const src = train[(have + i) % train.length];
+          return Float32Array.from(src, (v, j) => v * (1 + 0.05 * Math.sin(have + i + j)));
+        });
+        await writer.addExamples('bench-knn@1', rows, rows.map((_, i) => trainLabels[(have + i) % train.length]));
+        have += n;
+      }
+      console.log(`kNN head grown to ${KNN_EXAMPLES} × ${meta.dim}-d in ${((Date.now() - grow) / 1000).toFixed(1)} s (online additions of 256)`);
+      // The first classify loads the isolate's snapshot (head file + every online example): timed apart.
+      const cold = Date.now();
+      await new EdgeClient({ baseUrl: worker.url, apiKey: keys.readKey }).classify('bench-knn@1', test.slice(0, 16));
+      console.log(`first kNN classify (loads the isolate's snapshot): ${((Date.now() - cold) / 1000).toFixed(1)} s`);
+      const knnRun = await drive(`${worker.url}/v1/heads/bench-knn@1/classify`, 'POST', bodyFile, auth, KNN_CONCURRENCY);
+      const linearRun = await drive(`${worker.url}/v1/heads/bench@1/classify`, 'POST', bodyFile, auth, KNN_CONCURRENCY);
+      const withStatuses = (name: string, r: typeof bare) => {
+        line(name, r);
+        console.log(`${''.padEnd(44)} statuses ${JSON.stringify(r.statuses)}`);
+      };
+      withStatuses(`POST bench-knn@1/classify, c=${KNN_CONCURRENCY}`, knnRun);
+      withStatuses(`POST bench@1/classify (linear), c=${KNN_CONCURRENCY}`, linearRun);
+      console.log(`kNN (${KNN_EXAMPLES} × ${meta.dim}-d) / linear throughput at concurrency ${KNN_CONCURRENCY}: ${(knnRun.rps / linearRun.rps).toFixed(2)}× (target ≥ 0.3), ${knnRun.errors} kNN errors`);
+    }
   } finally {
     await worker.stop();
   }

@@ -41,6 +41,8 @@ export interface Env {
   SNAPSHOT_CACHE_BYTES?: string;
   /** kNN classifications in flight per isolate before 503 OVERLOADED. */
   MAX_INFLIGHT_KNN?: string;
+  /** kNN search queued per isolate, in milliseconds of one core, before 503 OVERLOADED. */
+  KNN_QUEUE_MS?: string;
 }
 
 /** Limits on what one head may hold (checked at upload, and by the Durable Object on every addition). */
@@ -57,6 +59,7 @@ export interface Limits extends HeadLimits {
   headCacheBytes: number;
   snapshotCacheBytes: number;
   maxInflightKnn: number;
+  knnQueueMs: number;
 }
 
 const MiB = 1024 * 1024;
@@ -74,6 +77,7 @@ export function limitsOf(env: Partial<Env>): Limits {
     headCacheBytes: Number(env.HEAD_CACHE_BYTES ?? DEFAULT_HEAD_CACHE_BYTES),
     snapshotCacheBytes: Number(env.SNAPSHOT_CACHE_BYTES ?? 64 * MiB),
     maxInflightKnn: Number(env.MAX_INFLIGHT_KNN ?? 64),
+    knnQueueMs: Number(env.KNN_QUEUE_MS ?? 2_000),
   };
 }
 

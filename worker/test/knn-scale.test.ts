@@ -91,6 +91,22 @@ describe('back-pressure', () => {
     }
   });
 
+  it('an isolate refuses kNN work beyond KNN_QUEUE_MS of search queued (the first request always runs)', async () => {
+    const t = await tenant();
+    await upload(t.write, 'queue', headFile('knn'));
+    const body = JSON.stringify({ embeddings: [point(3), point(4)], rejectUnknown: false });
+    const send = (settings: Record<string, string>) => createApp().request('/v1/heads/queue/classify', { method: 'POST', headers: { authorization: `Bearer ${t.read}` }, body }, { ...env, ...settings });
+    expect((await send({})).status).toBe(200); // the snapshot is loaded
+    // 2 queries × 18 examples × 4-d = 144 multiply-adds a request; room for one in the queue.
+    const responses = await Promise.all(Array.from({ length: 6 }, () => send({ KNN_QUEUE_MS: String(200 / 1.2e6) })));
+    const statuses = responses.map((r) => r.status);
+    expect(statuses.filter((s) => s === 200).length).toBeGreaterThanOrEqual(1);
+    expect(statuses.filter((s) => s === 503).length).toBeGreaterThan(0);
+    const refused = responses.find((r) => r.status === 503) as Response;
+    expect(refused.headers.get('retry-after')).toBe('1');
+    expect(((await refused.json()) as { error: { message: string } }).error.message).toContain('KNN_QUEUE_MS');
+  });
+
   it('the Durable Object refuses a request that queued too long (503 OVERLOADED, retry after 1 s) instead of serving it late', async () => {
     const t = await tenant();
     await upload(t.write, 'late', headFile('centroid'));
