@@ -23,15 +23,59 @@ export interface LabelledInputs {
   fields?: Array<Record<string, string>>;
 }
 
-export async function readLabelledData(path: string): Promise<LabelledInputs> {
+export interface TextDataOptions {
+  /** CSV/JSONL column (key) holding the text. Default "text". */
+  textColumn?: string;
+  /** CSV/JSONL column (key) holding the label. Default "label". */
+  labelColumn?: string;
+  /** Text files must be UTF-8 (a BOM is fine; UTF-16 with a BOM is decoded); 'latin1' reads ISO-8859-1. */
+  encoding?: 'utf8' | 'latin1';
+  /** Told when a header line is detected and skipped. */
+  onNote?: (message: string) => void;
+}
+
+export async function readLabelledData(path: string, options: TextDataOptions = {}): Promise<LabelledInputs> {
   let info;
   try {
     info = await stat(path);
   } catch {
     throw new InvalidInputError(`Data path ${path} does not exist. Pass a folder with one sub-folder per class, or a labelled text file.`);
   }
-  return info.isDirectory() ? readClassFolders(path) : readTextFile(path);
+  return info.isDirectory() ? readClassFolders(path) : readTextFile(path, options);
 }
+
+/**
+ * Bytes → text without silent corruption: a UTF-8 or UTF-16 BOM decides, else strict UTF-8 (an
+ * invalid byte is an error naming the line, never a U+FFFD inside a label), or Latin-1 on request.
+ */
+export function decodeTextFile(bytes: Uint8Array, path: string, encoding: 'utf8' | 'latin1' = 'utf8'): string {
+  if (bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf) bytes = bytes.subarray(3);
+  else if (bytes[0] === 0xff && bytes[1] === 0xfe) return new TextDecoder('utf-16le').decode(bytes.subarray(2));
+  else if (bytes[0] === 0xfe && bytes[1] === 0xff) return new TextDecoder('utf-16be').decode(bytes.subarray(2));
+  if (encoding === 'latin1') return new TextDecoder('latin1').decode(bytes);
+  try {
+    return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    let line = 1;
+    let start = 0;
+    for (let i = 0; i < bytes.length; i++) {
+      if (bytes[i] !== 0x0a) continue;
+      try {
+        new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(start, i));
+      } catch {
+        break;
+      }
+      line++;
+      start = i + 1;
+    }
+    throw new InvalidInputError(
+      `${path}:${line}: not valid UTF-8. Save the file as UTF-8, or read it as Latin-1 (ISO-8859-1) with --encoding latin1.`,
+    );
+  }
+}
+
+/** Names a first line of `label<TAB>text` files often has instead of a label. */
+const HEADER_LABELS = new Set(['label', 'labels', 'class', 'category', 'intent', 'target', 'tag', 'y']);
 
 async function readClassFolders(root: string): Promise<LabelledInputs> {
   const all = await readdir(root, { withFileTypes: true });
@@ -167,8 +211,10 @@ export function parseCsv(text: string): string[][] {
   return rows;
 }
 
-async function readTextFile(path: string): Promise<LabelledInputs> {
-  const text = (await readFile(path, 'utf8')).replace(/^\uFEFF/, '');
+async function readTextFile(path: string, options: TextDataOptions): Promise<LabelledInputs> {
+  const text = decodeTextFile(await readFile(path), path, options.encoding);
+  const textKey = (options.textColumn ?? 'text').toLowerCase();
+  const labelKey = (options.labelColumn ?? 'label').toLowerCase();
   const ext = extname(path).toLowerCase();
   const items: string[] = [];
   const labels: string[] = [];
@@ -184,28 +230,46 @@ async function readTextFile(path: string): Promise<LabelledInputs> {
   if (ext === '.jsonl' || ext === '.ndjson') {
     text.split(/\r?\n/).forEach((line, i) => {
       if (!line.trim()) return;
-      let obj: { text?: unknown; label?: unknown };
+      let parsed: unknown;
       try {
-        obj = JSON.parse(line) as typeof obj;
+        parsed = JSON.parse(line);
       } catch {
-        throw new InvalidInputError(`${path}:${i + 1}: not valid JSON. Each line must be {"text": …, "label": …}.`);
+        throw new InvalidInputError(`${path}:${i + 1}: not valid JSON. Each line must be {"${textKey}": …, "${labelKey}": …}.`);
       }
-      add(obj.label, obj.text, `${path}:${i + 1}`);
-      fields.push(Object.fromEntries(Object.entries(obj).map(([k, v]) => [k.toLowerCase(), typeof v === 'string' || typeof v === 'number' ? String(v) : ''])));
+      if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+        throw new InvalidInputError(`${path}:${i + 1}: expected a JSON object like {"${textKey}": …, "${labelKey}": …}, got ${parsed === null ? 'null' : Array.isArray(parsed) ? 'an array' : typeof parsed}.`);
+      }
+      const obj = Object.fromEntries(Object.entries(parsed).map(([k, v]) => [k.toLowerCase(), v]));
+      add(obj[labelKey], obj[textKey], `${path}:${i + 1}`);
+      fields.push(Object.fromEntries(Object.entries(obj).map(([k, v]) => [k, typeof v === 'string' || typeof v === 'number' ? String(v) : ''])));
     });
   } else if (ext === '.csv') {
     const [header, ...rows] = parseCsv(text);
     const names = (header ?? []).map((h) => h.trim().toLowerCase());
-    const ti = names.indexOf('text');
-    const li = names.indexOf('label');
-    if (ti < 0 || li < 0) throw new InvalidInputError(`${path}: the CSV header must name "text" and "label" columns (found: ${names.join(', ')}).`);
+    const ti = names.indexOf(textKey);
+    const li = names.indexOf(labelKey);
+    if (ti < 0 || li < 0) {
+      throw new InvalidInputError(
+        `${path}: the CSV header has no "${ti < 0 ? textKey : labelKey}" column (columns: ${names.join(', ')}). ` +
+          'Name the columns with --text-column <name> and --label-column <name>.',
+      );
+    }
     rows.forEach((r, i) => {
       add(r[li], r[ti], `${path}:${i + 2}`);
       fields.push(Object.fromEntries(names.map((n, c) => [n, (r[c] ?? '').trim()])));
     });
   } else {
-    text.split(/\r?\n/).forEach((line, i) => {
+    const lines = text.split(/\r?\n/);
+    const firstLabel = (lines.find((l) => l.trim()) ?? '').split(/[\t ]/)[0];
+    const skipHeader = HEADER_LABELS.has(firstLabel.trim().toLowerCase()) && lines.filter((l) => l.split(/[\t ]/)[0] === firstLabel).length === 1;
+    let headerSkipped = false;
+    lines.forEach((line, i) => {
       if (!line.trim()) return;
+      if (skipHeader && !headerSkipped) {
+        headerSkipped = true;
+        options.onNote?.(`${path}:${i + 1}: "${line.slice(0, 60)}" looks like a header line (not a labelled example); skipped.`);
+        return;
+      }
       const tab = line.indexOf('\t');
       const cut = tab >= 0 ? tab : line.indexOf(' ');
       if (cut <= 0) throw new InvalidInputError(`${path}:${i + 1}: expected "label<TAB>text" or "label text".`);

@@ -5,9 +5,9 @@ import { evaluate } from '../heads/metrics.js';
 import { readLabelledData } from './data.js';
 import { embedItems } from './embed-items.js';
 import { openHead } from './head-file.js';
-import { out, UsageError, warn } from './io.js';
+import { encodingFlag, out, UsageError, warn } from './io.js';
 
-export const evalHelp = `edgehead eval head.json <data> [--json] [--reject-unknown] [--strict]
+export const evalHelp = `edgehead eval head.json <data> [--json] [--reject-unknown] [--strict] [--text-column c] [--label-column c] [--encoding latin1]
   Scores a head on labelled data (same formats as fit). With --reject-unknown, inputs the
   open-set gate rejects count as errors.`;
 
@@ -15,20 +15,30 @@ export async function evalCommand(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
-    options: { json: { type: 'boolean' }, 'reject-unknown': { type: 'boolean' }, strict: { type: 'boolean' }, backbone: { type: 'string' } },
+    options: {
+      json: { type: 'boolean' },
+      'reject-unknown': { type: 'boolean' },
+      strict: { type: 'boolean' },
+      backbone: { type: 'string' },
+      'text-column': { type: 'string' },
+      'label-column': { type: 'string' },
+      encoding: { type: 'string' },
+    },
   });
   const [headPath, data] = positionals;
   if (!headPath || !data) throw new UsageError('eval needs a head file and a data folder or file.');
+  const encoding = encodingFlag(values.encoding);
   const { head, backbone, manifest } = await openHead(headPath, values.backbone);
   try {
-    const dataset = await readLabelledData(data);
+    const dataset = await readLabelledData(data, { textColumn: values['text-column'], labelColumn: values['label-column'], encoding, onNote: (n) => warn(n) });
     if (dataset.modality !== manifest.modality) throw new UsageError(`${data} holds ${dataset.modality} data; this head's backbone embeds ${manifest.modality}.`);
+    // Checked before embedding anything: a mismatched label set is known from the file alone.
+    const unknownLabels = [...new Set(dataset.labels)].filter((l) => !head.labels.includes(l));
+    if (unknownLabels.length) throw new UsageError(`The data has label(s) the head was not trained on: ${unknownLabels.join(', ')} (the head knows ${head.labels.join(', ')}).`);
     const embedded = await embedItems(backbone, dataset.modality, dataset.items, { strict: values.strict });
     if (embedded.skipped.length && !values.json) warn(`skipped ${embedded.skipped.length} unreadable file(s)`);
     const truth = embedded.kept.map((i) => dataset.labels[i]);
     const predictions = head.predict(embedded.embeddings, { rejectUnknown: values['reject-unknown'] ?? false });
-    const unseen = [...new Set(truth)].filter((l) => !head.labels.includes(l));
-    if (unseen.length) throw new UsageError(`The data has label(s) the head was not trained on: ${unseen.join(', ')}.`);
     const result = evaluate(truth, predictions.map((p) => p.label ?? '\u0000unknown'), head.labels);
     // Calibration of the top probability (of the most likely known label), 10 equal-width bins.
     const confidence = predictions.map((p) => p.probability);

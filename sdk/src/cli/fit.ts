@@ -11,7 +11,7 @@ import { createRng } from '../heads/random.js';
 import { renderReport } from '../report/html-report.js';
 import { readLabelledData, resolveGroups } from './data.js';
 import { embedItems } from './embed-items.js';
-import { numberFlag, out, UsageError, warn } from './io.js';
+import { encodingFlag, numberFlag, out, UsageError, warn } from './io.js';
 import { checkOutputs, writeAtomically } from './outputs.js';
 
 export const fitHelp = `edgehead fit <data> --backbone <id|file> --out head.json [options]
@@ -31,6 +31,9 @@ export const fitHelp = `edgehead fit <data> --backbone <id|file> --out head.json
   --no-cache                        recompute embeddings instead of reusing the on-disk cache
   --report report.html              write a self-contained HTML report (confusion, per-class, PCA map, errors)
   --strict                          fail on an unreadable file instead of skipping it
+  --text-column <c> --label-column <c>
+                                    CSV/JSONL columns (default text, label)
+  --encoding latin1                 read a Latin-1 text file (default: UTF-8 required; UTF-16 with a BOM is read)
   --force                           replace an existing --out/--report file that is not an edgehead head/report
   --json                            print the report as JSON`;
 
@@ -73,6 +76,9 @@ export async function fitCommand(argv: string[]): Promise<number> {
       'no-cache': { type: 'boolean' },
       report: { type: 'string' },
       force: { type: 'boolean' },
+      'text-column': { type: 'string' },
+      'label-column': { type: 'string' },
+      encoding: { type: 'string' },
     },
   });
   const data = positionals[0];
@@ -92,6 +98,7 @@ export async function fitCommand(argv: string[]): Promise<number> {
   if (values.metric !== undefined && kind === 'linear') throw new UsageError('--metric applies to knn and centroid heads, not linear.');
   if (k !== undefined && kind !== 'knn') throw new UsageError('--k applies to --head knn (auto chooses k itself).');
   if ((C !== undefined || values.standardize || values['class-weight']) && kind !== 'linear') throw new UsageError('--C, --standardize and --class-weight apply to --head linear.');
+  const encoding = encodingFlag(values.encoding);
   if (values.device && !['auto', 'node', 'wasm'].includes(values.device)) throw new UsageError(`--device must be auto, node or wasm, not "${values.device}".`);
   await checkOutputs({
     data,
@@ -100,7 +107,7 @@ export async function fitCommand(argv: string[]): Promise<number> {
   });
   const log = values.json ? () => undefined : (s: string) => warn(s);
 
-  const dataset = await readLabelledData(data);
+  const dataset = await readLabelledData(data, { textColumn: values['text-column'], labelColumn: values['label-column'], encoding, onNote: log });
   const { backbone, manifest } = await loadBackbone(values.backbone, { device: values.device as 'auto' | undefined });
   try {
     if (manifest.modality !== dataset.modality) {

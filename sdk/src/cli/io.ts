@@ -77,3 +77,12 @@ export function reportInputFailure(input: string, error: EdgeheadError, json: bo
   if (json) out(JSON.stringify({ input, error: { code: error.code, message: error.message } }));
   else warn(`edgehead: ${error.code}: ${error.message}`);
 }
+
+/** --encoding: utf8 (the default; BOMs are honoured) or latin1. */
+export function encodingFlag(value: string | undefined): 'utf8' | 'latin1' | undefined {
+  if (value === undefined) return undefined;
+  const v = value.toLowerCase().replace(/[-_]/g, '');
+  if (v === 'utf8') return 'utf8';
+  if (v === 'latin1' || v === 'iso88591') return 'latin1';
+  throw new UsageError(`--encoding must be utf8 or latin1, not "${value}".`);
+}
