@@ -16,9 +16,28 @@ export function workingSetBytes(head: AnyHead): number {
   return approxBytes(head);
 }
 
+/**
+ * The most references a kNN head file may declare whatever the settings: building a head spreads
+ * its ids into one call, which overflows the stack at about 130,000.
+ */
+export const MAX_FILE_REFERENCES = 100_000;
+
+const tooLarge = (what: string) => new ApiError(413, 'HEAD_TOO_LARGE', `${what}. Fit a smaller head (fewer classes or examples, or a smaller backbone), or raise the setting if this deployment has the memory.`);
+
+/** Checks what a head file declares (classes, kNN references) before anything is built from it. */
+export function assertDeclaredFits(file: unknown, limits: HeadLimits): void {
+  const f = file as { kind?: unknown; labels?: unknown; params?: { references?: { shape?: unknown } } } | null;
+  if (!f || typeof f !== 'object') return;
+  if (Array.isArray(f.labels) && f.labels.length > limits.maxLabels) throw tooLarge(`The head has ${f.labels.length} classes; the limit is ${limits.maxLabels} (MAX_LABELS)`);
+  const shape = f.kind === 'knn' ? f.params?.references?.shape : undefined;
+  const n = Array.isArray(shape) && typeof shape[0] === 'number' ? shape[0] : 0;
+  const max = Math.min(limits.maxHeadExamples, MAX_FILE_REFERENCES);
+  if (n > max) throw tooLarge(`The kNN head has ${n} reference examples; the limit is ${max} per version, online examples included (MAX_HEAD_EXAMPLES, at most ${MAX_FILE_REFERENCES} in a file)`);
+}
+
 /** Refuses, with a 413 naming the limit and the setting, a head file too large to serve. */
 export function assertHeadFits(head: AnyHead, limits: HeadLimits): void {
-  const fail = (what: string) => new ApiError(413, 'HEAD_TOO_LARGE', `${what}. Fit a smaller head (fewer classes or examples, or a smaller backbone), or raise the setting if this deployment has the memory.`);
+  const fail = tooLarge;
   if (head.labels.length > limits.maxLabels) throw fail(`The head has ${head.labels.length} classes; the limit is ${limits.maxLabels} (MAX_LABELS)`);
   if (head instanceof KnnHead && head.size > limits.maxHeadExamples) {
     throw fail(`The kNN head has ${head.size} reference examples; the limit is ${limits.maxHeadExamples} per version, online examples included (MAX_HEAD_EXAMPLES)`);

@@ -1,6 +1,6 @@
 /** Memory is bounded by bytes: the parsed-head cache, per-head limits, and how online examples are loaded. */
 import { env, runInDurableObject } from 'cloudflare:test';
-import { KnnHead, LinearHead, headToJson } from 'edgehead/heads';
+import { KnnHead, LinearHead, encodeTensor, headToJson } from 'edgehead/heads';
 import { describe, expect, it } from 'vitest';
 import { createApp } from '../src/app.js';
 import type { HeadState } from '../src/durable/head-state.js';
@@ -80,6 +80,24 @@ describe('per-head limits, enforced at upload with a 413 naming the limit', () =
     expect(r.body.error.code).toBe('HEAD_TOO_LARGE');
     expect(r.body.error.message).toContain('MAX_HEAD_MEMORY_BYTES');
     expect((await request('/v1/heads/fat', { method: 'GET', key: t.read })).status).toBe(404);
+  });
+});
+
+describe('a kNN head file with 130,000 references', () => {
+  it('is a 413 HEAD_TOO_LARGE from its declared shape, before anything builds it (it crashed with a 500)', async () => {
+    const t = await tenant();
+    const file = JSON.parse(headFile('knn')) as { params: Record<string, unknown> };
+    const n = 130_000;
+    file.params.references = encodeTensor(new Float32Array(n * 4).fill(0.5), [n, 4]);
+    file.params.referenceLabels = encodeTensor(new Int32Array(n), [n], 'int32');
+    file.params.ids = encodeTensor(Int32Array.from({ length: n }, (_, i) => i), [n], 'int32');
+    const r = await request('/v1/heads/huge/versions', { key: t.write, raw: JSON.stringify(file) }, { MAX_HEAD_EXAMPLES: String(200_000), MAX_HEAD_MEMORY_BYTES: String(1 << 30) });
+    // With limits raised this far the file is still refused by its own count, not by a crash.
+    expect(r.status).toBe(413);
+    expect(r.body.error.code).toBe('HEAD_TOO_LARGE');
+    const d = await request('/v1/heads/huge/versions', { key: t.write, raw: JSON.stringify(file) });
+    expect(d.status).toBe(413);
+    expect(d.body.error.message).toContain('130000 reference examples');
   });
 });
 

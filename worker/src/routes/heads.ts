@@ -5,7 +5,7 @@ import { requireKey, sha256Hex } from '../auth.js';
 import { ApiError, badRequest, errorData, fromErrorData, notFound } from '../errors.js';
 import { ByteLruCache, approxBytes } from '../cache.js';
 import { DEFAULT_HEAD_CACHE_BYTES, headLimitsOf, limitsOf, type AppEnv } from '../env.js';
-import { assertHeadFits } from '../head-limits.js';
+import { assertDeclaredFits, assertHeadFits } from '../head-limits.js';
 import { assertSealed, integritySecret, sealVersion } from '../integrity.js';
 import { classifyKnn, forgetSnapshots } from '../snapshots.js';
 import { parseEmbeddings } from '../embeddings.js';
@@ -47,8 +47,16 @@ heads.post('/:name/versions', requireKey('write'), async (c) => {
   if (alias !== undefined && !ALIAS_PATTERN.test(alias)) throw badRequest('INVALID_ALIAS', `Alias "${alias}" is invalid: lower-case letters, digits, "_" or "-", starting with a letter.`);
   const { text, bytes } = await readJsonText(c);
   const limits = limitsOf(c.env);
-  // Strict validation before anything is stored: version, shapes, NaN/Inf, truncation.
-  const { head, backbone } = parseHead(text);
+  // What the file declares is checked before anything is built from it, then strict validation
+  // before anything is stored: version, shapes, NaN/Inf, truncation (parseHead reports bad JSON).
+  let file: unknown;
+  try {
+    file = JSON.parse(text);
+  } catch {
+    file = undefined;
+  }
+  if (file !== undefined) assertDeclaredFits(file, limits);
+  const { head, backbone } = parseHead(file ?? text);
   if (head.dim > limits.maxDim) throw badRequest('DIM_TOO_LARGE', `The head takes ${head.dim}-d embeddings; the limit is ${limits.maxDim}.`);
   assertHeadFits(head, limits);
   const sha256 = await sha256Hex(bytes);
