@@ -83,10 +83,12 @@ function restartTolerantFetch(inner: typeof fetch, options: { attempts?: number;
 }
 
 const realFetch = globalThis.fetch;
+/** A page on another origin allowed to call this deployment (CORS_ORIGINS). */
+const PAGE_ORIGIN = 'http://page.example:5173';
 
 beforeAll(async () => {
   // A busy machine starts wrangler dev slowly: a generous start timeout, not a flaky one.
-  worker = await startLocalWorker({ startTimeoutMs: 180_000 });
+  worker = await startLocalWorker({ startTimeoutMs: 180_000, vars: { CORS_ORIGINS: PAGE_ORIGIN } });
   // From here every call in this file (EdgeClient, the CLI, the admin bootstrap) rides out a
   // dev-runtime restart. Not before: startLocalWorker polls a port that is not listening yet.
   globalThis.fetch = restartTolerantFetch(realFetch);
@@ -129,6 +131,32 @@ describe('restartTolerantFetch: a dev-runtime restart is retried, an application
   });
 });
 
+describe('EdgeClient under back-pressure', () => {
+  const refusal = (status: number, retryAfter?: string) =>
+    Response.json({ error: { code: status === 429 ? 'RATE_LIMITED' : 'OVERLOADED', message: 'busy' } }, { status, headers: retryAfter === undefined ? {} : { 'retry-after': retryAfter } });
+
+  it('waits as Retry-After says and sends again (429, 503 OVERLOADED), up to `retries` times', async () => {
+    const answers = [refusal(503, '0'), refusal(429, '0'), Response.json({ head: 'h', version: 1, predictions: [] })];
+    let calls = 0;
+    const client = new EdgeClient({ baseUrl: 'http://x', apiKey: 'k', fetch: async () => (calls++, answers.shift() as Response) });
+    expect(await client.classify('h', [[1, 2]])).toMatchObject({ version: 1 });
+    expect(calls).toBe(3);
+    const stubborn = new EdgeClient({ baseUrl: 'http://x', apiKey: 'k', retries: 1, fetch: async () => refusal(503, '0') });
+    await expect(stubborn.classify('h', [[1, 2]])).rejects.toMatchObject({ status: 503, code: 'OVERLOADED' });
+  });
+
+  it('does not retry a 503 without Retry-After, nor one asking for longer than maxRetryWaitMs', async () => {
+    let calls = 0;
+    const plain = new EdgeClient({ baseUrl: 'http://x', apiKey: 'k', fetch: async () => (calls++, refusal(503)) });
+    await expect(plain.list()).rejects.toMatchObject({ status: 503 });
+    expect(calls).toBe(1);
+    calls = 0;
+    const long = new EdgeClient({ baseUrl: 'http://x', apiKey: 'k', fetch: async () => (calls++, refusal(429, '60')) });
+    await expect(long.list()).rejects.toMatchObject({ status: 429, code: 'RATE_LIMITED' });
+    expect(calls).toBe(1);
+  });
+});
+
 describe('SDK → worker (wrangler dev) → SDK', () => {
   it.each(['linear', 'knn'] as const)('%s head: remote predictions equal local ones', async (kind) => {
     const head = kind === 'linear' ? LinearHead.fit(data.train, data.train.labels, { C: 1 }) : KnnHead.fit(data.train, data.train.labels, { k: 5, weights: 'distance' });
@@ -162,6 +190,25 @@ describe('SDK → worker (wrangler dev) → SDK', () => {
     expect(err).toBeInstanceOf(EdgeApiError);
     expect((err as EdgeApiError).status).toBe(409);
     expect((err as EdgeApiError).message).toContain(data.fingerprint);
+  });
+
+  it('a page on an allowed origin can call the API (CORS preflight, then the answer is readable)', async () => {
+    const name = fresh('cors');
+    await new EdgeClient({ baseUrl: worker.url, apiKey: keys.writeKey }).upload(name, headToJson(LinearHead.fit(data.train, data.train.labels, { C: 1 }), { backbone }));
+    const preflight = await fetch(`${worker.url}/v1/heads/${name}/classify`, {
+      method: 'OPTIONS',
+      headers: { origin: PAGE_ORIGIN, 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization,content-type' },
+    });
+    expect(preflight.status).toBe(204);
+    expect(preflight.headers.get('access-control-allow-origin')).toBe(PAGE_ORIGIN);
+    // What a browser's EdgeClient sends once the preflight passed.
+    const pageFetch: typeof fetch = (input, init) => fetch(input, { ...init, headers: { ...(init?.headers as Record<string, string>), origin: PAGE_ORIGIN } });
+    let seen: Response | undefined;
+    const client = new EdgeClient({ baseUrl: worker.url, apiKey: keys.readKey, fetch: async (i, init) => (seen = await pageFetch(i, init)) });
+    expect((await client.classify(name, rows.slice(0, 2))).predictions).toHaveLength(2);
+    expect(seen?.headers.get('access-control-allow-origin')).toBe(PAGE_ORIGIN);
+    const other = await fetch(`${worker.url}/v1/heads`, { headers: { origin: 'http://elsewhere.example', authorization: `Bearer ${keys.readKey}` } });
+    expect(other.headers.get('access-control-allow-origin')).toBeNull();
   });
 
   it('the served OpenAPI document passes a standard validator (@apidevtools/swagger-parser)', async () => {

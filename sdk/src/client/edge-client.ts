@@ -11,6 +11,14 @@ export interface EdgeClientOptions {
   baseUrl: string;
   apiKey: string;
   fetch?: typeof fetch;
+  /**
+   * Times a request is sent again when the server refused it for load — 429, or 503 with
+   * `Retry-After` (OVERLOADED, STORAGE_BUSY): nothing was done by it — after waiting as told.
+   * Default 2.
+   */
+  retries?: number;
+  /** A refusal asking for a longer wait than this is returned as an error instead. Default 5000. */
+  maxRetryWaitMs?: number;
 }
 
 export interface HeadVersionInfo {
@@ -76,12 +84,27 @@ export class EdgeClient {
     this.doFetch = options.fetch ?? ((...args) => fetch(...args));
   }
 
+  /** The wait a load refusal asks for, in ms, or undefined when it is not one to retry. */
+  private retryWait(res: Response): number | undefined {
+    if (res.status !== 429 && res.status !== 503) return undefined;
+    const header = res.headers.get('retry-after');
+    if (header === null || !/^\d+$/.test(header.trim())) return undefined;
+    const ms = Number(header) * 1000;
+    return ms <= (this.options.maxRetryWaitMs ?? 5000) ? ms : undefined;
+  }
+
   private async request<T>(method: string, path: string, body?: unknown): Promise<T> {
-    const res = await this.doFetch(`${this.base}${path}`, {
-      method,
-      headers: { authorization: `Bearer ${this.options.apiKey}`, 'content-type': 'application/json' },
-      body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
-    });
+    const headers: Record<string, string> = { authorization: `Bearer ${this.options.apiKey}` };
+    if (body !== undefined) headers['content-type'] = 'application/json';
+    const payload = body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body);
+    let res: Response;
+    for (let attempt = 0; ; attempt++) {
+      res = await this.doFetch(`${this.base}${path}`, { method, headers, body: payload });
+      const wait = attempt < (this.options.retries ?? 2) ? this.retryWait(res) : undefined;
+      if (wait === undefined) break;
+      await res.body?.cancel();
+      await new Promise((r) => setTimeout(r, wait));
+    }
     const text = await res.text();
     let parsed: unknown;
     try {
