@@ -7,6 +7,7 @@ import { fitCommand, fitHelp } from './fit.js';
 import { evalCommand, evalHelp } from './eval.js';
 import { predictCommand, predictHelp } from './predict.js';
 import { classifyCommand, pushCommand, remoteHelp, serveCommand } from './remote.js';
+import { signCommand, signHelp } from './sign.js';
 
 const demoHelp =
   'edgehead demo [--no-worker] [--json]   fit a support-intent classifier on the embedded examples, serve it locally, classify over HTTP';
@@ -25,6 +26,8 @@ ${predictHelp}
 
 ${remoteHelp}
 
+${signHelp}
+
 ${demoHelp}`;
 
 /** Each command's usage, printed by `edgehead <command> --help` before the command runs at all. */
@@ -38,6 +41,7 @@ const COMMAND_HELP: Record<string, string> = {
   push: remoteHelp,
   classify: remoteHelp,
   demo: demoHelp,
+  sign: signHelp,
 };
 
 export async function main(argv: string[]): Promise<number> {
@@ -67,6 +71,8 @@ export async function main(argv: string[]): Promise<number> {
         return await classifyCommand(rest);
       case 'demo':
         return await demoCommand(rest);
+      case 'sign':
+        return await signCommand(rest);
       case undefined:
       case '-h':
       case '--help':

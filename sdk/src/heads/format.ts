@@ -6,6 +6,7 @@
  * @module
  */
 import { BackboneMismatchError, HeadFormatError } from '../core/errors.js';
+import { canonicalJson, crc32Hex } from '../core/hash.js';
 import type { Calibration } from './calibration.js';
 import { CentroidHead } from './centroid.js';
 import type { Head, OpenSetGate } from './head.js';
@@ -52,6 +53,18 @@ export interface HeadFile {
    */
   calibration?: Calibration | null;
   training: TrainingSummary | null;
+  /**
+   * `crc32:<hex>` of everything that decides predictions (see contentChecksum), written by
+   * serializeHead and verified by parseHead in every runtime: a hand-edited or damaged head is
+   * refused. Absent in files written before it existed (accepted as they are).
+   */
+  checksum?: string;
+}
+
+/** The checksum of the parts of a head file that decide its predictions (not `training` notes). */
+export function contentChecksum(file: Omit<HeadFile, 'checksum'>): string {
+  const { kind, labels, dim, backbone, config, params, openSet, calibration } = file;
+  return `crc32:${crc32Hex(canonicalJson({ kind, labels, dim, backbone, config, params, openSet, calibration: calibration ?? null }))}`;
 }
 
 export interface LoadedHead {
@@ -120,6 +133,11 @@ export function serializeHead(
   head: LinearHead | KnnHead | CentroidHead,
   meta: { backbone?: BackboneRef | null; training?: TrainingSummary | null } = {},
 ): HeadFile {
+  const file = headContent(head, meta);
+  return { ...file, checksum: contentChecksum(file) };
+}
+
+function headContent(head: LinearHead | KnnHead | CentroidHead, meta: { backbone?: BackboneRef | null; training?: TrainingSummary | null }): HeadFile {
   const K = head.labels.length;
   const d = head.dim;
   const base: Omit<HeadFile, 'config' | 'params'> = {
@@ -185,6 +203,8 @@ export interface ParseOptions {
   dim?: number;
   /** Largest accepted kNN reference count / file size in bytes (worker limits). */
   maxBytes?: number;
+  /** Check the content checksum when the file has one (default true; `edgehead sign` turns it off). */
+  verifyChecksum?: boolean;
 }
 
 function invalid(message: string): never {
@@ -297,6 +317,16 @@ export function parseHead(input: string | unknown, options: ParseOptions = {}): 
   if (calibration) {
     if (head instanceof KnnHead) invalid('calibration is not supported for kNN heads (their probabilities are neighbour vote shares).');
     head.calibration = calibration;
+  }
+  // Last, so a structurally broken file gets its specific message first.
+  if (file.checksum !== undefined && options.verifyChecksum !== false) {
+    const actual = contentChecksum(file);
+    if (file.checksum !== actual) {
+      invalid(
+        `The head file's checksum (${String(file.checksum)}) does not match its contents (${actual}): its labels, weights or settings ` +
+          'were changed after it was written. If you edited it on purpose, run `edgehead sign <file>`; otherwise re-fit it or restore the original.',
+      );
+    }
   }
   return { head, backbone, training: file.training ?? null };
 }
