@@ -82,3 +82,26 @@ describe('inputs stream through predict and embed', () => {
     expect(io.stderr()).toMatch(/--top-k must be an integer ≥ 1/);
   });
 });
+
+describe('inputs that do not fit the command', () => {
+  it('a photo given to a text backbone is refused instead of embedding its path as a sentence', async () => {
+    const io = capture();
+    expect(await main(['embed', '-b', 'use-lite', cifar('test', 'cat', 0)])).toBe(1);
+    expect(io.stderr()).toMatch(/is a file, but this backbone embeds text\. Use an image backbone/);
+  });
+
+  it('fit refuses when every file of a class is unreadable, instead of dropping the class', async () => {
+    const { mkdir, mkdtemp, copyFile, writeFile } = await import('node:fs/promises');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const dir = await mkdtemp(join(tmpdir(), 'edgehead-lost-'));
+    await mkdir(join(dir, 'data', 'cat'), { recursive: true });
+    await mkdir(join(dir, 'data', 'ship'), { recursive: true });
+    await copyFile(cifar('train', 'cat', 0), join(dir, 'data', 'cat', 'a.jpg'));
+    await copyFile(cifar('train', 'cat', 1), join(dir, 'data', 'cat', 'b.jpg'));
+    await writeFile(join(dir, 'data', 'ship', 'broken.jpg'), 'not a jpeg');
+    const io = capture();
+    expect(await main(['fit', join(dir, 'data'), '-b', 'mobilenetv2-int8', '--out', join(dir, 'h.json'), '--no-cache'])).toBe(1);
+    expect(io.stderr()).toMatch(/Every example of class\(es\) ship was unreadable/);
+  });
+});

@@ -144,6 +144,10 @@ export async function fitCommand(argv: string[]): Promise<number> {
       for (const s of embedded.skipped.slice(0, 10)) log(`  ${s.reason}`);
     }
     const keptLabels = embedded.kept.map((i) => labels[i]);
+    const lost = [...new Set(labels)].filter((l) => !keptLabels.includes(l));
+    if (lost.length) {
+      throw new InvalidInputError(`Every example of class(es) ${lost.join(', ')} was unreadable, so the head would not know them. Fix or remove those files (see the list above).`);
+    }
     const spec: HeadSpec | 'auto' =
       kind === 'auto'
         ? 'auto'

@@ -12,6 +12,8 @@ import type { Modality } from '../manifest/manifest.js';
 
 export type ModalityInput = DecodedImage | AudioClip | string;
 
+const MEDIA_FILE = /\.(jpe?g|png|webp|gif|tiff?|avif|wav)$/i;
+
 export async function readWavFile(path: string): Promise<AudioClip> {
   return decodeWav(await readInputFile(path), path);
 }
@@ -48,7 +50,10 @@ export async function readInputs(modality: Modality, args: string[]): Promise<{ 
     const labels: string[] = [];
     for (const a of args) {
       if (a.startsWith('@')) labels.push(...(await readFile(a.slice(1), 'utf8')).split(/\r?\n/).filter((l) => l.trim()));
-      else labels.push(a);
+      else if (MEDIA_FILE.test(a) && (await stat(a).catch(() => undefined))?.isFile()) {
+        // A text backbone would embed the path itself as a sentence.
+        throw new InvalidInputError(`"${a}" is a file, but this backbone embeds text. Use an ${/\.wav$/i.test(a) ? 'audio' : 'image'} backbone, or @${a} for a file of sentences.`);
+      } else labels.push(a);
     }
     return { labels, inputs: labels };
   }
