@@ -15,6 +15,8 @@ const latencies: number[] = [];
 let sent = 0;
 let errors = 0;
 const statuses: Record<number, number> = {};
+/** Error codes of non-2xx answers: the app's `error.code`, or `not-app` for a body that is not the app's (a proxy's, a reset runtime's). */
+const codes: Record<string, number> = {};
 const started = performance.now();
 
 async function loop(): Promise<void> {
@@ -23,11 +25,21 @@ async function loop(): Promise<void> {
     const t = performance.now();
     try {
       const res = await fetch(url, { method, headers, body });
-      await res.arrayBuffer();
+      const text = await res.text();
       statuses[res.status] = (statuses[res.status] ?? 0) + 1;
-      if (!res.ok) errors++;
+      if (!res.ok) {
+        errors++;
+        let code = 'not-app';
+        try {
+          code = (JSON.parse(text) as { error?: { code?: string } }).error?.code ?? code;
+        } catch {
+          // not JSON
+        }
+        codes[code] = (codes[code] ?? 0) + 1;
+      }
     } catch {
       errors++;
+      codes['connection-error'] = (codes['connection-error'] ?? 0) + 1;
     }
     latencies.push(performance.now() - t);
   }
@@ -37,4 +49,4 @@ await Promise.all(Array.from({ length: concurrency }, loop));
 const elapsed = (performance.now() - started) / 1000;
 latencies.sort((a, b) => a - b);
 const pct = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))];
-console.log(JSON.stringify({ requests: latencies.length, errors, statuses, seconds: elapsed, rps: latencies.length / elapsed, p50: pct(50), p99: pct(99) }));
+console.log(JSON.stringify({ requests: latencies.length, errors, statuses, codes, seconds: elapsed, rps: latencies.length / elapsed, p50: pct(50), p99: pct(99) }));

@@ -35,7 +35,7 @@ function fixture() {
 
 async function drive(url: string, method: string, bodyFile: string, headers: Record<string, string>, concurrency = CONCURRENCY) {
   const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'load-driver.ts'), url, method, bodyFile, JSON.stringify(headers), String(concurrency), String(SECONDS), String(MAX_REQUESTS)], { maxBuffer: 1 << 20 });
-  return JSON.parse(stdout) as { requests: number; errors: number; statuses: Record<string, number>; rps: number; p50: number; p99: number };
+  return JSON.parse(stdout) as { requests: number; errors: number; statuses: Record<string, number>; codes: Record<string, number>; rps: number; p50: number; p99: number };
 }
 
 async function main(): Promise<void> {
@@ -85,7 +85,7 @@ async function main(): Promise<void> {
       const linearRun = await drive(`${worker.url}/v1/heads/bench@1/classify`, 'POST', bodyFile, auth, KNN_CONCURRENCY);
       const withStatuses = (name: string, r: typeof bare) => {
         line(name, r);
-        console.log(`${''.padEnd(44)} statuses ${JSON.stringify(r.statuses)}`);
+        console.log(`${''.padEnd(44)} statuses ${JSON.stringify(r.statuses)}, error codes ${JSON.stringify(r.codes)}`);
       };
       withStatuses(`POST bench-knn@1/classify, c=${KNN_CONCURRENCY}`, knnRun);
       withStatuses(`POST bench@1/classify (linear), c=${KNN_CONCURRENCY}`, linearRun);
