@@ -75,6 +75,20 @@ async function tryRead(path: string): Promise<Uint8Array | undefined> {
   }
 }
 
+/**
+ * A local copy's bytes, checked against the manifest: undefined (and noted in `tried`) when the
+ * file is absent; an IntegrityError when it exists but differs — never a silent fallback.
+ */
+async function readLocalVerified(path: string, label: string, sha256: string, tried: string[]): Promise<Uint8Array | undefined> {
+  const bytes = await tryRead(path);
+  if (!bytes) {
+    tried.push(path);
+    return undefined;
+  }
+  await verifyBytes(`${label} (${path})`, bytes, sha256);
+  return bytes;
+}
+
 export async function loadModelFilesNode(manifest: Manifest, options: NodeFilesOptions = {}): Promise<ModelFiles> {
   const sharedDir = options.sharedDir ?? defaultSharedDir();
   const cacheDir = options.cacheDir ?? defaultCacheDir();
@@ -93,15 +107,11 @@ export async function loadModelFilesNode(manifest: Manifest, options: NodeFilesO
     const tried: string[] = [];
     if (modelDir) {
       for (const name of new Set(file.sources.map(sourceFileName))) {
-        const path = join(modelDir, name);
-        const bytes = await tryRead(path);
-        if (!bytes) {
-          tried.push(path);
-          continue;
+        const bytes = await readLocalVerified(join(modelDir, name), label, file.sha256, tried);
+        if (bytes) {
+          out[key] = bytes;
+          break;
         }
-        await verifyBytes(`${label} (${path})`, bytes, file.sha256);
-        out[key] = bytes;
-        break;
       }
       if (out[key]) continue;
     }
@@ -138,13 +148,8 @@ export async function loadModelFilesNode(manifest: Manifest, options: NodeFilesO
         tried.push(`npm package ${'package' in source ? source.package : '?'} (not installed: \`npm i ${'package' in source ? source.package : ''}\`)`);
         continue;
       }
-      const bytes = await tryRead(path);
-      if (!bytes) {
-        tried.push(path);
-        continue;
-      }
-      // A local file that exists but does not match is an error, never a silent fallback.
-      await verifyBytes(`${label} (${path})`, bytes, file.sha256);
+      const bytes = await readLocalVerified(path, label, file.sha256, tried);
+      if (!bytes) continue;
       out[key] = bytes;
       break;
     }
