@@ -1,7 +1,7 @@
 import { env } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
 import { createApp } from '../src/app.js';
-import { ADMIN, readResponse, tenant } from './helpers.js';
+import { ADMIN, freshMinute, readResponse, tenant } from './helpers.js';
 
 const app = createApp();
 
@@ -27,6 +27,7 @@ async function from(ip: string, path: string, token: string, db: D1Database = en
 describe('traffic without a valid key is rate limited per client address', () => {
   it('invalid keys: 401 up to the limit, then 429 without touching D1; other addresses and cached valid keys unaffected', async () => {
     const t = await tenant();
+    await freshMinute();
     const ip = '203.0.113.7';
     // A valid key, looked up once (counted) and cached from then on.
     expect((await from(ip, '/v1/heads', t.read)).status).toBe(200);
@@ -44,6 +45,7 @@ describe('traffic without a valid key is rate limited per client address', () =>
   });
 
   it('requests without any key count too', async () => {
+    await freshMinute();
     const statuses: number[] = [];
     for (let i = 0; i < 7; i++) {
       const res = await app.request('https://edge.test/v1/heads', { headers: { 'cf-connecting-ip': '203.0.113.9' } }, { ...env, AUTH_RATE_LIMITER: env.TIGHT_LIMITER });
@@ -53,6 +55,7 @@ describe('traffic without a valid key is rate limited per client address', () =>
   });
 
   it('admin routes: 5 attempts a minute per address, right token or wrong', async () => {
+    await freshMinute();
     const ip = '203.0.113.10';
     const statuses: number[] = [];
     for (let i = 0; i < 4; i++) statuses.push((await from(ip, '/v1/admin/tenants', `wrong${i}`, env.DB, { method: 'POST', body: '{"name":"x"}' })).status);

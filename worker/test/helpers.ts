@@ -62,3 +62,13 @@ export function isErrorBody(body: unknown): boolean {
   const e = (body as { error?: { code?: unknown; message?: unknown } })?.error;
   return typeof e?.code === 'string' && typeof e.message === 'string' && e.message.length > 0;
 }
+
+/**
+ * Waits, if need be, until a fixed one-minute rate-limit window has at least `room` ms left, so
+ * that a sequence checking exact 401/429 answers cannot straddle two windows (the local limiter
+ * counts per minute of the clock).
+ */
+export async function freshMinute(room = 15_000): Promise<void> {
+  const left = 60_000 - (Date.now() % 60_000);
+  if (left < room) await new Promise((r) => setTimeout(r, left + 50));
+}
