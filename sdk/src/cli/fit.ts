@@ -22,6 +22,7 @@ export const fitHelp = `edgehead fit <data> --backbone <id|file> --out head.json
   --C <c>  --k <k>  --metric cosine|euclidean  --standardize  --class-weight balanced
   --per-class <k> --seed <s>        fit on k examples per class (seeded few-shot sample)
   --folds <n>                       cross-validation folds (default 5)
+  --no-cv                           with a fixed --head: skip cross-validation (no scores, no calibration)
   --group-by folder|column:<name>|<regex>
                                     keep each group (speaker, object, customer) in one CV fold:
                                     folder = <class>/<group>/files; column:<name> = a CSV/JSONL
@@ -76,6 +77,7 @@ export async function fitCommand(argv: string[]): Promise<number> {
       'no-cache': { type: 'boolean' },
       report: { type: 'string' },
       force: { type: 'boolean' },
+      'no-cv': { type: 'boolean' },
       'text-column': { type: 'string' },
       'label-column': { type: 'string' },
       encoding: { type: 'string' },
@@ -99,6 +101,7 @@ export async function fitCommand(argv: string[]): Promise<number> {
   if (k !== undefined && kind !== 'knn') throw new UsageError('--k applies to --head knn (auto chooses k itself).');
   if ((C !== undefined || values.standardize || values['class-weight']) && kind !== 'linear') throw new UsageError('--C, --standardize and --class-weight apply to --head linear.');
   const encoding = encodingFlag(values.encoding);
+  if (values['no-cv'] && kind === 'auto') throw new UsageError('--no-cv needs a fixed --head (auto chooses by cross-validation).');
   if (values.device && !['auto', 'node', 'wasm'].includes(values.device)) throw new UsageError(`--device must be auto, node or wasm, not "${values.device}".`);
   await checkOutputs({
     data,
@@ -162,6 +165,7 @@ export async function fitCommand(argv: string[]): Promise<number> {
       head: spec,
       seed,
       folds,
+      crossValidate: values['no-cv'] ? false : undefined,
       onStep: log,
       objective: big ? createOnnxObjective({ device: 'auto' }) : undefined,
       // Views of one image share a fold (so do a group's items), and only originals are scored.

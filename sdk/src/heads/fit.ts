@@ -137,12 +137,24 @@ function adaptToTrainingSet(spec: HeadSpec, labels: readonly string[]): HeadSpec
 }
 
 /** Candidates for `auto`, simplest first (ties keep this order). k never exceeds the smallest class. */
-function candidates(nPerClassMin: number): HeadSpec[] {
-  const list: HeadSpec[] = [{ kind: 'centroid', metric: 'cosine' }];
-  for (const k of [1, 3, 5, 10]) if (k === 1 || k <= nPerClassMin) list.push({ kind: 'knn', k, metric: 'cosine', weights: k === 1 ? 'uniform' : 'distance' });
+/**
+ * `auto`'s candidates from the simplest to the most flexible: class means, then linear models
+ * from strong to weak regularisation, then kNN from smoothing to memorising. With `imbalanced`,
+ * a class-balanced linear model too.
+ */
+function candidates(nPerClassMin: number, imbalanced: boolean): HeadSpec[] {
+  const list: HeadSpec[] = [
+    { kind: 'centroid', metric: 'cosine' },
+    { kind: 'centroid', metric: 'euclidean' },
+  ];
   for (const C of [0.1, 1, 10]) list.push({ kind: 'linear', C });
+  if (imbalanced) list.push({ kind: 'linear', C: 1, classWeight: 'balanced' });
+  for (const k of [10, 5, 3, 1]) if (k === 1 || k <= nPerClassMin) list.push({ kind: 'knn', k, metric: 'cosine', weights: k === 1 ? 'uniform' : 'distance' });
   return list;
 }
+
+/** Largest/smallest class size at which fit warns and auto also tries balanced class weights. */
+export const IMBALANCE_RATIO = 5;
 
 export async function fitHead(x: EmbeddingsInput, labels: readonly string[], options: FitOptions = {}): Promise<FitReport> {
   const m = checkTrainingSet(x, labels);
@@ -180,21 +192,44 @@ export async function fitHead(x: EmbeddingsInput, labels: readonly string[], opt
   let cv: OutOfFold | undefined;
 
   if (classes.length < 2) throw new InvalidInputError(`Need at least 2 classes to fit a classifier; got only "${classes[0]}".`);
+  {
+    const largest = classes.reduce((a, b) => (counts[b] > counts[a] ? b : a));
+    const smallest = classes.reduce((a, b) => (counts[b] < counts[a] ? b : a));
+    if (counts[largest] >= IMBALANCE_RATIO * counts[smallest]) {
+      warn(
+        `classes are imbalanced: "${largest}" has ${counts[largest]} examples, "${smallest}" ${counts[smallest]}. Accuracy flatters the large classes; ` +
+          'judge by macro-F1 and the smallest classes\' recall, and consider balanced class weights (auto tries them).',
+      );
+    }
+  }
   if (requested === 'auto') {
     if (!canCv) {
       // One example in some class: no held-out data to choose with; centroids work from one example.
       spec = { kind: 'centroid', metric: 'cosine' };
       log(`auto: a class has ${minCount} example(s), too few to cross-validate; using nearest centroid (works from one example per class)`);
     } else {
-      for (const candidate of candidates(minCount)) {
+      const sizes = Object.values(counts);
+      const imbalanced = Math.max(...sizes) >= IMBALANCE_RATIO * Math.min(...sizes);
+      const order = candidates(minCount, imbalanced);
+      for (const candidate of order) {
         const e = await crossValidate(m, labels, candidate, folds, seed, options.objective, options);
         tried.push({ spec: candidate, accuracy: e.accuracy, macroF1: e.macroF1 });
         log(`auto: ${describeSpec(candidate)} → ${describeCv(folds, grouping)} macro-F1 ${e.macroF1.toFixed(3)}, accuracy ${e.accuracy.toFixed(3)}`);
       }
-      // Best macro-F1; the sort is stable, so ties go to the simpler, earlier candidate.
+      // The one-standard-error rule: the simplest candidate whose macro-F1 is within one standard
+      // error of the best. With few examples CV scores are noisy, and a more flexible head that
+      // wins by noise loses on new data (issue 10: kNN picked on 16-shot SST-2).
+      const best = tried.reduce((a, b) => (b.macroF1 > a.macroF1 ? b : a));
+      // Binomial standard error over the scored out-of-fold predictions.
+      const scoredRows = options.scored ? options.scored.filter(Boolean).length : labels.length;
+      const standardError = Math.sqrt((best.macroF1 * (1 - best.macroF1)) / Math.max(1, scoredRows));
+      const chosen = tried.find((t) => t.macroF1 >= best.macroF1 - standardError) ?? best;
+      spec = chosen.spec;
       tried.sort((a, b) => b.macroF1 - a.macroF1);
-      spec = tried[0].spec;
-      log(`auto: chose ${describeSpec(spec)}`);
+      log(
+        `auto: chose ${describeSpec(spec)}` +
+          (chosen === best ? '' : ` (the simplest within one standard error, ${standardError.toFixed(3)}, of the best: ${describeSpec(best.spec)} at ${best.macroF1.toFixed(3)})`),
+      );
     }
   } else {
     spec = typeof requested === 'string' ? ({ kind: requested } as HeadSpec) : requested;
@@ -287,7 +322,7 @@ export function describeCv(folds: number, grouping: CvGrouping): string {
 export function describeSpec(spec: HeadSpec): string {
   switch (spec.kind) {
     case 'linear':
-      return `linear(C=${spec.C ?? 1}${spec.standardize ? ', standardized' : ''})`;
+      return `linear(C=${spec.C ?? 1}${spec.standardize ? ', standardized' : ''}${spec.classWeight === 'balanced' ? ', balanced' : ''})`;
     case 'knn':
       return `knn(k=${spec.k ?? 5}, ${spec.metric ?? 'cosine'}, ${spec.weights ?? 'uniform'})`;
     case 'centroid':
