@@ -130,6 +130,8 @@ export async function classifyKnn(env: Env, stub: Stub, row: VersionRow, ref: Bl
       const state = unwrap(await stub.sync(ref, { epoch: cached.epoch, generation: cached.generation }, Date.now()));
       if (!state.reset && state.epoch === cached.epoch) {
         apply(cached, state.changes ?? [], state.generation);
+        // Counted again at its new size: additions grow it, and the budget is in bytes.
+        if (state.changes?.length) snapshots.set(row.uid, cached, workingSetBytes(cached.head));
         return cached.head.predict(embeddings, options);
       }
       if (state.size * exampleBytes(row.dim) > limits.snapshotCacheBytes) {

@@ -50,6 +50,19 @@ describe('kNN classification from isolate snapshots', () => {
     expect(q.body.predictions[0].nearest).toBe('fresh');
   });
 
+  it("a snapshot that grows with additions is counted at its new size against the isolate's budget", async () => {
+    const t = await tenant();
+    await upload(t.write, 'grow', headFile('knn'));
+    const q = { embeddings: [point(1)], rejectUnknown: false };
+    expect((await call('POST', '/v1/heads/grow/classify', { key: t.read, body: q })).status).toBe(200);
+    const before = snapshotStats().bytes;
+    const embeddings = Array.from({ length: 200 }, (_, i) => point(2000 + i));
+    expect((await call('POST', '/v1/heads/grow/examples', { key: t.write, body: { embeddings, labels: embeddings.map(() => 'g') } })).status).toBe(201);
+    expect((await call('POST', '/v1/heads/grow/classify', { key: t.read, body: q })).status).toBe(200);
+    // 200 more 4-d examples: 200 × (4 × 4 + 20) bytes.
+    expect(snapshotStats().bytes - before).toBeGreaterThanOrEqual(200 * 36);
+  });
+
   it('64 concurrent classifications all succeed while examples are being added', async () => {
     const t = await tenant();
     await upload(t.write, 'busy', headFile('knn'));
