@@ -73,6 +73,13 @@ function fail(e: unknown): void {
 // ---- backbone -----------------------------------------------------------------------------------
 async function chooseModality(next: Modality): Promise<void> {
   modality = next;
+  // The camera is only for images: release it (and the live loop) when switching away.
+  if (next !== 'image' && stream) {
+    if (live !== undefined) await toggleLive();
+    stream.getTracks().forEach((t) => t.stop());
+    stream = undefined;
+    $<HTMLVideoElement>('#camera').hidden = true;
+  }
   classes = [];
   fitted = undefined;
   headJson = undefined;
@@ -173,6 +180,17 @@ async function recordClip(seconds = 1.5): Promise<ExampleInput> {
   await context.close();
   return { kind: 'audio', samples, sampleRate };
 }
+
+/**
+ * Hold-to-record state lives outside render(): each added snapshot re-renders the class cards, so
+ * the button that saw pointerdown is gone by the time pointerup arrives.
+ */
+let holdTimer: number | undefined;
+function stopHold(): void {
+  if (holdTimer !== undefined) clearInterval(holdTimer);
+  holdTimer = undefined;
+}
+for (const type of ['pointerup', 'pointercancel', 'blur'] as const) window.addEventListener(type, stopHold);
 
 // ---- training and results -----------------------------------------------------------------------
 async function train(): Promise<void> {
@@ -331,13 +349,16 @@ function render(): void {
       const snap = el('button', { type: 'button' }, 'Webcam snapshot');
       snap.addEventListener('click', async () => addInputs(c, [{ kind: 'image', blob: await snapshot() }]).catch(fail));
       const hold = el('button', { type: 'button' }, 'Hold to record');
-      let timer: number | undefined;
-      const stop = () => (timer !== undefined ? (clearInterval(timer), (timer = undefined)) : undefined);
-      hold.addEventListener('pointerdown', () => {
-        timer = window.setInterval(async () => addInputs(c, [{ kind: 'image', blob: await snapshot() }]).catch(fail), 400);
-      });
-      hold.addEventListener('pointerup', stop);
-      hold.addEventListener('pointerleave', stop);
+      const start = () => {
+        stopHold();
+        holdTimer = window.setInterval(async () => addInputs(c, [{ kind: 'image', blob: await snapshot() }]).catch(fail), 400);
+      };
+      hold.addEventListener('pointerdown', start);
+      hold.addEventListener('pointerup', stopHold);
+      hold.addEventListener('pointerleave', stopHold);
+      // Keyboard: hold Space or Enter.
+      hold.addEventListener('keydown', (e) => (e.key === ' ' || e.key === 'Enter') && !e.repeat && start());
+      hold.addEventListener('keyup', stopHold);
       tools.append(snap, hold);
     } else if (modality === 'audio') {
       const rec = el('button', { type: 'button' }, 'Record 1.5 s clip');
@@ -381,6 +402,7 @@ function render(): void {
   }
   $('#try-text').hidden = modality !== 'text';
   $('#live').hidden = modality !== 'image';
+  $('#try-mic').hidden = modality !== 'audio';
 }
 
 // ---- wiring -------------------------------------------------------------------------------------
@@ -389,6 +411,12 @@ $('#add-class').addEventListener('click', () => (addClass(), render()));
 $('#train').addEventListener('click', () => void train());
 $('#threshold').addEventListener('input', updateThreshold);
 $('#live').addEventListener('click', () => void toggleLive().catch(fail));
+$('#try-mic').addEventListener('click', async () => {
+  setStatus('Listening…', true);
+  await recordClip()
+    .then((clip) => predict([clip]))
+    .catch(fail);
+});
 $<HTMLInputElement>('#try-file').addEventListener('change', async (e) => void predict(await inputsFromFiles((e.target as HTMLInputElement).files ?? [])));
 $<HTMLFormElement>('#try-text').addEventListener('submit', (e) => {
   e.preventDefault();
