@@ -8,7 +8,7 @@ import { InvalidInputError } from '../core/errors.js';
 import { expectedCalibrationError, fitTemperature, reliabilityBins, softmaxScaled, type Calibration, type ReliabilityBin } from './calibration.js';
 import { CentroidHead, type CentroidOptions } from './centroid.js';
 import type { TrainingSummary } from './format.js';
-import { checkTrainingSet, uniqueLabels } from './head.js';
+import { checkTrainingSet, quantile, uniqueLabels } from './head.js';
 import { KnnHead, type KnnOptions } from './knn.js';
 import { LinearHead, type LinearOptions, type ObjectiveFactory } from './linear.js';
 import { selectRows, type EmbeddingsInput, type Matrix } from './matrix.js';
@@ -93,6 +93,8 @@ type OutOfFold = Evaluation & {
   predictions: Array<string | undefined>;
   /** Out-of-fold class scores before calibration (linear and centroid heads), by row. */
   scores: Array<Float64Array | undefined>;
+  /** Out-of-fold open-set distances (NaN where the fold's head had no gate), by row. */
+  distances: number[];
 };
 
 /** Out-of-fold predictions of `spec`, pooled over the folds, evaluated once. */
@@ -107,6 +109,7 @@ export async function crossValidate(
 ): Promise<OutOfFold> {
   const predicted = new Array<string>(labels.length);
   const scores = new Array<Float64Array | undefined>(labels.length);
+  const distances = new Array<number>(labels.length).fill(NaN);
   const classes = uniqueLabels(labels);
   const splits = grouping.groups ? stratifiedGroupKFold(labels, grouping.groups, folds, seed) : stratifiedKFold(labels, folds, seed);
   for (const fold of splits) {
@@ -114,8 +117,11 @@ export async function crossValidate(
     const trainLabels = fold.train.map((i) => labels[i]);
     const head = await fitSpec(selectRows(x, fold.train), trainLabels, adaptToTrainingSet(spec, trainLabels), objective);
     const validation = selectRows(x, fold.validation);
-    const out = head.predictLabels(validation);
-    fold.validation.forEach((i, j) => (predicted[i] = out[j]));
+    const out = head.predict(validation, { rejectUnknown: false, topK: 1 });
+    fold.validation.forEach((i, j) => {
+      predicted[i] = out[j].nearest;
+      if (head.openSet) distances[i] = out[j].distance;
+    });
     // Scores only when the fold's head knows every class (same column order as the full head).
     if ('scores' in head && head.labels.length === classes.length) {
       const s = head.scores(validation);
@@ -127,8 +133,12 @@ export async function crossValidate(
     ...evaluate(scored.map((i) => labels[i]), scored.map((i) => predicted[i]), uniqueLabels(labels)),
     predictions: labels.map((_, i) => (scored.includes(i) ? predicted[i] : undefined)),
     scores: labels.map((_, i) => (scored.includes(i) ? scores[i] : undefined)),
+    distances: labels.map((_, i) => (scored.includes(i) ? distances[i] : NaN)),
   };
 }
+
+/** Fewer out-of-fold distances than this and the gate keeps its leave-one-out threshold. */
+const MIN_GATE_ROWS = 20;
 
 /** Caps k at the training-set size (a fold can be small in few-shot problems). */
 function adaptToTrainingSet(spec: HeadSpec, labels: readonly string[]): HeadSpec {
@@ -251,6 +261,16 @@ export async function fitHead(x: EmbeddingsInput, labels: readonly string[], opt
   const started = Date.now();
   const head = await fitSpec(m, labels, spec, options.objective);
   log(`fitted ${describeSpec(spec)} on ${m.rows} examples in ${Date.now() - started} ms`);
+  // The "unknown" gate's threshold from out-of-fold distances: each example measured by a head
+  // that never saw it — nor, with groups, its speaker/object — so the documented false-rejection
+  // rate holds on new groups. (Leave-one-out keeps a speaker's other takes and sets it too tight.)
+  if (cv && head.openSet && head.openSet.calibration !== 'manual') {
+    const held = cv.distances.filter(Number.isFinite);
+    if (held.length >= MIN_GATE_ROWS) {
+      head.openSet = { ...head.openSet, threshold: quantile(held, head.openSet.quantile), calibration: 'out-of-fold' };
+      log(`unknown gate: threshold ${head.openSet.threshold.toFixed(4)} = the ${head.openSet.quantile} quantile of ${held.length} out-of-fold distances (${describeCv(folds, grouping)})`);
+    }
+  }
   let calibration: CalibrationReport | undefined;
   if (cv && head.kind !== 'knn' && options.calibrate !== false) {
     calibration = calibrateFromOutOfFold(cv, labels, classes, describeCv(folds, grouping));

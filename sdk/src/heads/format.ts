@@ -344,7 +344,7 @@ function parseGate(g: unknown): OpenSetGate | undefined {
   const gate = g as OpenSetGate;
   if (gate.metric !== 'cosine' && gate.metric !== 'euclidean') invalid('openSet.metric must be "cosine" or "euclidean".');
   if (typeof gate.threshold !== 'number' || !Number.isFinite(gate.threshold)) invalid('openSet.threshold must be a finite number.');
-  return { metric: gate.metric, threshold: gate.threshold, quantile: Number(gate.quantile), calibration: gate.calibration === 'manual' ? 'manual' : 'leave-one-out' };
+  return { metric: gate.metric, threshold: gate.threshold, quantile: Number(gate.quantile), calibration: gate.calibration === 'manual' || gate.calibration === 'out-of-fold' ? gate.calibration : 'leave-one-out' };
 }
 
 /** Throws BackboneMismatchError unless the head was trained on embeddings with this fingerprint. */

@@ -28,14 +28,15 @@ export interface Prediction {
 /**
  * Open-set rejection: an input whose distance to what the head has seen (nearest training
  * example for kNN, nearest class mean otherwise) exceeds `threshold` is answered `unknown`.
- * The threshold is the `quantile` of held-out (leave-one-out) training distances.
+ * The threshold is the `quantile` of held-out training distances: out-of-fold (grouped when
+ * groups were given) when fitHead cross-validated, else leave-one-out.
  */
 export interface OpenSetGate {
   metric: 'cosine' | 'euclidean';
   threshold: number;
   quantile: number;
   /** How the threshold was obtained. */
-  calibration: 'leave-one-out' | 'manual';
+  calibration: 'leave-one-out' | 'out-of-fold' | 'manual';
 }
 
 export interface PredictOptions {
