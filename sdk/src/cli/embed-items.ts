@@ -36,11 +36,21 @@ export interface EmbedItemsOptions {
   cacheDir?: string;
   /** Extra image views per item (augmentation); returns the views to embed for one decoded image. */
   views?: (image: DecodedImage, itemIndex: number) => DecodedImage[];
+  /** How many views `views` returns per item (known before decoding, so cached views skip it). */
+  viewCount?: number;
   /** Part of the cache key for augmented views (parameters and seed). */
   viewsKey?: string;
 }
 
 const CHUNK = 64;
+
+interface Entry {
+  item: number;
+  key: string;
+  input: () => Promise<unknown>;
+  value?: Float32Array;
+  view?: boolean;
+}
 
 class EmbeddingCache {
   constructor(
@@ -98,25 +108,31 @@ export async function embedItems(backbone: AnyBackbone, modality: Modality, item
   let cacheHits = 0;
   for (let start = 0; start < items.length; start += CHUNK) {
     const slice = items.slice(start, start + CHUNK);
-    // Each entry: item index, cache key, and the input to embed when the cache misses.
-    const pending: Array<{ item: number; key: string; input?: unknown; value?: Float32Array; view?: boolean }> = [];
+    // Each entry: item index, cache key, and how to produce its input — called only when the
+    // cache misses, so a warm cache skips decoding (hashing the file bytes is all it costs).
+    const pending: Entry[] = [];
     for (let j = 0; j < slice.length; j++) {
       const item = start + j;
       try {
         if (modality === 'text') {
-          pending.push({ item, key: hash('text\0', slice[j]), input: slice[j] });
+          pending.push({ item, key: hash('text\0', slice[j]), input: async () => slice[j] });
           continue;
         }
         const bytes = await readInputFile(slice[j]);
         const contentKey = hash(modality, '\0', bytes);
         if (modality === 'audio') {
-          pending.push({ item, key: contentKey, input: decodeWav(bytes, slice[j]) });
+          pending.push({ item, key: contentKey, input: async () => decodeWav(bytes, slice[j]) });
           continue;
         }
-        const image = await decodeImageBytes(bytes, slice[j]);
+        let decoded: Promise<DecodedImage> | undefined;
+        const image = () => (decoded ??= decodeImageBytes(bytes, slice[j]));
         pending.push({ item, key: contentKey, input: image });
-        if (options.views) {
-          options.views(image, item).forEach((view, v) => pending.push({ item, key: hash(contentKey, '\0', options.viewsKey ?? '', '\0', String(v)), input: view, view: true }));
+        if (options.views && options.viewCount) {
+          let views: Promise<DecodedImage[]> | undefined;
+          const viewsOf = () => (views ??= image().then((img) => options.views!(img, item)));
+          for (let v = 0; v < options.viewCount; v++) {
+            pending.push({ item, key: hash(contentKey, '\0', options.viewsKey ?? '', '\0', String(v)), input: async () => (await viewsOf())[v], view: true });
+          }
         }
       } catch (e) {
         if (options.strict || !(e instanceof UnreadableInputError)) throw e;
@@ -129,14 +145,28 @@ export async function embedItems(backbone: AnyBackbone, modality: Modality, item
         if (p.value) cacheHits++;
       }
     }
-    const misses = pending.filter((p) => !p.value);
-    if (misses.length) {
-      const out = await (backbone as Backbone<unknown>).embed(misses.map((m) => m.input));
-      for (let i = 0; i < misses.length; i++) {
-        misses[i].value = out[i];
-        if (cache) await cache.put(misses[i].key, out[i]);
+    // Decode what the cache did not have; an undecodable item is skipped whole (all its views).
+    const failed = new Set<number>();
+    const misses: Array<{ entry: Entry; input: unknown }> = [];
+    for (const p of pending.filter((e) => !e.value)) {
+      if (failed.has(p.item)) continue;
+      try {
+        misses.push({ entry: p, input: await p.input() });
+      } catch (e) {
+        if (options.strict || !(e instanceof UnreadableInputError)) throw e;
+        failed.add(p.item);
+        skipped.push({ item: items[p.item], reason: e.message });
       }
     }
+    const usable = misses.filter((m) => !failed.has(m.entry.item));
+    if (usable.length) {
+      const out = await (backbone as Backbone<unknown>).embed(usable.map((m) => m.input));
+      for (let i = 0; i < usable.length; i++) {
+        usable[i].entry.value = out[i];
+        if (cache) await cache.put(usable[i].entry.key, out[i]);
+      }
+    }
+    pending.splice(0, pending.length, ...pending.filter((p) => !failed.has(p.item)));
     for (const p of pending) {
       rows.push(p.value as Float32Array);
       kept.push(p.item);

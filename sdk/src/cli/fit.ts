@@ -138,6 +138,7 @@ export async function fitCommand(argv: string[]): Promise<number> {
       strict: values.strict,
       cache: !values['no-cache'],
       views: views ? (image, item) => Array.from({ length: views }, (_, v) => augmentImage(image, createRng(seed * 1_000_003 + item * 101 + v))) : undefined,
+      viewCount: views,
       viewsKey: views ? `${describeAugment()}:${seed}` : undefined,
     });
     if (embedded.cacheHits) log(`embedding cache: ${embedded.cacheHits} of ${embedded.kept.length} embeddings reused (--no-cache to recompute)`);
