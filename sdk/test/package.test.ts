@@ -260,7 +260,8 @@ export default {
     const { freePort } = await import('../src/cli/local-worker.js');
     const port = await freePort();
     const { spawn } = await import('node:child_process');
-    const dev = spawn(process.execPath, [wrangler, 'dev', '--ip', '127.0.0.1', '--port', String(port), '--persist-to', join(worker, '.state')], { cwd: worker, env: wenv, stdio: 'ignore' });
+    // Its own inspector port too: other tests run wrangler dev at the same time.
+    const dev = spawn(process.execPath, [wrangler, 'dev', '--ip', '127.0.0.1', '--port', String(port), '--inspector-port', String(await freePort()), '--persist-to', join(worker, '.state')], { cwd: worker, env: wenv, stdio: 'ignore' });
     try {
       let answer: Response | undefined;
       for (let i = 0; i < 240 && !answer; i++) {

@@ -71,39 +71,57 @@ export async function startLocalWorker(options: LocalWorkerOptions = {}): Promis
   const temporary = options.persistTo === undefined;
   const persistTo = options.persistTo ?? (await mkdtemp(join(tmpdir(), 'edgehead-worker-')));
   const adminToken = options.adminToken ?? `local-${crypto.randomUUID()}`;
-  const port = options.port ?? (await freePort());
   const bin = wranglerBin();
   await promisify(execFile)(process.execPath, [bin, 'd1', 'migrations', 'apply', 'DB', '--local', '--persist-to', persistTo], { cwd: root, env: env() });
   const vars = Object.entries({ ADMIN_TOKEN: adminToken, ...options.vars }).flatMap(([k, v]) => ['--var', `${k}:${v}`]);
-  const child: ChildProcess = spawn(process.execPath, [bin, 'dev', '--ip', '127.0.0.1', '--port', String(port), '--persist-to', persistTo, ...vars], {
-    cwd: root,
-    env: env(),
-    stdio: options.inheritOutput ? 'inherit' : 'ignore',
-  });
-  const url = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + (options.startTimeoutMs ?? 60_000);
-  let exited = false;
-  child.once('exit', () => (exited = true));
-  for (;;) {
-    if (exited) throw new BackendUnavailableError(`wrangler dev exited before the worker answered on ${url} (is port ${port} free?).`);
-    try {
-      const res = await fetch(`${url}/v1/health`);
-      if (res.ok) break;
-    } catch {
-      // not listening yet
+  // Several dev servers may start at once (tests in parallel): each gets its own HTTP and
+  // inspector ports, and an early exit (a port taken between choosing and binding it) is retried
+  // on fresh ports, with wrangler's last words in the error if it keeps failing.
+  let started: { child: ChildProcess; url: string; exited: () => boolean } | undefined;
+  const failures: string[] = [];
+  for (let attempt = 0; attempt < (options.port ? 1 : 3) && !started; attempt++) {
+    const port = options.port ?? (await freePort());
+    const inspector = await freePort();
+    const args = [bin, 'dev', '--ip', '127.0.0.1', '--port', String(port), '--inspector-port', String(inspector), '--persist-to', persistTo, ...vars];
+    const child: ChildProcess = spawn(process.execPath, args, { cwd: root, env: env(), stdio: options.inheritOutput ? 'inherit' : ['ignore', 'pipe', 'pipe'] });
+    let tail = '';
+    const keep = (chunk: Buffer) => (tail = (tail + chunk.toString()).slice(-2000));
+    child.stdout?.on('data', keep);
+    child.stderr?.on('data', keep);
+    let exited = false;
+    child.once('exit', () => (exited = true));
+    const url = `http://127.0.0.1:${port}`;
+    const deadline = Date.now() + (options.startTimeoutMs ?? 60_000);
+    for (;;) {
+      if (exited) {
+        failures.push(`port ${port}: wrangler dev exited early${tail ? `: …${tail.trim().slice(-400)}` : ''}`);
+        break;
+      }
+      try {
+        const res = await fetch(`${url}/v1/health`);
+        if (res.ok) {
+          started = { child, url, exited: () => exited };
+          break;
+        }
+      } catch {
+        // not listening yet
+      }
+      if (Date.now() > deadline) {
+        child.kill();
+        throw new BackendUnavailableError(`The local worker did not answer on ${url} within the start timeout.${tail ? ` wrangler said: …${tail.trim().slice(-400)}` : ''}`);
+      }
+      await new Promise((r) => setTimeout(r, 250));
     }
-    if (Date.now() > deadline) {
-      child.kill();
-      throw new BackendUnavailableError(`The local worker did not answer on ${url} within the start timeout.`);
-    }
-    await new Promise((r) => setTimeout(r, 250));
   }
+  if (!started) throw new BackendUnavailableError(`wrangler dev did not start: ${failures.join('; ')}`);
+  const { child, url } = started;
+  const exited = started.exited;
   return {
     url,
     adminToken,
     stop: async () => {
       await new Promise<void>((resolve) => {
-        if (exited) return resolve();
+        if (exited()) return resolve();
         child.once('exit', () => resolve());
         child.kill('SIGTERM');
         setTimeout(() => child.kill('SIGKILL'), 5000).unref();
