@@ -9,19 +9,17 @@
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Backbone } from '../src/backbone/backbone.js';
 import { CentroidHead } from '../src/heads/centroid.js';
 import { KnnHead } from '../src/heads/knn.js';
 import { LinearHead } from '../src/heads/linear.js';
 import { selectRows, type Matrix } from '../src/heads/matrix.js';
 import { evaluate } from '../src/heads/metrics.js';
 import { sampleFewShot, stratifiedSplit } from '../src/heads/split.js';
-import { loadBackbone } from '../src/node.js';
 import { createOnnxObjective } from '../src/accel/onnx-objective.js';
 import { createOnnxNeighbourSearch } from '../src/accel/onnx-knn.js';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { cifar10, embedCached, fashionMnist, fsdd, readAudio, readImage, sst2, trec, type LabelledSet } from './datasets.js';
+import { cifar10, embedSet, fashionMnist, fsdd, readAudio, readImage, sst2, trec, type LabelledSet } from './datasets.js';
 
 const SHOTS = [1, 5, 10, 20];
 const PYTHON = process.env.SKLEARN_PYTHON ?? '/usr/bin/python3';
@@ -38,15 +36,6 @@ interface Task {
   test: Matrix;
   testLabels: string[];
   note: string;
-}
-
-async function embedSet<T>(backboneId: string, set: LabelledSet<T>, read?: (x: T) => Promise<unknown>): Promise<Matrix> {
-  const { backbone } = await loadBackbone(backboneId, { device: 'auto' });
-  try {
-    return await embedCached(set, backbone as Backbone<unknown>, read as never);
-  } finally {
-    await backbone.dispose();
-  }
 }
 
 function slice<T>(set: LabelledSet<T>, idx: number[], name: string): LabelledSet<T> {

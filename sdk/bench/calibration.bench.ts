@@ -5,26 +5,15 @@
  * class against 1-NN. Same data and splits as accuracy.bench.ts; embeddings cached in
  * .cache/embeddings.
  */
-import type { Backbone } from '../src/backbone/backbone.js';
 import { expectedCalibrationError } from '../src/heads/calibration.js';
 import { fitHead, type HeadSpec } from '../src/heads/fit.js';
 import { KnnHead } from '../src/heads/knn.js';
-import { selectRows, type Matrix } from '../src/heads/matrix.js';
+import { selectRows } from '../src/heads/matrix.js';
 import { sampleFewShot, stratifiedSplit } from '../src/heads/split.js';
-import { loadBackbone } from '../src/node.js';
-import { cifar10, embedCached, readImage, trec, type LabelledSet } from './datasets.js';
+import { cifar10, embedSet, readImage, trec, type LabelledSet } from './datasets.js';
 
 const SEEDS = Number(process.env.BENCH_SEEDS ?? 5);
 const SHOTS = Number(process.env.BENCH_SHOTS ?? 20);
-
-async function embedSet<T>(backboneId: string, set: LabelledSet<T>, read?: (x: T) => Promise<unknown>): Promise<Matrix> {
-  const { backbone } = await loadBackbone(backboneId, { device: 'auto' });
-  try {
-    return await embedCached(set, backbone as Backbone<unknown>, read as never);
-  } finally {
-    await backbone.dispose();
-  }
-}
 
 const slice = <T>(set: LabelledSet<T>, idx: number[], name: string): LabelledSet<T> => ({ name, inputs: idx.map((i) => set.inputs[i]), labels: idx.map((i) => set.labels[i]) });
 

@@ -12,6 +12,7 @@ import type { Matrix } from '../src/heads/matrix.js';
 import { defaultSharedDir } from '../src/manifest/files-node.js';
 import { readImageFile } from '../src/inputs/image/decode-node.js';
 import { readWavFile } from '../src/cli/inputs.js';
+import { loadBackbone } from '../src/node.js';
 
 export const SHARED = defaultSharedDir();
 const CACHE = join(import.meta.dirname, '..', '..', '.cache', 'embeddings');
@@ -123,3 +124,13 @@ export async function embedCached<T>(set: LabelledSet<T>, backbone: Backbone<unk
 
 export const readImage: Reader<string> = readImageFile;
 export const readAudio: Reader<string> = readWavFile;
+
+/** Loads a backbone by id, embeds a set through the disk cache, and releases the backbone. */
+export async function embedSet<T>(backboneId: string, set: LabelledSet<T>, read?: Reader<T>): Promise<Matrix> {
+  const { backbone } = await loadBackbone(backboneId, { device: 'auto' });
+  try {
+    return await embedCached(set, backbone as Backbone<unknown>, read);
+  } finally {
+    await backbone.dispose();
+  }
+}
