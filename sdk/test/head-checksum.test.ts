@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { main } from '../src/cli/main.js';
-import { crc32Hex } from '../src/core/hash.js';
+import { canonicalJsonCrc32Hex, crc32Hex } from '../src/core/hash.js';
 import { HeadFormatError } from '../src/core/errors.js';
 import { CentroidHead } from '../src/heads/centroid.js';
 import { headToJson, parseHead, type HeadFile } from '../src/heads/format.js';
@@ -23,6 +23,15 @@ describe('head checksum', () => {
     expect(crc32Hex('123456789')).toBe('cbf43926');
     expect(crc32Hex('')).toBe('00000000');
     expect(crc32Hex('The quick brown fox jumps over the lazy dog')).toBe('414fa339');
+  });
+
+  it('the streamed checksum of a value equals CRC-32 of its sorted-key JSON (long strings, surrogate pairs at slice edges)', () => {
+    // Reference: JSON.stringify with keys sorted by a replacer — an independent serialisation.
+    const sorted = (_: string, v: unknown) =>
+      v && typeof v === 'object' && !Array.isArray(v) ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) : v;
+    const long = 'A'.repeat((1 << 16) - 1) + '😀'.repeat(40_000) + 'tail "quoted" \\ \n';
+    const value = { z: [1, 2.5, null, true], a: { data: long, shape: [3] }, m: 'café', e: [] };
+    expect(canonicalJsonCrc32Hex(value)).toBe(crc32Hex(JSON.stringify(value, sorted)));
   });
 
   it('a written head carries a checksum and parses; swapped labels are refused with what to do', () => {

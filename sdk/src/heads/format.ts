@@ -6,7 +6,7 @@
  * @module
  */
 import { BackboneMismatchError, HeadFormatError } from '../core/errors.js';
-import { canonicalJson, crc32Hex } from '../core/hash.js';
+import { canonicalJsonCrc32Hex } from '../core/hash.js';
 import type { Calibration } from './calibration.js';
 import { CentroidHead } from './centroid.js';
 import type { Head, OpenSetGate } from './head.js';
@@ -64,7 +64,7 @@ export interface HeadFile {
 /** The checksum of the parts of a head file that decide its predictions (not `training` notes). */
 export function contentChecksum(file: Omit<HeadFile, 'checksum'>): string {
   const { kind, labels, dim, backbone, config, params, openSet, calibration } = file;
-  return `crc32:${crc32Hex(canonicalJson({ kind, labels, dim, backbone, config, params, openSet, calibration: calibration ?? null }))}`;
+  return `crc32:${canonicalJsonCrc32Hex({ kind, labels, dim, backbone, config, params, openSet, calibration: calibration ?? null })}`;
 }
 
 export interface LoadedHead {
