@@ -30,11 +30,10 @@ describe('input limits', () => {
     const zero = join(dir, 'zero.jpg');
     await symlink('/dev/zero', zero);
     for (const path of [fifo, zero]) {
-      const started = performance.now();
+      // Before the fix these hung (a pipe waits for a writer) or grew without end; now a clear error.
       const error = await readImageFile(path).catch((e: unknown) => e);
       expect(error).toBeInstanceOf(UnreadableInputError);
       expect((error as Error).message).toMatch(/not a regular file/);
-      expect(performance.now() - started).toBeLessThan(2000);
     }
   });
 
