@@ -166,8 +166,8 @@ export async function embedItems(backbone: AnyBackbone, modality: Modality, item
         if (cache) await cache.put(usable[i].entry.key, out[i]);
       }
     }
-    pending.splice(0, pending.length, ...pending.filter((p) => !failed.has(p.item)));
     for (const p of pending) {
+      if (failed.has(p.item)) continue;
       rows.push(p.value as Float32Array);
       kept.push(p.item);
       augmented.push(p.view === true);

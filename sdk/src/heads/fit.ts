@@ -146,7 +146,6 @@ function adaptToTrainingSet(spec: HeadSpec, labels: readonly string[]): HeadSpec
   return spec;
 }
 
-/** Candidates for `auto`, simplest first (ties keep this order). k never exceeds the smallest class. */
 /**
  * `auto`'s candidates from the simplest to the most flexible: class means, then linear models
  * from strong to weak regularisation, then kNN from smoothing to memorising. With `imbalanced`,
@@ -202,15 +201,14 @@ export async function fitHead(x: EmbeddingsInput, labels: readonly string[], opt
   let cv: OutOfFold | undefined;
 
   if (classes.length < 2) throw new InvalidInputError(`Need at least 2 classes to fit a classifier; got only "${classes[0]}".`);
-  {
-    const largest = classes.reduce((a, b) => (counts[b] > counts[a] ? b : a));
-    const smallest = classes.reduce((a, b) => (counts[b] < counts[a] ? b : a));
-    if (counts[largest] >= IMBALANCE_RATIO * counts[smallest]) {
-      warn(
-        `classes are imbalanced: "${largest}" has ${counts[largest]} examples, "${smallest}" ${counts[smallest]}. Accuracy flatters the large classes; ` +
-          'judge by macro-F1 and the smallest classes\' recall, and consider balanced class weights (auto tries them).',
-      );
-    }
+  const largestClass = classes.reduce((a, b) => (counts[b] > counts[a] ? b : a));
+  const smallestClass = classes.reduce((a, b) => (counts[b] < counts[a] ? b : a));
+  const imbalanced = counts[largestClass] >= IMBALANCE_RATIO * counts[smallestClass];
+  if (imbalanced) {
+    warn(
+      `classes are imbalanced: "${largestClass}" has ${counts[largestClass]} examples, "${smallestClass}" ${counts[smallestClass]}. Accuracy flatters the large classes; ` +
+        'judge by macro-F1 and the smallest classes\' recall, and consider balanced class weights (auto tries them).',
+    );
   }
   if (requested === 'auto') {
     if (!canCv) {
@@ -218,8 +216,6 @@ export async function fitHead(x: EmbeddingsInput, labels: readonly string[], opt
       spec = { kind: 'centroid', metric: 'cosine' };
       log(`auto: a class has ${minCount} example(s), too few to cross-validate; using nearest centroid (works from one example per class)`);
     } else {
-      const sizes = Object.values(counts);
-      const imbalanced = Math.max(...sizes) >= IMBALANCE_RATIO * Math.min(...sizes);
       const order = candidates(minCount, imbalanced);
       for (const candidate of order) {
         const e = await crossValidate(m, labels, candidate, folds, seed, options.objective, options);
@@ -244,7 +240,7 @@ export async function fitHead(x: EmbeddingsInput, labels: readonly string[], opt
   } else {
     spec = typeof requested === 'string' ? ({ kind: requested } as HeadSpec) : requested;
     if (spec.kind === 'linear' && minCount < 1) throw new InvalidInputError('Every class needs at least one example.');
-    const smallest = Math.min(...Object.values(counts));
+    const smallest = counts[smallestClass];
     if (spec.kind === 'knn' && (spec.k ?? 5) > smallest) {
       warn(
         `k=${spec.k ?? 5} is more than ${spec.k && spec.k > labels.length ? `the ${labels.length} examples` : `the smallest class (${smallest} example${smallest === 1 ? '' : 's'})`}; ` +
