@@ -7,11 +7,12 @@
  *   FSDD spoken digits × openWakeWord speech embedding, speaker-disjoint (test speaker: theo)
  *   SST-2 and TREC × Universal Sentence Encoder lite
  */
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CentroidHead } from '../src/heads/centroid.js';
 import { KnnHead } from '../src/heads/knn.js';
-import { LinearHead } from '../src/heads/linear.js';
+import { fitHead, describeSpec } from '../src/heads/fit.js';
+import { LinearHead, type ObjectiveFactory } from '../src/heads/linear.js';
 import { selectRows, type Matrix } from '../src/heads/matrix.js';
 import { evaluate } from '../src/heads/metrics.js';
 import { sampleFewShot, stratifiedSplit } from '../src/heads/split.js';
@@ -27,6 +28,9 @@ const CACHE = join(import.meta.dirname, '..', '..', '.cache', 'bench-accuracy');
 /** Published full-data baselines, quoted from the Fashion-MNIST README's benchmark table. */
 const PUBLISHED: Record<string, string> = { 'Fashion-MNIST': 'published full-data baselines (Fashion-MNIST README): MobileNet 95.0 %, HOG+SVM 92.6 %' };
 const SEEDS = Number(process.env.BENCH_SEEDS ?? 5);
+/** auto's "all" column only up to this pool size (its 5-fold kNN candidates search in plain JS). */
+const AUTO_FULL_MAX_ROWS = 5000;
+const autoNotes: string[] = [];
 
 interface Task {
   name: string;
@@ -37,6 +41,9 @@ interface Task {
   testLabels: string[];
   note: string;
 }
+
+/** The linear objective auto's candidates use: onnxruntime beyond a few hundred rows, as the CLI does. */
+const objectiveFor = (m: Matrix): ObjectiveFactory | undefined => (m.rows * m.cols > 250_000 ? createOnnxObjective({ device: 'node' }) : undefined);
 
 function slice<T>(set: LabelledSet<T>, idx: number[], name: string): LabelledSet<T> {
   return { name, inputs: idx.map((i) => set.inputs[i]), labels: idx.map((i) => set.labels[i]) };
@@ -193,6 +200,31 @@ async function main(): Promise<void> {
       lines.push(`| ${name} | ${cells.join(' | ')} |`);
       console.log(`${task.name.padEnd(14)} ${name.padEnd(40)} ${cells.join('  ')}`);
     }
+    // auto as a user runs it: fitHead's CV search with the one-standard-error rule, per sample.
+    {
+      const cells: string[] = [];
+      const picked = new Map<string, number>();
+      for (const shots of SHOTS) {
+        const accs: number[] = [];
+        for (let seed = 0; seed < SEEDS; seed++) {
+          const idx = sampleFewShot(task.trainLabels, shots, seed);
+          const r = await fitHead(selectRows(task.train, idx), idx.map((i) => task.trainLabels[i]), { head: 'auto', seed });
+          picked.set(describeSpec(r.spec), (picked.get(describeSpec(r.spec)) ?? 0) + 1);
+          accs.push(evaluate(task.testLabels, r.head.predictLabels(task.test)).accuracy);
+        }
+        const s = stats(accs);
+        cells.push(`${(100 * s.mean).toFixed(1)} ± ${(100 * s.sd).toFixed(1)}`);
+      }
+      if (task.train.rows <= AUTO_FULL_MAX_ROWS) {
+        const started = Date.now();
+        const r = await fitHead(task.train, task.trainLabels, { head: 'auto', objective: objectiveFor(task.train) });
+        cells.push(`${(100 * evaluate(task.testLabels, r.head.predictLabels(task.test)).accuracy).toFixed(1)}`);
+        autoNotes.push(`${task.name}, all ${task.train.rows}: auto chose ${describeSpec(r.spec)} in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+      } else cells.push('—');
+      lines.push(`| auto (CV choice, one-SE rule) | ${cells.join(' | ')} |`);
+      autoNotes.push(`${task.name}, k = ${SHOTS.join('/')}: auto chose ${[...picked].map(([spec, n]) => `${spec} ×${n}`).join(', ')}`);
+      console.log(`${task.name.padEnd(14)} ${'auto'.padEnd(40)} ${cells.join('  ')}`);
+    }
     const r = sk?.[task.name];
     if (r) {
       const cells = SHOTS.map((k) => {
@@ -205,8 +237,7 @@ async function main(): Promise<void> {
     }
     if (PUBLISHED[task.name]) lines.push(`\nFor scale, ${PUBLISHED[task.name]}, trained on all 60,000 images end to end — not a frozen ImageNet backbone with a small head.`);
   }
-  const doc = `# Few-shot results
-
+  const generated = `<!-- bench:accuracy:start — written by npm run bench:accuracy; edit outside these markers -->
 Reproduce: \`npm ci && npm run bench:accuracy\` (reads \`../shared\`; the scikit-learn rows need Debian's \`python3-sklearn\`).
 
 Produced by \`npm run bench:accuracy\` (${new Date().toISOString().slice(0, 10)}, ${((Date.now() - started) / 1000).toFixed(0)} s on this 2-core machine including computing the embeddings, which are then cached in .cache/embeddings).
@@ -214,10 +245,16 @@ k labelled examples per class are sampled from the pool with \`sampleFewShot(lab
 sees the same samples, and so does scikit-learn's \`LogisticRegression(C=1, lbfgs)\` on the same embeddings. Linear: C = 1, no
 standardisation. "all" fits once on the whole pool. Numbers are test-set accuracy in %.
 ${lines.join('\n')}
-`;
+
+auto's choices (seeds 0…${SEEDS - 1}): ${autoNotes.join('; ')}.
+<!-- bench:accuracy:end -->`;
+  // Only the generated section is replaced: the hand-written sections around it stay.
   const path = join(import.meta.dirname, '..', '..', 'docs', 'results.md');
-  await mkdir(join(import.meta.dirname, '..', '..', 'docs'), { recursive: true });
-  await writeFile(path, doc);
+  const previous = await readFile(path, 'utf8').catch(() => '# Few-shot results\n\n<!-- bench:accuracy:start --><!-- bench:accuracy:end -->\n');
+  const start = previous.indexOf('<!-- bench:accuracy:start');
+  const end = previous.indexOf('<!-- bench:accuracy:end -->');
+  if (start < 0 || end < 0) throw new Error(`${path} lacks the bench:accuracy markers; add them where the tables belong.`);
+  await writeFile(path, previous.slice(0, start) + generated + previous.slice(end + '<!-- bench:accuracy:end -->'.length));
   console.log(`\nwrote ${path}`);
 }
 

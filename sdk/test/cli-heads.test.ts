@@ -55,12 +55,46 @@ describe('edgehead fit / eval / predict', () => {
   it('eval --json reports accuracy, macro-F1, per-class metrics and the confusion matrix', async () => {
     const io = capture();
     expect(await main(['eval', join(dir, 'head.json'), join(dir, 'test'), '--json'])).toBe(0);
-    const r = JSON.parse(io.stdout()) as { accuracy: number; macroF1: number; n: number; confusion: number[][]; perClass: Record<string, { support: number }> };
+    const r = JSON.parse(io.stdout()) as { accuracy: number; macroF1: number; n: number; unknown: number; confusion: number[][]; perClass: Record<string, { support: number }> };
     expect(r.n).toBe(24);
-    expect(r.confusion.flat().reduce((a, b) => a + b, 0)).toBe(24);
+    // Inputs rejected as unknown have no predicted-label column.
+    expect(r.confusion.flat().reduce((a, b) => a + b, 0) + r.unknown).toBe(24);
     expect(r.perClass.ship.support).toBe(8);
     // Cars, frogs and ships from 8 examples each: measured 0.875 (21/24) here.
     expect(r.accuracy).toBeGreaterThan(0.7);
+  });
+
+  it('eval rejects unknowns by default exactly as predict does, and reports accuracy without rejection too', async () => {
+    const io = capture();
+    // A threshold so tight that some test photos are surely rejected: the head's own gate, scaled down.
+    const text = await readFile(join(dir, 'head.json'), 'utf8');
+    const stored = JSON.parse(text) as { openSet: { threshold: number } };
+    stored.openSet.threshold /= 2;
+    const tight = join(dir, 'tight.json');
+    await writeFile(tight, JSON.stringify(stored));
+    expect(await main(['sign', tight])).toBe(0);
+    expect(await main(['eval', tight, join(dir, 'test'), '--json'])).toBe(0);
+    const files = CLASSES.flatMap((c) => Array.from({ length: 8 }, (_, i) => join(dir, 'test', c, `${i}.jpg`)));
+    expect(await main(['predict', tight, ...files, '--json'])).toBe(0);
+    const lines = io.stdout().trim().split('\n');
+    const r = JSON.parse(lines[lines.length - 25]) as {
+      accuracy: number;
+      rejection: { on: boolean; rejected: number };
+      withoutRejection: { accuracy: number };
+    };
+    const answers = lines.slice(-24).map((l) => JSON.parse(l) as { input: string; unknown: boolean; nearest: string });
+    const predictedUnknown = answers.filter((a) => a.unknown).length;
+    expect(predictedUnknown).toBeGreaterThan(0);
+    expect(r.rejection.on).toBe(true);
+    expect(r.rejection.rejected).toBe(predictedUnknown);
+    // Accuracy as predict answers: an input counts only when predict gave its true label.
+    const right = answers.filter((a) => !a.unknown && a.input.includes(`/${a.nearest}/`)).length;
+    expect(r.accuracy).toBeCloseTo(right / 24, 10);
+    expect(r.withoutRejection.accuracy).toBeCloseTo(answers.filter((a) => a.input.includes(`/${a.nearest}/`)).length / 24, 10);
+    expect(await main(['eval', tight, join(dir, 'test'), '--json', '--no-reject'])).toBe(0);
+    const off = JSON.parse(io.stdout().trim().split('\n').at(-1)!) as { accuracy: number; rejection: { on: boolean; rejected: number } };
+    expect(off.rejection).toMatchObject({ on: false, rejected: 0 });
+    expect(off.accuracy).toBe(r.withoutRejection.accuracy);
   });
 
   it('predict --json gives label, probability, top-k and the unknown flag', async () => {

@@ -68,6 +68,26 @@ for (const name of Object.keys(reference.datasets)) {
       expect(predictions.filter((p, i) => p === cfg.predictions[i]).length / predictions.length).toBeGreaterThanOrEqual(0.99);
     });
 
+    it('linear warm-started from another C (auto\'s regularisation path) reaches LogisticRegression\'s optimum for its own C', async () => {
+      const cfg = ref.linear.find((c) => c.C === 1 && !c.standardize && !c.classWeight)!;
+      const from = LinearHead.fit(train, train.labels, { C: 0.1 });
+      const head = await LinearHead.fitAsync(train, train.labels, { C: 1, tolerance: 1e-6, maxIterations: 2000, warmStart: from });
+      const predictions = head.predictLabels(test);
+      expect(predictions.filter((p, i) => p === cfg.predictions[i]).length / predictions.length).toBeGreaterThanOrEqual(0.99);
+      const proba = head.predictProba(test);
+      let maxDiff = 0;
+      proba.forEach((row, i) => row.forEach((p, c) => (maxDiff = Math.max(maxDiff, Math.abs(p - cfg.probabilities[i][c])))));
+      expect(maxDiff).toBeLessThan(0.02);
+    });
+
+    it.each(ref.knn)('kNN k=$k $metric $weights, voting from one shared neighbour search (auto\'s CV): predictions identical to KNeighborsClassifier(brute)', (cfg) => {
+      // One search for k = 10 serves every smaller k, as auto's cross-validation does.
+      const search = KnnHead.fit(train, train.labels, { k: 10, metric: cfg.metric, calibrateOpenSet: false });
+      const neighbours = search.kneighbors(test, 10);
+      const predictions = search.withVoting(cfg.k, cfg.weights).predictFromNeighbours(neighbours, { rejectUnknown: false });
+      expect(predictions.map((p) => p.nearest)).toEqual(cfg.predictions);
+    });
+
     it.each(ref.knn)('kNN k=$k $metric $weights: predictions identical to KNeighborsClassifier(brute)', (cfg) => {
       const head = KnnHead.fit(train, train.labels, { k: cfg.k, metric: cfg.metric, weights: cfg.weights });
       expect(head.predictLabels(test)).toEqual(cfg.predictions);

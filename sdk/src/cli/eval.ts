@@ -7,9 +7,10 @@ import { embedItems } from './embed-items.js';
 import { openHead } from './head-file.js';
 import { encodingFlag, out, UsageError, warn } from './io.js';
 
-export const evalHelp = `edgehead eval head.json <data> [--json] [--reject-unknown] [--strict] [--text-column c] [--label-column c] [--encoding latin1]
-  Scores a head on labelled data (same formats as fit). With --reject-unknown, inputs the
-  open-set gate rejects count as errors.`;
+export const evalHelp = `edgehead eval head.json <data> [--json] [--no-reject] [--strict] [--text-column c] [--label-column c] [--encoding latin1]
+  Scores a head on labelled data (same formats as fit), as predict answers: inputs the head's
+  open-set gate rejects as unknown count as errors. Accuracy without rejection is reported too;
+  --no-reject makes it the headline (as predict --no-reject).`;
 
 export async function evalCommand(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -17,6 +18,8 @@ export async function evalCommand(argv: string[]): Promise<number> {
     allowPositionals: true,
     options: {
       json: { type: 'boolean' },
+      'no-reject': { type: 'boolean' },
+      // Rejection is the default now (one default with predict, the SDK and the worker); kept so old scripts run.
       'reject-unknown': { type: 'boolean' },
       strict: { type: 'boolean' },
       backbone: { type: 'string' },
@@ -38,8 +41,21 @@ export async function evalCommand(argv: string[]): Promise<number> {
     const embedded = await embedItems(backbone, dataset.modality, dataset.items, { strict: values.strict });
     if (embedded.skipped.length && !values.json) warn(`skipped ${embedded.skipped.length} unreadable file(s)`);
     const truth = embedded.kept.map((i) => dataset.labels[i]);
-    const predictions = head.predict(embedded.embeddings, { rejectUnknown: values['reject-unknown'] ?? false });
+    // Same default as predict, the SDK and the worker: reject when the head has a gate.
+    const rejecting = !values['no-reject'] && head.openSet !== undefined;
+    const predictions = head.predict(embedded.embeddings, { rejectUnknown: rejecting });
     const result = evaluate(truth, predictions.map((p) => p.label ?? '\u0000unknown'), head.labels);
+    const closedSet = evaluate(truth, predictions.map((p) => p.nearest), head.labels);
+    const rejected = predictions.filter((p) => p.unknown).length;
+    // Rejections of inputs whose nearest label was right: what the gate cost on this data.
+    const falselyRejected = predictions.filter((p, i) => p.unknown && p.nearest === truth[i]).length;
+    const rejection = {
+      on: rejecting,
+      threshold: rejecting ? head.openSet!.threshold : null,
+      rejected,
+      rate: result.n ? rejected / result.n : 0,
+      rejectedButRight: falselyRejected,
+    };
     // Calibration of the top probability (of the most likely known label), 10 equal-width bins.
     const confidence = predictions.map((p) => p.probability);
     const correct = predictions.map((p, i) => p.nearest === truth[i]);
@@ -60,12 +76,22 @@ export async function evalCommand(argv: string[]): Promise<number> {
           labels: result.labels,
           confusion: result.confusion,
           unknown: result.unknown ?? 0,
+          rejection,
+          withoutRejection: { accuracy: closedSet.accuracy, macroF1: closedSet.macroF1 },
           skipped: embedded.skipped.length,
         }),
       );
       return 0;
     }
-    out(`accuracy ${result.accuracy.toFixed(4)}  macro-F1 ${result.macroF1.toFixed(4)}  n=${result.n}${result.unknown ? `  rejected as unknown: ${result.unknown}` : ''}`);
+    out(`accuracy ${result.accuracy.toFixed(4)}  macro-F1 ${result.macroF1.toFixed(4)}  n=${result.n}`);
+    if (rejecting) {
+      out(
+        `unknown rejection on (threshold ${rejection.threshold!.toFixed(4)}, as predict): ${rejected} of ${result.n} rejected (${(100 * rejection.rate).toFixed(1)}%), counted as errors; ` +
+          `${falselyRejected} of them had the right nearest label. Without rejection: accuracy ${closedSet.accuracy.toFixed(4)}  macro-F1 ${closedSet.macroF1.toFixed(4)}`,
+      );
+    } else {
+      out(head.openSet ? 'unknown rejection off (--no-reject)' : 'this head has no unknown gate: every input gets its nearest label');
+    }
     out(`calibration: ECE ${ece.toFixed(4)} (10 bins)${calibration ? `, temperature scaling T=${calibration.temperature.toFixed(3)}` : ', uncalibrated probabilities'}`);
     out(`reliability (confidence bin: n, mean confidence → accuracy): ${reliability.filter((b) => b.count).map((b) => `${b.lo.toFixed(1)}–${b.hi.toFixed(1)}: ${b.count}, ${b.confidence!.toFixed(2)}→${b.accuracy!.toFixed(2)}`).join('; ')}`);
     out(`${'class'.padEnd(24)}${'precision'.padStart(10)}${'recall'.padStart(8)}${'F1'.padStart(7)}${'n'.padStart(6)}`);

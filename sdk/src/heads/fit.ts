@@ -8,7 +8,7 @@ import { InvalidInputError } from '../core/errors.js';
 import { expectedCalibrationError, fitTemperature, reliabilityBins, softmaxScaled, type Calibration, type ReliabilityBin } from './calibration.js';
 import { CentroidHead, type CentroidOptions } from './centroid.js';
 import type { TrainingSummary } from './format.js';
-import { checkTrainingSet, quantile, uniqueLabels } from './head.js';
+import { checkTrainingSet, quantile, uniqueLabels, type Prediction } from './head.js';
 import { KnnHead, type KnnOptions } from './knn.js';
 import { LinearHead, type LinearOptions, type ObjectiveFactory } from './linear.js';
 import { selectRows, type EmbeddingsInput, type Matrix } from './matrix.js';
@@ -44,6 +44,11 @@ export interface FitOptions {
    * (linear and centroid heads; needs cross-validation). Default true.
    */
   calibrate?: boolean;
+  /**
+   * Target share of in-distribution inputs the "unknown" gate may reject (0 < r < 0.5; default
+   * 0.05): the gate's threshold is the (1 − r) quantile of held-out distances.
+   */
+  falseRejectionRate?: number;
 }
 
 export interface CandidateResult {
@@ -76,10 +81,10 @@ export interface FitReport {
   training: TrainingSummary;
 }
 
-export async function fitSpec(x: EmbeddingsInput, labels: readonly string[], spec: HeadSpec, objective?: ObjectiveFactory): Promise<AnyHead> {
+export async function fitSpec(x: EmbeddingsInput, labels: readonly string[], spec: HeadSpec, objective?: ObjectiveFactory, warmStart?: AnyHead): Promise<AnyHead> {
   switch (spec.kind) {
     case 'linear':
-      return LinearHead.fitAsync(x, labels, { ...spec, objective });
+      return LinearHead.fitAsync(x, labels, { ...spec, objective, warmStart: warmStart instanceof LinearHead ? warmStart : undefined });
     case 'knn':
       return KnnHead.fit(x, labels, spec);
     case 'centroid':
@@ -106,45 +111,93 @@ export async function crossValidate(
   seed: number,
   objective?: ObjectiveFactory,
   grouping: Pick<FitOptions, 'groups' | 'scored'> = {},
+  /** Per fold: the previous candidate's head, a linear warm start (replaced by this spec's heads). */
+  warm?: Array<AnyHead | undefined>,
 ): Promise<OutOfFold> {
-  const predicted = new Array<string>(labels.length);
-  const scores = new Array<Float64Array | undefined>(labels.length);
-  const distances = new Array<number>(labels.length).fill(NaN);
+  if (spec.kind === 'knn') return (await crossValidateKnn(x, labels, [spec], folds, seed, grouping))[0];
+  const pooled = new Pooled(labels.length);
   const classes = uniqueLabels(labels);
-  const splits = grouping.groups ? stratifiedGroupKFold(labels, grouping.groups, folds, seed) : stratifiedKFold(labels, folds, seed);
-  for (const fold of splits) {
+  for (const [f, fold] of foldsOf(labels, folds, seed, grouping).entries()) {
     if (fold.validation.length === 0) continue;
     const trainLabels = fold.train.map((i) => labels[i]);
-    const head = await fitSpec(selectRows(x, fold.train), trainLabels, adaptToTrainingSet(spec, trainLabels), objective);
+    const head = await fitSpec(selectRows(x, fold.train), trainLabels, spec, objective, warm?.[f]);
+    if (warm && head.kind === 'linear') warm[f] = head;
     const validation = selectRows(x, fold.validation);
-    const out = head.predict(validation, { rejectUnknown: false, topK: 1 });
-    fold.validation.forEach((i, j) => {
-      predicted[i] = out[j].nearest;
-      if (head.openSet) distances[i] = out[j].distance;
-    });
     // Scores only when the fold's head knows every class (same column order as the full head).
-    if ('scores' in head && head.labels.length === classes.length) {
-      const s = head.scores(validation);
-      fold.validation.forEach((i, j) => (scores[i] = s[j]));
-    }
+    const scores = head.kind !== 'knn' && head.labels.length === classes.length ? head.scores(validation) : undefined;
+    pooled.add(fold.validation, head.predict(validation, { rejectUnknown: false, topK: 1 }), head.openSet !== undefined, scores);
   }
-  const scored = labels.map((_, i) => i).filter((i) => predicted[i] !== undefined && (grouping.scored?.[i] ?? true));
-  return {
-    ...evaluate(scored.map((i) => labels[i]), scored.map((i) => predicted[i]), uniqueLabels(labels)),
-    predictions: labels.map((_, i) => (scored.includes(i) ? predicted[i] : undefined)),
-    scores: labels.map((_, i) => (scored.includes(i) ? scores[i] : undefined)),
-    distances: labels.map((_, i) => (scored.includes(i) ? distances[i] : NaN)),
-  };
+  return pooled.evaluate(labels, grouping.scored);
+}
+
+/**
+ * Out-of-fold predictions of several kNN specs sharing a metric: each fold searches its
+ * neighbours once (for the largest k) and every spec votes from that list, so `auto`'s four
+ * k cost one search per fold instead of four.
+ */
+async function crossValidateKnn(
+  x: Matrix,
+  labels: readonly string[],
+  specs: ReadonlyArray<HeadSpec & { kind: 'knn' }>,
+  folds: number,
+  seed: number,
+  grouping: Pick<FitOptions, 'groups' | 'scored'> = {},
+): Promise<OutOfFold[]> {
+  const metric = specs[0].metric ?? 'cosine';
+  if (specs.some((s) => (s.metric ?? 'cosine') !== metric)) throw new InvalidInputError('crossValidateKnn: every spec must share one metric.');
+  const pooled = specs.map(() => new Pooled(labels.length));
+  for (const fold of foldsOf(labels, folds, seed, grouping)) {
+    if (fold.validation.length === 0) continue;
+    const trainLabels = fold.train.map((i) => labels[i]);
+    const search = KnnHead.fit(selectRows(x, fold.train), trainLabels, { metric, k: Math.max(...specs.map((s) => s.k ?? 5)), calibrateOpenSet: false });
+    const neighbours = search.kneighbors(selectRows(x, fold.validation), search.effectiveK);
+    specs.forEach((spec, s) => {
+      const voter = search.withVoting(spec.k ?? 5, spec.weights ?? 'uniform');
+      // Dot products have no open-set gate (a distance needs a metric).
+      pooled[s].add(fold.validation, voter.predictFromNeighbours(neighbours, { rejectUnknown: false, topK: 1 }), metric !== 'dot');
+    });
+  }
+  return pooled.map((p) => p.evaluate(labels, grouping.scored));
+}
+
+function foldsOf(labels: readonly string[], folds: number, seed: number, grouping: Pick<FitOptions, 'groups'>) {
+  return grouping.groups ? stratifiedGroupKFold(labels, grouping.groups, folds, seed) : stratifiedKFold(labels, folds, seed);
+}
+
+/** Out-of-fold answers gathered fold by fold, by row. */
+class Pooled {
+  private readonly predicted: string[];
+  private readonly scores: Array<Float64Array | undefined>;
+  private readonly distances: number[];
+
+  constructor(rows: number) {
+    this.predicted = new Array<string>(rows);
+    this.scores = new Array<Float64Array | undefined>(rows);
+    this.distances = new Array<number>(rows).fill(NaN);
+  }
+
+  add(rows: readonly number[], predictions: readonly Prediction[], withDistances: boolean, scores?: Float64Array[]): void {
+    rows.forEach((i, j) => {
+      this.predicted[i] = predictions[j].nearest;
+      if (withDistances) this.distances[i] = predictions[j].distance;
+      if (scores) this.scores[i] = scores[j];
+    });
+  }
+
+  evaluate(labels: readonly string[], scoredRows?: readonly boolean[]): OutOfFold {
+    const keep = labels.map((_, i) => this.predicted[i] !== undefined && (scoredRows?.[i] ?? true));
+    const rows = labels.map((_, i) => i).filter((i) => keep[i]);
+    return {
+      ...evaluate(rows.map((i) => labels[i]), rows.map((i) => this.predicted[i]), uniqueLabels(labels)),
+      predictions: labels.map((_, i) => (keep[i] ? this.predicted[i] : undefined)),
+      scores: labels.map((_, i) => (keep[i] ? this.scores[i] : undefined)),
+      distances: labels.map((_, i) => (keep[i] ? this.distances[i] : NaN)),
+    };
+  }
 }
 
 /** Fewer out-of-fold distances than this and the gate keeps its leave-one-out threshold. */
 const MIN_GATE_ROWS = 20;
-
-/** Caps k at the training-set size (a fold can be small in few-shot problems). */
-function adaptToTrainingSet(spec: HeadSpec, labels: readonly string[]): HeadSpec {
-  if (spec.kind === 'knn' && (spec.k ?? 5) > labels.length) return { ...spec, k: labels.length };
-  return spec;
-}
 
 /**
  * `auto`'s candidates from the simplest to the most flexible: class means, then linear models
@@ -199,7 +252,11 @@ export async function fitHead(x: EmbeddingsInput, labels: readonly string[], opt
   let spec: HeadSpec;
   const tried: CandidateResult[] = [];
   let cv: OutOfFold | undefined;
+  /** A fold's head of the chosen spec: the full fit starts from it (linear). */
+  let startFrom: AnyHead | undefined;
 
+  const rate = options.falseRejectionRate;
+  if (rate !== undefined && !(rate > 0 && rate < 0.5)) throw new InvalidInputError(`falseRejectionRate must be between 0 and 0.5 (e.g. 0.05 for 5 %); got ${rate}.`);
   if (classes.length < 2) throw new InvalidInputError(`Need at least 2 classes to fit a classifier; got only "${classes[0]}".`);
   const largestClass = classes.reduce((a, b) => (counts[b] > counts[a] ? b : a));
   const smallestClass = classes.reduce((a, b) => (counts[b] < counts[a] ? b : a));
@@ -217,8 +274,20 @@ export async function fitHead(x: EmbeddingsInput, labels: readonly string[], opt
       log(`auto: a class has ${minCount} example(s), too few to cross-validate; using nearest centroid (works from one example per class)`);
     } else {
       const order = candidates(minCount, imbalanced);
+      // Linear candidates run from strong to weak regularisation on the same folds, so each
+      // fold's fit starts from the previous C's solution (the regularisation path).
+      const warm: Array<AnyHead | undefined> = [];
+      const outOfFold = new Map<HeadSpec, OutOfFold>();
+      const firstFoldHead = new Map<HeadSpec, AnyHead | undefined>();
+      const knnCandidates = order.filter((c): c is HeadSpec & { kind: 'knn' } => c.kind === 'knn');
+      const knnResults = await crossValidateKnn(m, labels, knnCandidates, folds, seed, options);
       for (const candidate of order) {
-        const e = await crossValidate(m, labels, candidate, folds, seed, options.objective, options);
+        const e =
+          candidate.kind === 'knn'
+            ? knnResults[knnCandidates.indexOf(candidate)]
+            : await crossValidate(m, labels, candidate, folds, seed, options.objective, options, candidate.kind === 'linear' && !candidate.classWeight ? warm : undefined);
+        outOfFold.set(candidate, e);
+        if (candidate.kind === 'linear' && !candidate.classWeight) firstFoldHead.set(candidate, warm[0]);
         tried.push({ spec: candidate, accuracy: e.accuracy, macroF1: e.macroF1 });
         log(`auto: ${describeSpec(candidate)} → ${describeCv(folds, grouping)} macro-F1 ${e.macroF1.toFixed(3)}, accuracy ${e.accuracy.toFixed(3)}`);
       }
@@ -231,6 +300,9 @@ export async function fitHead(x: EmbeddingsInput, labels: readonly string[], opt
       const standardError = Math.sqrt((best.macroF1 * (1 - best.macroF1)) / Math.max(1, scoredRows));
       const chosen = tried.find((t) => t.macroF1 >= best.macroF1 - standardError) ?? best;
       spec = chosen.spec;
+      // Same folds, same seed: the chosen candidate's out-of-fold predictions are reused below.
+      cv = outOfFold.get(spec);
+      startFrom = firstFoldHead.get(spec);
       tried.sort((a, b) => b.macroF1 - a.macroF1);
       log(
         `auto: chose ${describeSpec(spec)}` +
@@ -248,14 +320,16 @@ export async function fitHead(x: EmbeddingsInput, labels: readonly string[], opt
       );
     }
   }
+  // The quantile only places the final gate; out-of-fold distances do not depend on it.
+  if (rate !== undefined) spec = { ...spec, openSetQuantile: 1 - rate };
   if (canCv) {
-    cv = await crossValidate(m, labels, spec, folds, seed, options.objective, options);
+    cv ??= await crossValidate(m, labels, spec, folds, seed, options.objective, options);
     log(`${describeSpec(spec)}: ${describeCv(folds, grouping)} accuracy ${cv.accuracy.toFixed(3)}, macro-F1 ${cv.macroF1.toFixed(3)} (n=${cv.n})`);
   } else {
     log(`${describeSpec(spec)}: no cross-validation (smallest class has ${minCount} example${minCount === 1 ? '' : 's'})`);
   }
   const started = Date.now();
-  const head = await fitSpec(m, labels, spec, options.objective);
+  const head = await fitSpec(m, labels, spec, options.objective, startFrom);
   log(`fitted ${describeSpec(spec)} on ${m.rows} examples in ${Date.now() - started} ms`);
   // The "unknown" gate's threshold from out-of-fold distances: each example measured by a head
   // that never saw it — nor, with groups, its speaker/object — so the documented false-rejection

@@ -32,6 +32,11 @@ export interface KnnOptions {
   metric?: KnnMetric;
   weights?: 'uniform' | 'distance';
   openSetQuantile?: number;
+  /**
+   * Calibrate the open-set gate on leave-one-out distances (default true). Cross-validation
+   * folds skip it: their out-of-fold distances set the gate instead.
+   */
+  calibrateOpenSet?: boolean;
 }
 
 export interface Neighbour {
@@ -102,8 +107,13 @@ export class KnnHead implements Head {
       references: Float32Array.from(stored.data),
       referenceLabels: labelIndices(labels, classes),
     });
-    head.openSet = head.calibrate(options.openSetQuantile ?? 0.95);
+    if (options.calibrateOpenSet !== false) head.openSet = head.calibrate(options.openSetQuantile ?? 0.95);
     return head;
+  }
+
+  /** The same stored examples voting with another k or weighting (e.g. to score several k from one search). */
+  withVoting(k: number, weights: 'uniform' | 'distance'): KnnHead {
+    return new KnnHead({ labels: [...this._labels], dim: this.dim, k, metric: this.metric, weights, ...this.parameters, openSet: this.openSet });
   }
 
   get labels(): readonly string[] {
@@ -300,10 +310,18 @@ export class KnnHead implements Head {
   }
 
   predict(x: EmbeddingsInput, options?: PredictOptions): Prediction[] {
-    const m = toMatrix(x, this.dim);
-    const nbrs = this.kneighbors(m, this.effectiveK);
-    const proba = nbrs.map((n) => this.vote(n));
-    return toPredictions(this, proba, Float64Array.from(nbrs, (n) => n[0].distance), options);
+    return this.predictFromNeighbours(this.kneighbors(toMatrix(x, this.dim), this.effectiveK), options);
+  }
+
+  /**
+   * Votes and gates from neighbours already found (closest first, at least `effectiveK` per
+   * query, as kneighbors returns them): one search can serve several k, since the k nearest
+   * are a prefix of the k' > k nearest.
+   */
+  predictFromNeighbours(neighbours: readonly Neighbour[][], options?: PredictOptions): Prediction[] {
+    const k = this.effectiveK;
+    const proba = neighbours.map((n) => this.vote(n.slice(0, k)));
+    return toPredictions(this, proba, Float64Array.from(neighbours, (n) => n[0].distance), options);
   }
 
   predictLabels(x: EmbeddingsInput): string[] {
