@@ -24,7 +24,7 @@ export { OpenWakeWordBackbone } from './backbone/audio/openwakeword-backbone.js'
 export { cutModel, summarizeModel, type CutOptions, type CutResult, type GraphSummary } from './backbone/onnx/graph.js';
 export { loadRuntime, type OnnxDevice, type OnnxRuntimeOptions } from './backbone/onnx/runtime.js';
 export { pool, POOLINGS, type Pooling } from './backbone/pooling.js';
-export { preprocessImage, imagesToTensor, type DecodedImage, type ImageSpec } from './inputs/image/image.js';
+export { preprocessImage, imagesToTensor, decodeSizeFor, type DecodedImage, type ImageSpec } from './inputs/image/image.js';
 export { decodeBrowserImage, type BrowserImageSource } from './inputs/image/decode-browser.js';
 export { createHfTokenizer, createUseTokenizer, padBatch, type TextTokenizer } from './inputs/text/tokenizer.js';
 export { resample, type AudioClip } from './inputs/audio/audio.js';

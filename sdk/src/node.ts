@@ -17,7 +17,7 @@ import { loadModelFilesNode, type NodeFilesOptions } from './manifest/files-node
 import { parseManifest, type ImageManifest, type Manifest, type Modality } from './manifest/manifest.js';
 
 export * from './index.js';
-export { decodeImageBytes, readImageFile } from './inputs/image/decode-node.js';
+export { decodeImageBytes, readImageFile, type DecodeOptions } from './inputs/image/decode-node.js';
 export { loadModelFilesNode, defaultSharedDir, defaultCacheDir, type NodeFilesOptions } from './manifest/files-node.js';
 export { startLocalWorker, bootstrapTenant, type LocalWorker, type LocalWorkerOptions } from './cli/local-worker.js';
 

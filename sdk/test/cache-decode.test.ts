@@ -2,7 +2,7 @@
  * A warm embedding cache skips decoding: only the file bytes are read and hashed (decoding was
  * 23.8 s of a 24 s warm FSDD fit). Decoders are counted through a module mock.
  */
-import { mkdtemp } from 'node:fs/promises';
+import { mkdtemp, writeFile } from 'node:fs/promises';
 import { readdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -23,6 +23,10 @@ const { embedItems } = await import('../src/cli/embed-items.js');
 const { loadBackbone } = await import('../src/node.js');
 const { augmentImage } = await import('../src/inputs/image/augment.js');
 const { createRng } = await import('../src/heads/random.js');
+const { streamEmbeddings } = await import('../src/cli/stream-embeddings.js');
+const { decodeImageBytes, readImageFile } = await import('../src/inputs/image/decode-node.js');
+const { decodeSizeFor } = await import('../src/inputs/image/image.js');
+const sharp = (await import('sharp')).default;
 
 describe('embedding cache before decoding', () => {
   it('audio: the second pass decodes nothing and returns the same embeddings', async () => {
@@ -57,6 +61,71 @@ describe('embedding cache before decoding', () => {
       expect(Array.from(warm.embeddings.data)).toEqual(Array.from(cold.embeddings.data));
       await embedItems(backbone, 'image', files, { cacheDir, ...views(3) });
       expect(calls.image).toBe(6);
+    } finally {
+      await backbone.dispose();
+    }
+  }, 60_000);
+});
+
+describe('predict/embed streaming: cache, failures, big photos', () => {
+  it('a second pass over the same files decodes nothing and gives the same embeddings; a bad file is reported, the rest embedded', async () => {
+    const cacheDir = await mkdtemp(join(tmpdir(), 'edgehead-cache-'));
+    const files = [0, 1, 2, 3, 4].map((i) => cifar('test', 'ship', i));
+    const broken = join(cacheDir, 'broken.jpg');
+    await writeFile(broken, 'not a jpeg');
+    const { backbone, manifest } = await loadBackbone('mobilenetv2-int8');
+    const collect = async (args: string[], options = {}) => {
+      const rows: Array<[string, number[]]> = [];
+      const failed: string[] = [];
+      let hits = 0;
+      for await (const b of streamEmbeddings(backbone, 'image', args, { cacheDir, size: 2, decode: { shrinkTo: decodeSizeFor(manifest.input.image) }, ...options })) {
+        b.labels.forEach((l, i) => rows.push([l, Array.from(b.embeddings[i])]));
+        failed.push(...b.failed.map((f) => f.input));
+        hits += b.cacheHits;
+      }
+      return { rows, failed, hits };
+    };
+    try {
+      calls.image = 0;
+      const cold = await collect([...files.slice(0, 2), broken, ...files.slice(2)]);
+      expect(cold.failed).toEqual([broken]);
+      expect(cold.rows.map((r) => r[0])).toEqual(files);
+      expect(calls.image).toBe(6);
+      const warm = await collect(files);
+      expect(calls.image).toBe(6);
+      expect(warm.hits).toBe(5);
+      expect(warm.rows).toEqual(cold.rows);
+      // The reference: the backbone on full-size decodes (CIFAR photos are far below the shrink size).
+      const direct = await backbone.embed(await Promise.all(files.map((f) => readImageFile(f))));
+      expect(cold.rows.map((r) => r[1])).toEqual(direct.map((e) => Array.from(e)));
+      const uncached = await collect(files, { cache: false });
+      expect(uncached.hits).toBe(0);
+      expect(calls.image).toBe(11);
+    } finally {
+      await backbone.dispose();
+    }
+  }, 60_000);
+
+  it('a 24-megapixel photo decoded shrunk on load embeds like an antialiased downscale (cosine ≥ 0.99); the full-size decode aliases', async () => {
+    // A real photo scaled up to 6000×4000 with fine texture, as a camera JPEG.
+    const texture = Buffer.alloc(600 * 400 * 3);
+    for (let i = 0; i < texture.length; i++) texture[i] = (i * 2654435761) >>> 27;
+    const noise = await sharp(texture, { raw: { width: 600, height: 400, channels: 3 } }).resize(6000, 4000, { kernel: 'nearest' }).png().toBuffer();
+    const photo = await sharp(cifar('test', 'ship', 0)).resize(6000, 4000).composite([{ input: noise, blend: 'soft-light' }]).jpeg({ quality: 90 }).toBuffer();
+    const { backbone, manifest } = await loadBackbone('mobilenetv2-int8');
+    try {
+      const spec = manifest.input.image;
+      const shrinkTo = decodeSizeFor(spec);
+      const small = await decodeImageBytes(photo, 'photo.jpg', { shrinkTo });
+      const full = await decodeImageBytes(photo, 'photo.jpg');
+      expect(Math.min(small.width, small.height)).toBe(shrinkTo);
+      expect(full.width * full.height).toBe(24_000_000);
+      // The reference: libvips' lanczos3 straight to the model's resize size (no 2-tap step at all).
+      const reference = await decodeImageBytes(await sharp(photo).resize({ width: spec.resizeShorterTo, height: spec.resizeShorterTo, fit: 'outside' }).png().toBuffer());
+      const [a, b, r] = await backbone.embed([small, full, reference]);
+      const cos = (x: Float32Array, y: Float32Array) => x.reduce((s, v, i) => s + v * y[i], 0) / Math.sqrt(x.reduce((s, v) => s + v * v, 0) * y.reduce((s, v) => s + v * v, 0));
+      console.log(`24 MP photo vs an antialiased downscale: shrunk on load (${small.width}×${small.height}) cosine ${cos(a, r).toFixed(4)}, full-size decode ${cos(b, r).toFixed(4)}`);
+      expect(cos(a, r)).toBeGreaterThanOrEqual(0.99);
     } finally {
       await backbone.dispose();
     }

@@ -3,17 +3,14 @@
  * and an on-disk cache keyed by the input's content and the backbone fingerprint — re-running
  * `fit` with another head, or `eval` on the same files, does not recompute embeddings.
  */
-import { createHash } from 'node:crypto';
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import type { Backbone } from '../backbone/backbone.js';
 import type { AnyBackbone } from '../backbone/create.js';
 import { UnreadableInputError } from '../core/errors.js';
 import type { Matrix } from '../heads/matrix.js';
 import { decodeWav } from '../inputs/audio/wav.js';
-import { decodeImageBytes } from '../inputs/image/decode-node.js';
+import { decodeImageBytes, type DecodeOptions } from '../inputs/image/decode-node.js';
+import { EmbeddingCache, fileKey, hashKey, textKey, type CacheOptions } from './embedding-cache.js';
 import type { DecodedImage } from '../inputs/image/image.js';
-import { defaultCacheDir } from '../manifest/files-node.js';
 import type { Modality } from '../manifest/manifest.js';
 import { progress } from './io.js';
 import { readInputFile } from '../inputs/read-file.js';
@@ -28,12 +25,11 @@ export interface EmbeddedItems {
   augmented: boolean[];
 }
 
-export interface EmbedItemsOptions {
+export interface EmbedItemsOptions extends CacheOptions {
   strict?: boolean;
   label?: string;
-  /** false disables the embedding cache (`--no-cache`). */
-  cache?: boolean;
-  cacheDir?: string;
+  /** How images are decoded (the CLI shrinks big photos on load to what the model needs). */
+  decode?: DecodeOptions;
   /** Extra image views per item (augmentation); returns the views to embed for one decoded image. */
   views?: (image: DecodedImage, itemIndex: number) => DecodedImage[];
   /** How many views `views` returns per item (known before decoding, so cached views skip it). */
@@ -51,48 +47,6 @@ interface Entry {
   value?: Float32Array;
   view?: boolean;
 }
-
-class EmbeddingCache {
-  constructor(
-    private readonly dir: string,
-    private readonly dim: number,
-  ) {}
-
-  static for(backbone: AnyBackbone, options: EmbedItemsOptions): EmbeddingCache | undefined {
-    if (options.cache === false) return undefined;
-    const fp = createHash('sha256').update(backbone.fingerprint).digest('hex').slice(0, 16);
-    return new EmbeddingCache(join(options.cacheDir ?? defaultCacheDir(), 'embeddings', fp), backbone.dim);
-  }
-
-  private path(key: string): string {
-    return join(this.dir, key.slice(0, 2), `${key}.f32`);
-  }
-
-  async get(key: string): Promise<Float32Array | undefined> {
-    try {
-      const b = await readFile(this.path(key));
-      if (b.byteLength !== this.dim * 4) return undefined;
-      return new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
-    } catch {
-      return undefined;
-    }
-  }
-
-  async put(key: string, value: Float32Array): Promise<void> {
-    const path = this.path(key);
-    await mkdir(join(this.dir, key.slice(0, 2)), { recursive: true });
-    // Write then rename: a concurrent reader never sees half a vector.
-    const tmp = `${path}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
-    await writeFile(tmp, new Uint8Array(value.buffer, value.byteOffset, value.byteLength));
-    await rename(tmp, path);
-  }
-}
-
-const hash = (...parts: Array<string | Uint8Array>) => {
-  const h = createHash('sha256');
-  for (const p of parts) h.update(p);
-  return h.digest('hex');
-};
 
 /**
  * One embedding per item — or, with `views`, one per view, all labelled as their item. The
@@ -115,23 +69,23 @@ export async function embedItems(backbone: AnyBackbone, modality: Modality, item
       const item = start + j;
       try {
         if (modality === 'text') {
-          pending.push({ item, key: hash('text\0', slice[j]), input: async () => slice[j] });
+          pending.push({ item, key: textKey(slice[j]), input: async () => slice[j] });
           continue;
         }
         const bytes = await readInputFile(slice[j]);
-        const contentKey = hash(modality, '\0', bytes);
+        const contentKey = fileKey(modality, bytes, options.decode);
         if (modality === 'audio') {
           pending.push({ item, key: contentKey, input: async () => decodeWav(bytes, slice[j]) });
           continue;
         }
         let decoded: Promise<DecodedImage> | undefined;
-        const image = () => (decoded ??= decodeImageBytes(bytes, slice[j]));
+        const image = () => (decoded ??= decodeImageBytes(bytes, slice[j], options.decode));
         pending.push({ item, key: contentKey, input: image });
         if (options.views && options.viewCount) {
           let views: Promise<DecodedImage[]> | undefined;
           const viewsOf = () => (views ??= image().then((img) => options.views!(img, item)));
           for (let v = 0; v < options.viewCount; v++) {
-            pending.push({ item, key: hash(contentKey, '\0', options.viewsKey ?? '', '\0', String(v)), input: async () => (await viewsOf())[v], view: true });
+            pending.push({ item, key: hashKey(contentKey, '\0', options.viewsKey ?? '', '\0', String(v)), input: async () => (await viewsOf())[v], view: true });
           }
         }
       } catch (e) {

@@ -1,11 +1,11 @@
 /** `edgehead embed`: one embedding per input, as JSON lines or a short table. */
 import { parseArgs } from 'node:util';
-import type { Backbone } from '../backbone/backbone.js';
 import { POOLINGS, type Pooling } from '../backbone/pooling.js';
 import type { OnnxDevice } from '../backbone/onnx/runtime.js';
 import { loadBackbone } from '../node.js';
 import { numberFlag, out, reportInputFailure, UsageError, warn } from './io.js';
-import { streamInputs, type ModalityInput } from './inputs.js';
+import { decodeOptionsFor } from './inputs.js';
+import { streamEmbeddings } from './stream-embeddings.js';
 
 export const embedHelp = `edgehead embed --backbone <manifest-id | manifest.json | model.onnx> [options] <inputs...>
 
@@ -17,6 +17,7 @@ export const embedHelp = `edgehead embed --backbone <manifest-id | manifest.json
   --device <d>         auto | node | wasm   (default auto: onnxruntime-node when installed)
   --threads <n>        WASM threads
   --batch <n>          maximum batch size
+  --no-cache           recompute instead of reusing embeddings cached on disk (by content and fingerprint)
   --json               one JSON object per input: {"input","dim","embedding"}`;
 
 export async function embedCommand(argv: string[]): Promise<number> {
@@ -33,6 +34,7 @@ export async function embedCommand(argv: string[]): Promise<number> {
       threads: { type: 'string' },
       batch: { type: 'string' },
       json: { type: 'boolean' },
+      'no-cache': { type: 'boolean' },
     },
   });
   if (!values.backbone) throw new UsageError('embed needs --backbone <id|file>.');
@@ -53,12 +55,11 @@ export async function embedCommand(argv: string[]): Promise<number> {
     // On stderr even with --json: which runtime ran (WASM is ~20x slower than native in Node).
     warn(`${manifest.id} (${manifest.modality}, ${backbone.dim}-d, ${backbone.device}); licence: ${manifest.license.name}`);
     let failures = 0;
-    // Batches stream through (see streamInputs): bounded memory, output as each batch finishes.
-    for await (const batch of streamInputs(manifest.modality, positionals)) {
+    // Batches stream through (see streamEmbeddings): bounded memory, output as each batch finishes.
+    for await (const batch of streamEmbeddings(backbone, manifest.modality, positionals, { cache: !values['no-cache'], decode: decodeOptionsFor(manifest) })) {
       for (const f of batch.failed) reportInputFailure(f.input, f.error, values.json);
       failures += batch.failed.length;
-      if (batch.inputs.length === 0) continue;
-      const embeddings = await (backbone as Backbone<ModalityInput>).embed(batch.inputs);
+      const embeddings = batch.embeddings;
       embeddings.forEach((e, i) => {
         if (values.json) out(JSON.stringify({ input: batch.labels[i], dim: e.length, embedding: Array.from(e) }));
         else out(`${batch.labels[i]}\t${e.length}-d\t[${Array.from(e.subarray(0, 4), (v) => v.toFixed(4)).join(', ')}, …]`);

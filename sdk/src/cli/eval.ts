@@ -4,6 +4,7 @@ import { expectedCalibrationError, reliabilityBins } from '../heads/calibration.
 import { evaluate } from '../heads/metrics.js';
 import { readLabelledData } from './data.js';
 import { embedItems } from './embed-items.js';
+import { decodeOptionsFor } from './inputs.js';
 import { openHead } from './head-file.js';
 import { encodingFlag, out, UsageError, warn } from './io.js';
 
@@ -38,7 +39,7 @@ export async function evalCommand(argv: string[]): Promise<number> {
     // Checked before embedding anything: a mismatched label set is known from the file alone.
     const unknownLabels = [...new Set(dataset.labels)].filter((l) => !head.labels.includes(l));
     if (unknownLabels.length) throw new UsageError(`The data has label(s) the head was not trained on: ${unknownLabels.join(', ')} (the head knows ${head.labels.join(', ')}).`);
-    const embedded = await embedItems(backbone, dataset.modality, dataset.items, { strict: values.strict });
+    const embedded = await embedItems(backbone, dataset.modality, dataset.items, { strict: values.strict, decode: decodeOptionsFor(manifest) });
     if (embedded.skipped.length && !values.json) warn(`skipped ${embedded.skipped.length} unreadable file(s)`);
     const truth = embedded.kept.map((i) => dataset.labels[i]);
     // Same default as predict, the SDK and the worker: reject when the head has a gate.

@@ -11,6 +11,7 @@ import { createRng } from '../heads/random.js';
 import { renderReport } from '../report/html-report.js';
 import { readLabelledData, resolveGroups } from './data.js';
 import { embedItems } from './embed-items.js';
+import { decodeOptionsFor } from './inputs.js';
 import { encodingFlag, numberFlag, out, UsageError, warn } from './io.js';
 import { checkOutputs, writeAtomically } from './outputs.js';
 
@@ -139,6 +140,7 @@ export async function fitCommand(argv: string[]): Promise<number> {
     if (!Number.isInteger(views) || views < 0 || views > 32) throw new UsageError('--augment takes a number of views per image from 0 to 32.');
     if (views && dataset.modality !== 'image') throw new UsageError('--augment applies to images only.');
     const embedded = await embedItems(backbone, dataset.modality, items, {
+      decode: decodeOptionsFor(manifest),
       strict: values.strict,
       cache: !values['no-cache'],
       views: views ? (image, item) => Array.from({ length: views }, (_, v) => augmentImage(image, createRng(seed * 1_000_003 + item * 101 + v))) : undefined,

@@ -1,18 +1,25 @@
 /** Reads CLI inputs for a modality: image files, WAV files, or text arguments/lines. */
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { extname, join } from 'node:path';
-import { EdgeheadError, InvalidInputError, NotFoundError } from '../core/errors.js';
+import { InvalidInputError, NotFoundError } from '../core/errors.js';
 import { AUDIO_EXTENSIONS, IMAGE_EXTENSIONS } from './data.js';
 import { readInputFile } from '../inputs/read-file.js';
 import type { AudioClip } from '../inputs/audio/audio.js';
 import { decodeWav } from '../inputs/audio/wav.js';
 import { readImageFile } from '../inputs/image/decode-node.js';
 import type { DecodedImage } from '../inputs/image/image.js';
-import type { Modality } from '../manifest/manifest.js';
+import type { Manifest, Modality } from '../manifest/manifest.js';
+import { decodeSizeFor } from '../inputs/image/image.js';
+import type { DecodeOptions } from '../inputs/image/decode-node.js';
 
 export type ModalityInput = DecodedImage | AudioClip | string;
 
 const MEDIA_FILE = /\.(jpe?g|png|webp|gif|tiff?|avif|wav)$/i;
+
+/** How the CLI decodes images for a backbone: big photos shrunk on load to what its resize needs. */
+export function decodeOptionsFor(manifest: Manifest): DecodeOptions {
+  return manifest.modality === 'image' ? { shrinkTo: decodeSizeFor(manifest.input.image) } : {};
+}
 
 export async function readWavFile(path: string): Promise<AudioClip> {
   return decodeWav(await readInputFile(path), path);
@@ -60,59 +67,4 @@ export async function readInputs(modality: Modality, args: string[]): Promise<{ 
   const read = modality === 'image' ? readImageFile : readWavFile;
   const files = await expandFileArgs(modality, args);
   return { labels: files, inputs: await Promise.all(files.map((p) => read(p))) };
-}
-
-/** One batch of inputs, in order; inputs that could not be read are listed instead of decoded. */
-export interface InputBatch {
-  labels: string[];
-  inputs: ModalityInput[];
-  failed: Array<{ input: string; error: EdgeheadError }>;
-}
-
-/** Inputs per batch of the streaming commands: bounds memory and makes output appear early. */
-export const STREAM_BATCH = 64;
-const DECODE_CONCURRENCY = 8;
-
-/**
- * Streams inputs in batches of `size`: each batch is decoded (at most DECODE_CONCURRENCY files at
- * once) while the caller embeds the previous one, so memory stays bounded by two batches
- * whatever the number of inputs, and decoding overlaps inference.
- */
-export async function* streamInputs(modality: Modality, args: string[], size = STREAM_BATCH): AsyncGenerator<InputBatch> {
-  const names = modality === 'text' ? (await readInputs('text', args)).labels : await expandFileArgs(modality, args);
-  const read = modality === 'image' ? readImageFile : modality === 'audio' ? readWavFile : undefined;
-  const decode = async (slice: string[]): Promise<InputBatch> => {
-    if (!read) return { labels: slice, inputs: slice, failed: [] };
-    const results = await mapLimited(slice, DECODE_CONCURRENCY, (path) => read(path).then((v) => ({ v }), (e: unknown) => ({ e })));
-    const batch: InputBatch = { labels: [], inputs: [], failed: [] };
-    results.forEach((r, i) => {
-      if ('v' in r) {
-        batch.labels.push(slice[i]);
-        batch.inputs.push(r.v);
-      } else if (r.e instanceof EdgeheadError) batch.failed.push({ input: slice[i], error: r.e });
-      else throw r.e;
-    });
-    return batch;
-  };
-  let next: Promise<InputBatch> | undefined = decode(names.slice(0, size));
-  for (let start = 0; next; start += size) {
-    const current = await next;
-    next = start + size < names.length ? decode(names.slice(start + size, start + 2 * size)) : undefined;
-    // A rejected prefetch must not go unhandled if the consumer stops early; it is awaited next turn.
-    next?.catch(() => undefined);
-    yield current;
-  }
-}
-
-async function mapLimited<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const out = new Array<R>(items.length);
-  let nextIndex = 0;
-  const worker = async () => {
-    while (nextIndex < items.length) {
-      const i = nextIndex++;
-      out[i] = await fn(items[i]);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return out;
 }

@@ -1,12 +1,12 @@
 /** `edgehead serve`, `edgehead push`, `edgehead classify --remote`: the CLI side of the edge API. */
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
-import type { Backbone } from '../backbone/backbone.js';
 import { EdgeClient } from '../client/edge-client.js';
 import { parseHead } from '../heads/format.js';
 import { loadBackbone } from '../node.js';
-import { readInputs, type ModalityInput } from './inputs.js';
-import { out, UsageError, warn } from './io.js';
+import { decodeOptionsFor } from './inputs.js';
+import { out, reportInputFailure, UsageError, warn } from './io.js';
+import { streamEmbeddings } from './stream-embeddings.js';
 import { bootstrapTenant, startLocalWorker } from './local-worker.js';
 
 export const remoteHelp = `edgehead serve [--port 8787] [--persist-to dir] [--json]   run the edge worker locally (wrangler dev on 127.0.0.1);
@@ -67,8 +67,15 @@ export async function classifyCommand(argv: string[]): Promise<number> {
   if (!values.remote || !values.backbone || positionals.length === 0) throw new UsageError('classify needs --remote <head>, --backbone <id> and inputs.');
   const { backbone, manifest } = await loadBackbone(values.backbone);
   try {
-    const { labels, inputs } = await readInputs(manifest.modality, positionals);
-    const embeddings = await (backbone as Backbone<ModalityInput>).embed(inputs);
+    const labels: string[] = [];
+    const embeddings: Float32Array[] = [];
+    let failures = 0;
+    for await (const part of streamEmbeddings(backbone, manifest.modality, positionals, { decode: decodeOptionsFor(manifest) })) {
+      for (const f of part.failed) reportInputFailure(f.input, f.error, values.json);
+      failures += part.failed.length;
+      labels.push(...part.labels);
+      embeddings.push(...part.embeddings);
+    }
     // The API takes at most MAX_BATCH rows per call (256 by default): larger input sets go in
     // consecutive calls; each answer line says which version answered it.
     const batch = values.batch ? Number(values.batch) : 256;
@@ -85,7 +92,7 @@ export async function classifyCommand(argv: string[]): Promise<number> {
         else out(`${label}\t${p.unknown ? `unknown (nearest: ${p.nearest})` : p.label}\t${p.probability.toFixed(3)}`);
       }
     }
-    return 0;
+    return failures ? 1 : 0;
   } finally {
     await backbone.dispose();
   }

@@ -197,6 +197,17 @@ export function preprocessImage(img: DecodedImage, spec: ImageSpec, out: Float32
   }
 }
 
+/**
+ * The shorter side a decoder may shrink an image to before preprocessImage: the size the
+ * manifest's resize produces. The decoder's own filter (libvips lanczos3 in Node) then does the
+ * whole downscale without aliasing, and preprocessImage's resize is an identity (or, for a
+ * non-square target, a mild scale) — where a 2-tap bilinear from a 24-megapixel original would
+ * sample 2 of every ~25 pixels.
+ */
+export function decodeSizeFor(spec: ImageSpec): number {
+  return spec.resizeShorterTo ?? Math.max(spec.width, spec.height);
+}
+
 /** The `[N, 3, H, W]` or `[N, H, W, 3]` batch tensor for a list of images. */
 export function imagesToTensor(images: DecodedImage[], spec: ImageSpec): { data: Float32Array; dims: number[] } {
   const per = 3 * spec.width * spec.height;

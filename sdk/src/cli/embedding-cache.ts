@@ -1,0 +1,67 @@
+/**
+ * The on-disk embedding cache shared by fit, eval, predict and embed: one `.f32` file per
+ * input, keyed by the input's content (file bytes or text) and how it is decoded, in a folder
+ * per backbone fingerprint. Lookups happen before decoding, so a warm cache costs a hash.
+ */
+import { createHash } from 'node:crypto';
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { AnyBackbone } from '../backbone/create.js';
+import type { DecodeOptions } from '../inputs/image/decode-node.js';
+import { defaultCacheDir } from '../manifest/files-node.js';
+import type { Modality } from '../manifest/manifest.js';
+
+export interface CacheOptions {
+  /** false disables the embedding cache (`--no-cache`). */
+  cache?: boolean;
+  cacheDir?: string;
+}
+
+export class EmbeddingCache {
+  private constructor(
+    private readonly dir: string,
+    private readonly dim: number,
+  ) {}
+
+  static for(backbone: AnyBackbone, options: CacheOptions): EmbeddingCache | undefined {
+    if (options.cache === false) return undefined;
+    const fp = createHash('sha256').update(backbone.fingerprint).digest('hex').slice(0, 16);
+    return new EmbeddingCache(join(options.cacheDir ?? defaultCacheDir(), 'embeddings', fp), backbone.dim);
+  }
+
+  private path(key: string): string {
+    return join(this.dir, key.slice(0, 2), `${key}.f32`);
+  }
+
+  async get(key: string): Promise<Float32Array | undefined> {
+    try {
+      const b = await readFile(this.path(key));
+      if (b.byteLength !== this.dim * 4) return undefined;
+      return new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
+    } catch {
+      return undefined;
+    }
+  }
+
+  async put(key: string, value: Float32Array): Promise<void> {
+    const path = this.path(key);
+    await mkdir(join(this.dir, key.slice(0, 2)), { recursive: true });
+    // Write then rename: a concurrent reader never sees half a vector.
+    const tmp = `${path}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
+    await writeFile(tmp, new Uint8Array(value.buffer, value.byteOffset, value.byteLength));
+    await rename(tmp, path);
+  }
+}
+
+export const hashKey = (...parts: Array<string | Uint8Array>): string => {
+  const h = createHash('sha256');
+  for (const p of parts) h.update(p);
+  return h.digest('hex');
+};
+
+export const textKey = (text: string): string => hashKey('text\0', text);
+
+/** A file's key: its bytes, and for images the decode size (a shrunk decode embeds differently). */
+export function fileKey(modality: Exclude<Modality, 'text'>, bytes: Uint8Array, decode: DecodeOptions = {}): string {
+  return modality === 'image' && decode.shrinkTo ? hashKey('image\0shrink:', String(decode.shrinkTo), '\0', bytes) : hashKey(modality, '\0', bytes);
+}
