@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
 import { SHARED, cifar } from './helpers.js';
+import type { ImageManifest } from '../src/manifest/manifest.js';
 
 const calls = { wav: 0, image: 0 };
 vi.mock('../src/inputs/audio/wav.js', async (original) => {
@@ -26,6 +27,7 @@ const { createRng } = await import('../src/heads/random.js');
 const { streamEmbeddings } = await import('../src/cli/stream-embeddings.js');
 const { decodeImageBytes, readImageFile } = await import('../src/inputs/image/decode-node.js');
 const { decodeSizeFor } = await import('../src/inputs/image/image.js');
+const { decodeOptionsFor } = await import('../src/cli/inputs.js');
 const sharp = (await import('sharp')).default;
 
 describe('embedding cache before decoding', () => {
@@ -78,7 +80,7 @@ describe('predict/embed streaming: cache, failures, big photos', () => {
       const rows: Array<[string, number[]]> = [];
       const failed: string[] = [];
       let hits = 0;
-      for await (const b of streamEmbeddings(backbone, 'image', args, { cacheDir, size: 2, decode: { shrinkTo: decodeSizeFor(manifest.input.image) }, ...options })) {
+      for await (const b of streamEmbeddings(backbone, 'image', args, { cacheDir, size: 2, decode: decodeOptionsFor(manifest), ...options })) {
         b.labels.forEach((l, i) => rows.push([l, Array.from(b.embeddings[i])]));
         failed.push(...b.failed.map((f) => f.input));
         hits += b.cacheHits;
@@ -114,7 +116,7 @@ describe('predict/embed streaming: cache, failures, big photos', () => {
     const photo = await sharp(cifar('test', 'ship', 0)).resize(6000, 4000).composite([{ input: noise, blend: 'soft-light' }]).jpeg({ quality: 90 }).toBuffer();
     const { backbone, manifest } = await loadBackbone('mobilenetv2-int8');
     try {
-      const spec = manifest.input.image;
+      const spec = (manifest as ImageManifest).input.image;
       const shrinkTo = decodeSizeFor(spec);
       const small = await decodeImageBytes(photo, 'photo.jpg', { shrinkTo });
       const full = await decodeImageBytes(photo, 'photo.jpg');

@@ -5,7 +5,7 @@
  */
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { copyFile, mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readFile, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -15,11 +15,13 @@ import { REPO, SHARED, cifar } from './helpers.js';
 
 const run = promisify(execFile);
 const BIN = join(REPO, 'sdk', 'bin', 'edgehead.js');
-const env = { ...process.env, EDGEHEAD_SHARED_DIR: SHARED };
+let env: NodeJS.ProcessEnv;
 let dir: string;
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'edgehead-inputs-'));
+  // The embedding cache goes to this test's folder, not the user's ~/.cache.
+  env = { ...process.env, EDGEHEAD_SHARED_DIR: SHARED, EDGEHEAD_CACHE_DIR: join(dir, 'cache') };
 });
 
 const lines = (stdout: string) => stdout.trim().split('\n').map((l) => JSON.parse(l) as { input: string; embedding: number[] });
@@ -60,4 +62,21 @@ describe('inputs on the command line', () => {
     expect(byFolder.map((o) => o.embedding)).toEqual(byPath.map((o) => o.embedding));
     expect(byList.map((o) => o.embedding)).toEqual(byPath.map((o) => o.embedding));
   }, 120_000);
+
+  it('10,000 photos from a folder: predict streams one answer per photo, in order; a repeated photo is embedded once per batch, then served from the cache', async () => {
+    // 10,000 links to 5 photos: the streaming, ordering and per-input bookkeeping run at full
+    // scale while the model embeds each distinct photo only in the first batch (cache by content).
+    const many = join(dir, 'many');
+    await mkdir(many);
+    const sources = [0, 1, 2, 3, 4].map((i) => cifar('test', 'ship', i));
+    await Promise.all(Array.from({ length: 10_000 }, (_, i) => symlink(sources[i % 5], join(many, `${String(i).padStart(5, '0')}.jpg`))));
+    await run(process.execPath, [BIN, 'fit', join(SHARED, 'data', 'cifar10', 'test'), '-b', 'mobilenetv2-int8', '--head', 'centroid', '--per-class', '3', '--no-cv', '--out', join(dir, 'head.json')], { env });
+    const { stdout } = await run(process.execPath, [BIN, 'predict', join(dir, 'head.json'), many, '--json', '--no-reject'], { env, maxBuffer: 64 << 20 });
+    const answers = stdout.trim().split('\n').map((l) => JSON.parse(l) as { input: string; label: string });
+    expect(answers).toHaveLength(10_000);
+    expect(answers.map((a) => a.input)).toEqual(Array.from({ length: 10_000 }, (_, i) => join(many, `${String(i).padStart(5, '0')}.jpg`)));
+    // Same photo, same answer, wherever it sits in the stream.
+    const first = answers.slice(0, 5).map((a) => a.label);
+    expect(answers.every((a, i) => a.label === first[i % 5])).toBe(true);
+  }, 300_000);
 });

@@ -40,17 +40,20 @@ export interface EmbedItemsOptions extends CacheOptions {
 
 const CHUNK = 64;
 
+/** One row to produce: an item's original or one of its views; `input` set when the cache missed. */
 interface Entry {
   item: number;
   key: string;
-  input: () => Promise<unknown>;
   value?: Float32Array;
+  input?: unknown;
   view?: boolean;
 }
 
 /**
  * One embedding per item — or, with `views`, one per view, all labelled as their item. The
- * returned `kept` lists the item index of every row.
+ * returned `kept` lists the item index of every row. Items are read one at a time: the cache is
+ * looked up by the file's bytes first, only misses are decoded, and the bytes are dropped before
+ * the next file is read — a chunk holds decoded (shrunk) images, never 64 encoded camera files.
  */
 export async function embedItems(backbone: AnyBackbone, modality: Modality, items: readonly string[], options: EmbedItemsOptions = {}): Promise<EmbeddedItems> {
   const bar = progress(options.label ?? 'embedding');
@@ -60,68 +63,58 @@ export async function embedItems(backbone: AnyBackbone, modality: Modality, item
   const augmented: boolean[] = [];
   const skipped: EmbeddedItems['skipped'] = [];
   let cacheHits = 0;
+  const lookup = async (entry: Entry): Promise<Entry> => {
+    entry.value = await cache?.get(entry.key);
+    if (entry.value) cacheHits++;
+    return entry;
+  };
   for (let start = 0; start < items.length; start += CHUNK) {
     const slice = items.slice(start, start + CHUNK);
-    // Each entry: item index, cache key, and how to produce its input — called only when the
-    // cache misses, so a warm cache skips decoding (hashing the file bytes is all it costs).
     const pending: Entry[] = [];
     for (let j = 0; j < slice.length; j++) {
       const item = start + j;
       try {
         if (modality === 'text') {
-          pending.push({ item, key: textKey(slice[j]), input: async () => slice[j] });
+          const entry = await lookup({ item, key: textKey(slice[j]) });
+          if (!entry.value) entry.input = slice[j];
+          pending.push(entry);
           continue;
         }
         const bytes = await readInputFile(slice[j]);
         const contentKey = fileKey(modality, bytes, options.decode);
-        if (modality === 'audio') {
-          pending.push({ item, key: contentKey, input: async () => decodeWav(bytes, slice[j]) });
-          continue;
+        const original = await lookup({ item, key: contentKey });
+        const views: Entry[] = [];
+        for (let v = 0; v < (options.views ? (options.viewCount ?? 0) : 0); v++) {
+          views.push(await lookup({ item, key: hashKey(contentKey, '\0', options.viewsKey ?? '', '\0', String(v)), view: true }));
         }
-        let decoded: Promise<DecodedImage> | undefined;
-        const image = () => (decoded ??= decodeImageBytes(bytes, slice[j], options.decode));
-        pending.push({ item, key: contentKey, input: image });
-        if (options.views && options.viewCount) {
-          let views: Promise<DecodedImage[]> | undefined;
-          const viewsOf = () => (views ??= image().then((img) => options.views!(img, item)));
-          for (let v = 0; v < options.viewCount; v++) {
-            pending.push({ item, key: hashKey(contentKey, '\0', options.viewsKey ?? '', '\0', String(v)), input: async () => (await viewsOf())[v], view: true });
+        // Decode only when something is missing; an undecodable item is skipped whole (all its views).
+        if (!original.value || views.some((e) => !e.value)) {
+          if (modality === 'audio') original.input = decodeWav(bytes, slice[j]);
+          else {
+            const image = await decodeImageBytes(bytes, slice[j], options.decode);
+            if (!original.value) original.input = image;
+            if (views.some((e) => !e.value)) {
+              const made = options.views!(image, item);
+              views.forEach((e, v) => (e.input = e.value ? undefined : made[v]));
+            }
           }
         }
+        pending.push(original, ...views);
       } catch (e) {
         if (options.strict || !(e instanceof UnreadableInputError)) throw e;
         skipped.push({ item: slice[j], reason: e.message });
       }
     }
-    if (cache) {
-      for (const p of pending) {
-        p.value = await cache.get(p.key);
-        if (p.value) cacheHits++;
-      }
-    }
-    // Decode what the cache did not have; an undecodable item is skipped whole (all its views).
-    const failed = new Set<number>();
-    const misses: Array<{ entry: Entry; input: unknown }> = [];
-    for (const p of pending.filter((e) => !e.value)) {
-      if (failed.has(p.item)) continue;
-      try {
-        misses.push({ entry: p, input: await p.input() });
-      } catch (e) {
-        if (options.strict || !(e instanceof UnreadableInputError)) throw e;
-        failed.add(p.item);
-        skipped.push({ item: items[p.item], reason: e.message });
-      }
-    }
-    const usable = misses.filter((m) => !failed.has(m.entry.item));
-    if (usable.length) {
-      const out = await (backbone as Backbone<unknown>).embed(usable.map((m) => m.input));
-      for (let i = 0; i < usable.length; i++) {
-        usable[i].entry.value = out[i];
-        if (cache) await cache.put(usable[i].entry.key, out[i]);
+    const misses = pending.filter((e) => !e.value);
+    if (misses.length) {
+      const out = await (backbone as Backbone<unknown>).embed(misses.map((m) => m.input));
+      for (let i = 0; i < misses.length; i++) {
+        misses[i].value = out[i];
+        misses[i].input = undefined;
+        if (cache) await cache.put(misses[i].key, out[i]);
       }
     }
     for (const p of pending) {
-      if (failed.has(p.item)) continue;
       rows.push(p.value as Float32Array);
       kept.push(p.item);
       augmented.push(p.view === true);

@@ -293,12 +293,12 @@ export async function fitHead(x: EmbeddingsInput, labels: readonly string[], opt
       }
       // The one-standard-error rule: the simplest candidate whose macro-F1 is within one standard
       // error of the best. With few examples CV scores are noisy, and a more flexible head that
-      // wins by noise loses on new data (issue 10: kNN picked on 16-shot SST-2).
+      // wins by noise loses on new data (issue 10: kNN picked on 16-shot SST-2). The noise of a
+      // gain is that of the paired difference — both candidates answered the same held-out rows —
+      // so it shrinks where they agree (a single score's binomial error would over-penalise).
       const best = tried.reduce((a, b) => (b.macroF1 > a.macroF1 ? b : a));
-      // Binomial standard error over the scored out-of-fold predictions.
-      const scoredRows = options.scored ? options.scored.filter(Boolean).length : labels.length;
-      const standardError = Math.sqrt((best.macroF1 * (1 - best.macroF1)) / Math.max(1, scoredRows));
-      const chosen = tried.find((t) => t.macroF1 >= best.macroF1 - standardError) ?? best;
+      const chosen = tried.find((t) => t.macroF1 >= best.macroF1 - pairedStandardError(outOfFold.get(best.spec)!, outOfFold.get(t.spec)!, labels)) ?? best;
+      const standardError = pairedStandardError(outOfFold.get(best.spec)!, outOfFold.get(chosen.spec)!, labels);
       spec = chosen.spec;
       // Same folds, same seed: the chosen candidate's out-of-fold predictions are reused below.
       cv = outOfFold.get(spec);
@@ -306,7 +306,7 @@ export async function fitHead(x: EmbeddingsInput, labels: readonly string[], opt
       tried.sort((a, b) => b.macroF1 - a.macroF1);
       log(
         `auto: chose ${describeSpec(spec)}` +
-          (chosen === best ? '' : ` (the simplest within one standard error, ${standardError.toFixed(3)}, of the best: ${describeSpec(best.spec)} at ${best.macroF1.toFixed(3)})`),
+          (chosen === best ? '' : ` (the simplest within one standard error of the difference, ${standardError.toFixed(3)}, of the best: ${describeSpec(best.spec)} at ${best.macroF1.toFixed(3)})`),
       );
     }
   } else {
@@ -359,6 +359,23 @@ export async function fitHead(x: EmbeddingsInput, labels: readonly string[], opt
   };
   if (calibration) training.calibration = { temperature: calibration.calibration.temperature, eceBefore: calibration.eceBefore, eceAfter: calibration.eceAfter };
   return { head, spec, crossValidation: cv ? { ...cv, folds, grouping } : undefined, calibration, warnings, tried, training };
+}
+
+/**
+ * Standard error of the difference in out-of-fold accuracy between two candidates, paired over
+ * the rows both answered: sd(correct_a − correct_b) / √n.
+ */
+export function pairedStandardError(a: OutOfFold, b: OutOfFold, labels: readonly string[]): number {
+  const d: number[] = [];
+  labels.forEach((label, i) => {
+    const pa = a.predictions[i];
+    const pb = b.predictions[i];
+    if (pa !== undefined && pb !== undefined) d.push(Number(pa === label) - Number(pb === label));
+  });
+  if (d.length < 2) return 0;
+  const mean = d.reduce((s, v) => s + v, 0) / d.length;
+  const variance = d.reduce((s, v) => s + (v - mean) ** 2, 0) / (d.length - 1);
+  return Math.sqrt(variance / d.length);
 }
 
 export interface CalibrationReport {
