@@ -5,13 +5,8 @@
 import type { Context, MiddlewareHandler } from 'hono';
 import { ApiError } from './errors.js';
 import type { AppEnv, Principal } from './env.js';
+import { sha256Hex } from './hash.js';
 import { Store } from './store/d1.js';
-
-export async function sha256Hex(text: string | Uint8Array): Promise<string> {
-  const bytes = typeof text === 'string' ? new TextEncoder().encode(text) : text;
-  const digest = await crypto.subtle.digest('SHA-256', bytes);
-  return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, '0')).join('');
-}
 
 export function newKey(): string {
   const bytes = crypto.getRandomValues(new Uint8Array(32));

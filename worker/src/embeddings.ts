@@ -3,7 +3,7 @@
  * little-endian float32 (`{"base64": "...", "dim": 1280}`, rows concatenated).
  */
 import { badRequest } from './errors.js';
-import type { Limits } from './env.js';
+import type { Limits } from './limits.js';
 
 const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
 const SEXTET = new Int16Array(128).fill(-1);

@@ -1,7 +1,8 @@
 /** The worker's bindings (declared in wrangler.toml) and settings. Read only through `c.env`. */
 import type { HeadState } from './durable/head-state.js';
+import type { LimitSettings } from './limits.js';
 
-export interface Env {
+export interface Env extends LimitSettings {
   DB: D1Database;
   BLOBS: R2Bucket;
   HEAD_STATE: DurableObjectNamespace<HeadState>;
@@ -26,64 +27,6 @@ export interface Env {
    * for any, or a comma-separated list of exact origins. Never applies to /v1/admin.
    */
   CORS_ORIGINS?: string;
-  MAX_BODY_BYTES?: string;
-  MAX_BATCH?: string;
-  MAX_DIM?: string;
-  /** Classes per head. */
-  MAX_LABELS?: string;
-  /** Examples per version: a kNN head's references plus online examples (either kind). */
-  MAX_HEAD_EXAMPLES?: string;
-  /** A version's estimated working set in memory (parsed head with its online examples). */
-  MAX_HEAD_MEMORY_BYTES?: string;
-  /** Parsed linear heads kept per isolate, in bytes. */
-  HEAD_CACHE_BYTES?: string;
-  /** kNN snapshots (head file + online examples) kept per isolate, in bytes. */
-  SNAPSHOT_CACHE_BYTES?: string;
-  /** kNN classifications in flight per isolate before 503 OVERLOADED. */
-  MAX_INFLIGHT_KNN?: string;
-  /** kNN search queued per isolate, in milliseconds of one core, before 503 OVERLOADED. */
-  KNN_QUEUE_MS?: string;
-}
-
-/** Limits on what one head may hold (checked at upload, and by the Durable Object on every addition). */
-export interface HeadLimits {
-  maxLabels: number;
-  maxHeadExamples: number;
-  maxHeadBytes: number;
-}
-
-export interface Limits extends HeadLimits {
-  maxBodyBytes: number;
-  maxBatch: number;
-  maxDim: number;
-  headCacheBytes: number;
-  snapshotCacheBytes: number;
-  maxInflightKnn: number;
-  knnQueueMs: number;
-}
-
-const MiB = 1024 * 1024;
-/** Parsed linear heads kept per isolate unless HEAD_CACHE_BYTES says otherwise. */
-export const DEFAULT_HEAD_CACHE_BYTES = 16 * MiB;
-
-export function limitsOf(env: Partial<Env>): Limits {
-  return {
-    maxBodyBytes: Number(env.MAX_BODY_BYTES ?? 32 * MiB),
-    maxBatch: Number(env.MAX_BATCH ?? 256),
-    maxDim: Number(env.MAX_DIM ?? 4096),
-    maxLabels: Number(env.MAX_LABELS ?? 10_000),
-    maxHeadExamples: Number(env.MAX_HEAD_EXAMPLES ?? 20_000),
-    maxHeadBytes: Number(env.MAX_HEAD_MEMORY_BYTES ?? 64 * MiB),
-    headCacheBytes: Number(env.HEAD_CACHE_BYTES ?? DEFAULT_HEAD_CACHE_BYTES),
-    snapshotCacheBytes: Number(env.SNAPSHOT_CACHE_BYTES ?? 64 * MiB),
-    maxInflightKnn: Number(env.MAX_INFLIGHT_KNN ?? 64),
-    knnQueueMs: Number(env.KNN_QUEUE_MS ?? 2_000),
-  };
-}
-
-export function headLimitsOf(env: Env): HeadLimits {
-  const { maxLabels, maxHeadExamples, maxHeadBytes } = limitsOf(env);
-  return { maxLabels, maxHeadExamples, maxHeadBytes };
 }
 
 export interface Principal {

@@ -5,7 +5,7 @@
 import { KnnHead, type AnyHead } from 'edgehead/heads';
 import { approxBytes } from './cache.js';
 import { ApiError } from './errors.js';
-import type { HeadLimits } from './env.js';
+import type { HeadLimits } from './limits.js';
 
 /** Memory per kNN example: its float32 row, plus its norm (8), label index (4) and id (8). */
 export const exampleBytes = (dim: number) => 4 * dim + 20;

@@ -8,7 +8,6 @@
  */
 import { ByteLruCache } from './cache.js';
 import { ApiError } from './errors.js';
-import type { Env } from './env.js';
 import type { VersionRow } from './store/d1.js';
 
 const BUILT_IN_KEY = 'edgehead-integrity-v1: set INTEGRITY_KEY so that a seal cannot be forged';
@@ -41,7 +40,7 @@ function same(a: string, b: string): boolean {
   return diff === 0;
 }
 
-export const integritySecret = (env: Pick<Env, 'INTEGRITY_KEY'>) => env.INTEGRITY_KEY || BUILT_IN_KEY;
+export const integritySecret = (env: { INTEGRITY_KEY?: string }) => env.INTEGRITY_KEY || BUILT_IN_KEY;
 
 /** The fields a seal covers (everything of a version row but its seal and creation time). */
 export type SealedFields = Omit<VersionRow, 'seal' | 'created_at'>;

@@ -2,7 +2,8 @@
  * API key management, shared by the admin routes (any tenant) and the tenant routes (own keys):
  * issue, list, revoke, rotate. A key is shown once, when issued; only its SHA-256 is stored.
  */
-import { forgetCachedKeys, newKey, newKeyId, sha256Hex } from './auth.js';
+import { forgetCachedKeys, newKey, newKeyId } from './auth.js';
+import { sha256Hex } from './hash.js';
 import { notFound } from './errors.js';
 import type { KeyRow, Store } from './store/d1.js';
 

@@ -1,7 +1,8 @@
 /** Request-body and path helpers shared by the routes. */
 import type { Context } from 'hono';
 import { ApiError, badRequest } from './errors.js';
-import { limitsOf, type AppEnv } from './env.js';
+import type { AppEnv } from './env.js';
+import { limitsOf } from './limits.js';
 
 export const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 export const ALIAS_PATTERN = /^[a-z][a-z0-9_-]{0,31}$/;

@@ -12,7 +12,8 @@
 import { KnnHead, parseHead, type Prediction } from 'edgehead/heads';
 import { ByteLruCache } from './cache.js';
 import type { BlobRef, Change, OnlineExample, Outcome } from './durable/head-state.js';
-import { limitsOf, type Env } from './env.js';
+import type { Env } from './env.js';
+import { limitsOf } from './limits.js';
 import { ApiError, fromErrorData } from './errors.js';
 import { exampleBytes, workingSetBytes } from './head-limits.js';
 import { readVerified } from './store/blobs.js';

@@ -10,7 +10,7 @@
  */
 import { DurableObject } from 'cloudflare:workers';
 import { CentroidHead, InvalidInputError, KnnHead, parseHead, type Prediction } from 'edgehead/heads';
-import { headLimitsOf, type Env, type HeadLimits } from '../env.js';
+import { headLimitsOf, type HeadLimits, type LimitSettings } from '../limits.js';
 import { ApiError, errorData, type ErrorData } from '../errors.js';
 import { exampleBytes, workingSetBytes } from '../head-limits.js';
 import { exampleChecksum, integritySecret, sameChecksum } from '../integrity.js';
@@ -102,7 +102,13 @@ function exampleProblem(embedding: unknown, label: unknown, dim: number): string
   return undefined;
 }
 
-export class HeadState extends DurableObject<Env> {
+/** The bindings and settings the Durable Object reads (a subset of the worker's Env). */
+export interface HeadStateEnv extends LimitSettings {
+  BLOBS: R2Bucket;
+  INTEGRITY_KEY?: string;
+}
+
+export class HeadState extends DurableObject<HeadStateEnv> {
   private head?: KnnHead | CentroidHead;
   private loadedFrom?: string;
   /** Online example id → the head's own id for it (kNN). */

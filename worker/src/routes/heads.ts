@@ -1,10 +1,12 @@
 /** Heads: upload versions, list, metadata, aliases (with weighted canaries), delete, classify, examples. */
 import { BackboneMismatchError, LinearHead, parseHead, type AnyHead } from 'edgehead/heads';
 import { Hono, type Context } from 'hono';
-import { requireKey, sha256Hex } from '../auth.js';
+import { requireKey } from '../auth.js';
+import { sha256Hex } from '../hash.js';
 import { ApiError, badRequest, errorData, fromErrorData, notFound } from '../errors.js';
 import { ByteLruCache, approxBytes } from '../cache.js';
-import { DEFAULT_HEAD_CACHE_BYTES, headLimitsOf, limitsOf, type AppEnv } from '../env.js';
+import type { AppEnv } from '../env.js';
+import { DEFAULT_HEAD_CACHE_BYTES, headLimitsOf, limitsOf } from '../limits.js';
 import { assertDeclaredFits, assertHeadFits } from '../head-limits.js';
 import { assertSealed, integritySecret, sealVersion } from '../integrity.js';
 import { classifyKnn, forgetSnapshots } from '../snapshots.js';

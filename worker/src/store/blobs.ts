@@ -4,7 +4,7 @@
  * checked against the sha256 in D1. Rows written before uids keep their content-addressed keys.
  */
 import { ApiError } from '../errors.js';
-import { sha256Hex } from '../auth.js';
+import { sha256Hex } from '../hash.js';
 
 export function blobKey(tenantId: string, name: string, uid: string): string {
   return `heads/${tenantId}/${name}/${uid}.json`;
