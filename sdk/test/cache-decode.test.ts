@@ -132,4 +132,24 @@ describe('predict/embed streaming: cache, failures, big photos', () => {
       await backbone.dispose();
     }
   }, 60_000);
+
+  it('an unwritable cache folder: the embeddings still come, with one warning, and nothing is cached', async () => {
+    const blocker = join(await mkdtemp(join(tmpdir(), 'edgehead-cache-')), 'a-file');
+    await writeFile(blocker, 'a file where the cache folder would go');
+    const warnings: string[] = [];
+    const spy = vi.spyOn(process.stderr, 'write').mockImplementation((chunk) => (warnings.push(String(chunk)), true));
+    const { backbone } = await loadBackbone('mobilenetv2-int8');
+    try {
+      const files = [0, 1, 2].map((i) => cifar('test', 'frog', i));
+      const got = await embedItems(backbone, 'image', files, { cacheDir: join(blocker, 'cache') });
+      const direct = await backbone.embed(await Promise.all(files.map((f) => readImageFile(f))));
+      expect(Array.from(got.embeddings.data)).toEqual(direct.flatMap((e) => Array.from(e)));
+      const notes = warnings.filter((w) => w.includes('not writable'));
+      expect(notes).toHaveLength(1);
+      expect(notes[0]).toMatch(/ENOTDIR|EEXIST/);
+    } finally {
+      spy.mockRestore();
+      await backbone.dispose();
+    }
+  }, 60_000);
 });

@@ -4,12 +4,13 @@
  * per backbone fingerprint. Lookups happen before decoding, so a warm cache costs a hash.
  */
 import { createHash } from 'node:crypto';
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { AnyBackbone } from '../backbone/create.js';
 import type { DecodeOptions } from '../inputs/image/decode-node.js';
 import { defaultCacheDir } from '../manifest/files-node.js';
 import type { Modality } from '../manifest/manifest.js';
+import { warn } from './io.js';
 
 export interface CacheOptions {
   /** false disables the embedding cache (`--no-cache`). */
@@ -18,6 +19,8 @@ export interface CacheOptions {
 }
 
 export class EmbeddingCache {
+  private disabled = false;
+
   private constructor(
     private readonly dir: string,
     private readonly dim: number,
@@ -43,13 +46,24 @@ export class EmbeddingCache {
     }
   }
 
+  /**
+   * Stores an embedding. A cache folder that cannot be written (read-only disk, a file in the
+   * way, full disk) is not an error: the command runs on without caching, after one warning.
+   */
   async put(key: string, value: Float32Array): Promise<void> {
+    if (this.disabled) return;
     const path = this.path(key);
-    await mkdir(join(this.dir, key.slice(0, 2)), { recursive: true });
     // Write then rename: a concurrent reader never sees half a vector.
     const tmp = `${path}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
-    await writeFile(tmp, new Uint8Array(value.buffer, value.byteOffset, value.byteLength));
-    await rename(tmp, path);
+    try {
+      await mkdir(join(this.dir, key.slice(0, 2)), { recursive: true });
+      await writeFile(tmp, new Uint8Array(value.buffer, value.byteOffset, value.byteLength));
+      await rename(tmp, path);
+    } catch (e) {
+      this.disabled = true;
+      await rm(tmp, { force: true }).catch(() => undefined);
+      warn(`edgehead: the embedding cache ${this.dir} is not writable (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); continuing without caching. Set EDGEHEAD_CACHE_DIR or pass --no-cache.`);
+    }
   }
 }
 
