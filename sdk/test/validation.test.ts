@@ -11,7 +11,8 @@ import { readLabelledData, resolveGroups } from '../src/cli/data.js';
 import { main } from '../src/cli/main.js';
 import { CentroidHead } from '../src/heads/centroid.js';
 import { nearDuplicates, NEAR_DUPLICATE_WARN_SHARE } from '../src/heads/duplicates.js';
-import { fitHead } from '../src/heads/fit.js';
+import { fitHead, pairedMacroF1Error } from '../src/heads/fit.js';
+import { evaluate } from '../src/heads/metrics.js';
 import { KnnHead } from '../src/heads/knn.js';
 import { sampleFewShot, stratifiedGroupKFold } from '../src/heads/split.js';
 import { fixture, subset } from './heads-fixtures.js';
@@ -230,5 +231,32 @@ describe('kNN k adapts to the data', () => {
     expect(r.warnings.join('\n')).toMatch(/k=50 is more than the 30 examples; kNN votes with k = 3/);
     const r2 = await fitHead(three, three.labels, { head: { kind: 'knn', k: 5 }, crossValidate: false });
     expect(r2.warnings.join('\n')).toMatch(/k=5 is more than the smallest class \(3 examples\)/);
+  });
+});
+
+describe("auto's one-standard-error rule", () => {
+  // Out-of-fold results of two candidates on 400 rows of two balanced classes.
+  const labels = Array.from({ length: 400 }, (_, i) => (i % 2 ? 'b' : 'a'));
+  const outcome = (predictions: string[]) => ({ ...evaluate(labels, predictions), predictions, scores: [], distances: [] });
+
+  it('the paired error of a macro-F1 gain matches the binomial error of the accuracy gap it amounts to', () => {
+    // A is always right; B is wrong on 80 rows (20 %, 40 per class). On balanced classes the
+    // macro-F1 gap tracks the accuracy gap, whose standard error is √(0.2·0.8/400) = 0.020.
+    const a = outcome(labels.slice());
+    const b = outcome(labels.map((l, i) => (i % 10 === 3 || i % 10 === 6 ? (l === 'a' ? 'b' : 'a') : l)));
+    expect(b.accuracy).toBeCloseTo(0.8, 10);
+    const se = pairedMacroF1Error(a, b, labels, 0);
+    expect(se).toBeGreaterThan(0.02 * 0.8);
+    expect(se).toBeLessThan(0.02 * 1.2);
+    expect(pairedMacroF1Error(a, a, labels, 0)).toBe(0);
+  });
+
+  it('candidates that disagree on few rows have a small error even when their scores are mediocre', () => {
+    // Both right on 60 % of rows and they disagree on only 4 rows: the gain is nearly certain,
+    // where a single score's binomial error (√(0.6·0.4/400) = 0.024) would call it noise.
+    const base = labels.map((l, i) => (i % 5 < 2 ? (l === 'a' ? 'b' : 'a') : l));
+    const better = base.map((p, i) => (i < 8 && i % 5 < 2 ? labels[i] : p));
+    const se = pairedMacroF1Error(outcome(better), outcome(base), labels, 0);
+    expect(se).toBeLessThan(0.01);
   });
 });

@@ -14,6 +14,7 @@ import { LinearHead, type LinearOptions, type ObjectiveFactory } from './linear.
 import { selectRows, type EmbeddingsInput, type Matrix } from './matrix.js';
 import { evaluate, type Evaluation } from './metrics.js';
 import { nearDuplicates, NEAR_DUPLICATE_WARN_SHARE } from './duplicates.js';
+import { createRng } from './random.js';
 import { stratifiedGroupKFold, stratifiedKFold } from './split.js';
 
 export type AnyHead = LinearHead | KnnHead | CentroidHead;
@@ -252,8 +253,6 @@ export async function fitHead(x: EmbeddingsInput, labels: readonly string[], opt
   let spec: HeadSpec;
   const tried: CandidateResult[] = [];
   let cv: OutOfFold | undefined;
-  /** A fold's head of the chosen spec: the full fit starts from it (linear). */
-  let startFrom: AnyHead | undefined;
 
   const rate = options.falseRejectionRate;
   if (rate !== undefined && !(rate > 0 && rate < 0.5)) throw new InvalidInputError(`falseRejectionRate must be between 0 and 0.5 (e.g. 0.05 for 5 %); got ${rate}.`);
@@ -278,7 +277,6 @@ export async function fitHead(x: EmbeddingsInput, labels: readonly string[], opt
       // fold's fit starts from the previous C's solution (the regularisation path).
       const warm: Array<AnyHead | undefined> = [];
       const outOfFold = new Map<HeadSpec, OutOfFold>();
-      const firstFoldHead = new Map<HeadSpec, AnyHead | undefined>();
       const knnCandidates = order.filter((c): c is HeadSpec & { kind: 'knn' } => c.kind === 'knn');
       const knnResults = await crossValidateKnn(m, labels, knnCandidates, folds, seed, options);
       for (const candidate of order) {
@@ -287,7 +285,6 @@ export async function fitHead(x: EmbeddingsInput, labels: readonly string[], opt
             ? knnResults[knnCandidates.indexOf(candidate)]
             : await crossValidate(m, labels, candidate, folds, seed, options.objective, options, candidate.kind === 'linear' && !candidate.classWeight ? warm : undefined);
         outOfFold.set(candidate, e);
-        if (candidate.kind === 'linear' && !candidate.classWeight) firstFoldHead.set(candidate, warm[0]);
         tried.push({ spec: candidate, accuracy: e.accuracy, macroF1: e.macroF1 });
         log(`auto: ${describeSpec(candidate)} → ${describeCv(folds, grouping)} macro-F1 ${e.macroF1.toFixed(3)}, accuracy ${e.accuracy.toFixed(3)}`);
       }
@@ -297,12 +294,12 @@ export async function fitHead(x: EmbeddingsInput, labels: readonly string[], opt
       // gain is that of the paired difference — both candidates answered the same held-out rows —
       // so it shrinks where they agree (a single score's binomial error would over-penalise).
       const best = tried.reduce((a, b) => (b.macroF1 > a.macroF1 ? b : a));
-      const chosen = tried.find((t) => t.macroF1 >= best.macroF1 - pairedStandardError(outOfFold.get(best.spec)!, outOfFold.get(t.spec)!, labels)) ?? best;
-      const standardError = pairedStandardError(outOfFold.get(best.spec)!, outOfFold.get(chosen.spec)!, labels);
+      const gainError = (t: CandidateResult) => pairedMacroF1Error(outOfFold.get(best.spec)!, outOfFold.get(t.spec)!, labels, seed);
+      const chosen = tried.find((t) => t.macroF1 >= best.macroF1 - gainError(t)) ?? best;
+      const standardError = gainError(chosen);
       spec = chosen.spec;
       // Same folds, same seed: the chosen candidate's out-of-fold predictions are reused below.
       cv = outOfFold.get(spec);
-      startFrom = firstFoldHead.get(spec);
       tried.sort((a, b) => b.macroF1 - a.macroF1);
       log(
         `auto: chose ${describeSpec(spec)}` +
@@ -329,7 +326,8 @@ export async function fitHead(x: EmbeddingsInput, labels: readonly string[], opt
     log(`${describeSpec(spec)}: no cross-validation (smallest class has ${minCount} example${minCount === 1 ? '' : 's'})`);
   }
   const started = Date.now();
-  const head = await fitSpec(m, labels, spec, options.objective, startFrom);
+  // From scratch, not warm-started: the head equals a fixed `--head linear --C …` fit of the same spec.
+  const head = await fitSpec(m, labels, spec, options.objective);
   log(`fitted ${describeSpec(spec)} on ${m.rows} examples in ${Date.now() - started} ms`);
   // The "unknown" gate's threshold from out-of-fold distances: each example measured by a head
   // that never saw it — nor, with groups, its speaker/object — so the documented false-rejection
@@ -361,21 +359,52 @@ export async function fitHead(x: EmbeddingsInput, labels: readonly string[], opt
   return { head, spec, crossValidation: cv ? { ...cv, folds, grouping } : undefined, calibration, warnings, tried, training };
 }
 
+/** Bootstrap resamples behind pairedMacroF1Error. */
+const BOOTSTRAP_ROUNDS = 200;
+
 /**
- * Standard error of the difference in out-of-fold accuracy between two candidates, paired over
- * the rows both answered: sd(correct_a − correct_b) / √n.
+ * Standard error of the difference in out-of-fold macro-F1 between two candidates, paired: a
+ * seeded bootstrap over the rows both answered, each resample scoring both candidates on the
+ * same rows (macro-F1 as scikit-learn: a class with no predictions has precision 0).
  */
-export function pairedStandardError(a: OutOfFold, b: OutOfFold, labels: readonly string[]): number {
-  const d: number[] = [];
-  labels.forEach((label, i) => {
-    const pa = a.predictions[i];
-    const pb = b.predictions[i];
-    if (pa !== undefined && pb !== undefined) d.push(Number(pa === label) - Number(pb === label));
-  });
-  if (d.length < 2) return 0;
-  const mean = d.reduce((s, v) => s + v, 0) / d.length;
-  const variance = d.reduce((s, v) => s + (v - mean) ** 2, 0) / (d.length - 1);
-  return Math.sqrt(variance / d.length);
+export function pairedMacroF1Error(a: OutOfFold, b: OutOfFold, labels: readonly string[], seed = 0): number {
+  if (a === b) return 0;
+  const classes = uniqueLabels(labels);
+  const index = new Map(classes.map((c, i) => [c, i]));
+  const rows = labels.map((_, i) => i).filter((i) => a.predictions[i] !== undefined && b.predictions[i] !== undefined);
+  if (rows.length < 2) return 0;
+  const truth = Int32Array.from(rows, (i) => index.get(labels[i])!);
+  const predA = Int32Array.from(rows, (i) => index.get(a.predictions[i]!) ?? -1);
+  const predB = Int32Array.from(rows, (i) => index.get(b.predictions[i]!) ?? -1);
+  const K = classes.length;
+  const counts = new Float64Array(6 * K);
+  const macroF1 = (tp: number, fp: number, fn: number) => {
+    let total = 0;
+    for (let c = 0; c < K; c++) {
+      const t = counts[tp + c], p = t + counts[fp + c], r = t + counts[fn + c];
+      total += p === 0 || r === 0 || t === 0 ? 0 : (2 * t) / (p + r);
+    }
+    return total / K;
+  };
+  const rng = createRng(seed * 7919 + 17);
+  const diffs: number[] = [];
+  for (let round = 0; round < BOOTSTRAP_ROUNDS; round++) {
+    counts.fill(0);
+    for (let n = 0; n < rows.length; n++) {
+      const r = Math.floor(rng() * rows.length);
+      const y = truth[r];
+      for (const [pred, base] of [[predA[r], 0], [predB[r], 3 * K]] as const) {
+        if (pred === y) counts[base + y]++;
+        else {
+          if (pred >= 0) counts[base + K + pred]++;
+          counts[base + 2 * K + y]++;
+        }
+      }
+    }
+    diffs.push(macroF1(0, K, 2 * K) - macroF1(3 * K, 4 * K, 5 * K));
+  }
+  const mean = diffs.reduce((s, v) => s + v, 0) / diffs.length;
+  return Math.sqrt(diffs.reduce((s, v) => s + (v - mean) ** 2, 0) / (diffs.length - 1));
 }
 
 export interface CalibrationReport {
