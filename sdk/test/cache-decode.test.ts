@@ -79,18 +79,24 @@ describe('predict/embed streaming: cache, failures, big photos', () => {
     const collect = async (args: string[], options = {}) => {
       const rows: Array<[string, number[]]> = [];
       const failed: string[] = [];
+      const order: string[] = [];
       let hits = 0;
       for await (const b of streamEmbeddings(backbone, 'image', args, { cacheDir, size: 2, decode: decodeOptionsFor(manifest), ...options })) {
-        b.labels.forEach((l, i) => rows.push([l, Array.from(b.embeddings[i])]));
-        failed.push(...b.failed.map((f) => f.input));
+        for (const item of b.items) {
+          order.push(item.input);
+          if ('embedding' in item) rows.push([item.input, Array.from(item.embedding)]);
+          else failed.push(item.input);
+        }
         hits += b.cacheHits;
       }
-      return { rows, failed, hits };
+      return { rows, failed, hits, order };
     };
     try {
       calls.image = 0;
-      const cold = await collect([...files.slice(0, 2), broken, ...files.slice(2)]);
+      const cold = await collect([files[0], broken, ...files.slice(1)]);
       expect(cold.failed).toEqual([broken]);
+      // The failure keeps its place in the output order (it shares a batch with files[0]).
+      expect(cold.order).toEqual([files[0], broken, ...files.slice(1)]);
       expect(cold.rows.map((r) => r[0])).toEqual(files);
       expect(calls.image).toBe(6);
       const warm = await collect(files);

@@ -95,6 +95,14 @@ describe('edgehead fit / eval / predict', () => {
     const off = JSON.parse(io.stdout().trim().split('\n').at(-1)!) as { accuracy: number; rejection: { on: boolean; rejected: number } };
     expect(off.rejection).toMatchObject({ on: false, rejected: 0 });
     expect(off.accuracy).toBe(r.withoutRejection.accuracy);
+    // The text confusion matrix gives rejected inputs their own column: every row adds up to its 8 photos.
+    const before = io.stdout().length;
+    expect(await main(['eval', tight, join(dir, 'test')])).toBe(0);
+    const rows = io.stdout().slice(before).split('\n').filter((l) => CLASSES.some((c) => l.startsWith(c.slice(0, 12).padEnd(12))) && /\|/.test(l));
+    expect(rows).toHaveLength(3);
+    for (const row of rows) expect(row.slice(12).replace('|', ' ').trim().split(/\s+/).map(Number).reduce((a, b) => a + b, 0)).toBe(8);
+    expect(await main(['eval', tight, join(dir, 'test'), '--no-reject', '--reject-unknown'])).toBe(2);
+    expect(io.stderr()).toMatch(/contradict/);
   });
 
   it('predict --json gives label, probability, top-k and the unknown flag', async () => {

@@ -5,7 +5,7 @@ import type { OnnxDevice } from '../backbone/onnx/runtime.js';
 import { loadBackbone } from '../node.js';
 import { numberFlag, out, reportInputFailure, UsageError, warn } from './io.js';
 import { decodeOptionsFor } from './inputs.js';
-import { streamEmbeddings } from './stream-embeddings.js';
+import { isEmbedded, streamEmbeddings } from './stream-embeddings.js';
 
 export const embedHelp = `edgehead embed --backbone <manifest-id | manifest.json | model.onnx> [options] <inputs...>
 
@@ -57,13 +57,17 @@ export async function embedCommand(argv: string[]): Promise<number> {
     let failures = 0;
     // Batches stream through (see streamEmbeddings): bounded memory, output as each batch finishes.
     for await (const batch of streamEmbeddings(backbone, manifest.modality, positionals, { cache: !values['no-cache'], decode: decodeOptionsFor(manifest) })) {
-      for (const f of batch.failed) reportInputFailure(f.input, f.error, values.json);
-      failures += batch.failed.length;
-      const embeddings = batch.embeddings;
-      embeddings.forEach((e, i) => {
-        if (values.json) out(JSON.stringify({ input: batch.labels[i], dim: e.length, embedding: Array.from(e) }));
-        else out(`${batch.labels[i]}\t${e.length}-d\t[${Array.from(e.subarray(0, 4), (v) => v.toFixed(4)).join(', ')}, …]`);
-      });
+      // In input order; an unreadable input's error line takes its place.
+      for (const item of batch.items) {
+        if (!isEmbedded(item)) {
+          reportInputFailure(item.input, item.error, values.json);
+          failures++;
+          continue;
+        }
+        const e = item.embedding;
+        if (values.json) out(JSON.stringify({ input: item.input, dim: e.length, embedding: Array.from(e) }));
+        else out(`${item.input}\t${e.length}-d\t[${Array.from(e.subarray(0, 4), (v) => v.toFixed(4)).join(', ')}, …]`);
+      }
     }
     return failures ? 1 : 0;
   } finally {

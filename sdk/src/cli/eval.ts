@@ -8,10 +8,11 @@ import { decodeOptionsFor } from './inputs.js';
 import { openHead } from './head-file.js';
 import { encodingFlag, out, UsageError, warn } from './io.js';
 
-export const evalHelp = `edgehead eval head.json <data> [--json] [--no-reject] [--strict] [--text-column c] [--label-column c] [--encoding latin1]
+export const evalHelp = `edgehead eval head.json <data> [--json] [--no-reject] [--no-cache] [--strict] [--text-column c] [--label-column c] [--encoding latin1]
   Scores a head on labelled data (same formats as fit), as predict answers: inputs the head's
   open-set gate rejects as unknown count as errors. Accuracy without rejection is reported too;
-  --no-reject makes it the headline (as predict --no-reject).`;
+  --no-reject makes it the headline (as predict --no-reject). Embeddings are cached on disk by
+  content (--no-cache: recompute).`;
 
 export async function evalCommand(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -20,6 +21,7 @@ export async function evalCommand(argv: string[]): Promise<number> {
     options: {
       json: { type: 'boolean' },
       'no-reject': { type: 'boolean' },
+      'no-cache': { type: 'boolean' },
       // Rejection is the default now (one default with predict, the SDK and the worker); kept so old scripts run.
       'reject-unknown': { type: 'boolean' },
       strict: { type: 'boolean' },
@@ -32,6 +34,7 @@ export async function evalCommand(argv: string[]): Promise<number> {
   const [headPath, data] = positionals;
   if (!headPath || !data) throw new UsageError('eval needs a head file and a data folder or file.');
   const encoding = encodingFlag(values.encoding);
+  if (values['no-reject'] && values['reject-unknown']) throw new UsageError('--no-reject and --reject-unknown contradict each other; rejection is the default, so pass --no-reject or nothing.');
   const { head, backbone, manifest } = await openHead(headPath, values.backbone);
   try {
     const dataset = await readLabelledData(data, { textColumn: values['text-column'], labelColumn: values['label-column'], encoding, onNote: (n) => warn(n) });
@@ -39,7 +42,7 @@ export async function evalCommand(argv: string[]): Promise<number> {
     // Checked before embedding anything: a mismatched label set is known from the file alone.
     const unknownLabels = [...new Set(dataset.labels)].filter((l) => !head.labels.includes(l));
     if (unknownLabels.length) throw new UsageError(`The data has label(s) the head was not trained on: ${unknownLabels.join(', ')} (the head knows ${head.labels.join(', ')}).`);
-    const embedded = await embedItems(backbone, dataset.modality, dataset.items, { strict: values.strict, decode: decodeOptionsFor(manifest) });
+    const embedded = await embedItems(backbone, dataset.modality, dataset.items, { strict: values.strict, decode: decodeOptionsFor(manifest), cache: !values['no-cache'] });
     if (embedded.skipped.length && !values.json) warn(`skipped ${embedded.skipped.length} unreadable file(s)`);
     const truth = embedded.kept.map((i) => dataset.labels[i]);
     // Same default as predict, the SDK and the worker: reject when the head has a gate.
@@ -100,8 +103,14 @@ export async function evalCommand(argv: string[]): Promise<number> {
       const c = result.perClass[l];
       out(`${l.slice(0, 24).padEnd(24)}${c.precision.toFixed(3).padStart(10)}${c.recall.toFixed(3).padStart(8)}${c.f1.toFixed(3).padStart(7)}${String(c.support).padStart(6)}`);
     }
-    out('confusion (rows = true, columns = predicted):');
-    for (const [i, r] of result.confusion.entries()) out(`${result.labels[i].slice(0, 12).padEnd(12)} ${r.map((v) => String(v).padStart(5)).join('')}`);
+    // Rejected inputs have no predicted label: their own column, so each row adds up to its class.
+    const rejectedOf = new Map<string, number>();
+    predictions.forEach((p, i) => p.unknown && rejectedOf.set(truth[i], (rejectedOf.get(truth[i]) ?? 0) + 1));
+    out(`confusion (rows = true, columns = predicted in the order above${rejecting ? ', then rejected as unknown' : ''}):`);
+    for (const [i, r] of result.confusion.entries()) {
+      const label = result.labels[i];
+      out(`${label.slice(0, 12).padEnd(12)} ${r.map((v) => String(v).padStart(5)).join('')}${rejecting ? `  | ${String(rejectedOf.get(label) ?? 0).padStart(5)}` : ''}`);
+    }
     return 0;
   } finally {
     await backbone.dispose();

@@ -29,8 +29,9 @@ export const fitHelp = `edgehead fit <data> --backbone <id|file> --out head.json
                                     folder = <class>/<group>/files; column:<name> = a CSV/JSONL
                                     column; a regex's first capture group on the file name
                                     (e.g. '^[^_]+_([^_]+)_' for <digit>_<speaker>_<n>.wav)
-  --false-rejection <rate>          share of known-class inputs the unknown gate may reject (default 0.05),
-                                    measured on held-out (grouped) data
+  --false-rejection <rate>          share of known-class inputs the unknown gate may reject, 0.001–0.49
+                                    (default 0.05); set on out-of-fold (grouped) distances, or on
+                                    leave-one-out distances without cross-validation
   --augment <n>                     n augmented views per image (flip, resized crop, colour jitter; seeded)
   --no-cache                        recompute embeddings instead of reusing the on-disk cache
   --report report.html              write a self-contained HTML report (confusion, per-class, PCA map, errors)
@@ -275,6 +276,7 @@ export async function fitCommand(argv: string[]): Promise<number> {
         out(`probabilities calibrated by temperature scaling (T=${c.calibration.temperature.toFixed(3)}): out-of-fold ECE ${c.eceBefore.toFixed(3)} → ${c.eceAfter.toFixed(3)}`);
       }
       if (summary.crossValidation) out(`cross-validated (${summary.crossValidation.method}): accuracy ${summary.crossValidation.accuracy.toFixed(3)}, macro-F1 ${summary.crossValidation.macroF1.toFixed(3)}`);
+      else if (values['no-cv']) out('no cross-validation (--no-cv): no scores, no calibration; the unknown gate uses leave-one-out distances.');
       else out('no cross-validation: some class has a single example (nearest centroid and kNN work with one).');
     }
     return 0;

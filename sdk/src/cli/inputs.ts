@@ -6,9 +6,8 @@ import { AUDIO_EXTENSIONS, IMAGE_EXTENSIONS } from './data.js';
 import { readInputFile } from '../inputs/read-file.js';
 import type { AudioClip } from '../inputs/audio/audio.js';
 import { decodeWav } from '../inputs/audio/wav.js';
-import { readImageFile } from '../inputs/image/decode-node.js';
 import type { DecodedImage } from '../inputs/image/image.js';
-import type { Manifest, Modality } from '../manifest/manifest.js';
+import type { Manifest } from '../manifest/manifest.js';
 import { decodeSizeFor } from '../inputs/image/image.js';
 import type { DecodeOptions } from '../inputs/image/decode-node.js';
 
@@ -51,20 +50,15 @@ export async function expandFileArgs(modality: 'image' | 'audio', args: string[]
   return out;
 }
 
-/** For text, each argument is a sentence; `@file.txt` expands to its non-empty lines. */
-export async function readInputs(modality: Modality, args: string[]): Promise<{ labels: string[]; inputs: ModalityInput[] }> {
-  if (modality === 'text') {
-    const labels: string[] = [];
-    for (const a of args) {
-      if (a.startsWith('@')) labels.push(...(await readFile(a.slice(1), 'utf8')).split(/\r?\n/).filter((l) => l.trim()));
-      else if (MEDIA_FILE.test(a) && (await stat(a).catch(() => undefined))?.isFile()) {
-        // A text backbone would embed the path itself as a sentence.
-        throw new InvalidInputError(`"${a}" is a file, but this backbone embeds text. Use an ${/\.wav$/i.test(a) ? 'audio' : 'image'} backbone, or @${a} for a file of sentences.`);
-      } else labels.push(a);
-    }
-    return { labels, inputs: labels };
+/** Text inputs: each argument is a sentence; `@file.txt` expands to its non-empty lines. */
+export async function readTextInputs(args: string[]): Promise<string[]> {
+  const sentences: string[] = [];
+  for (const a of args) {
+    if (a.startsWith('@')) sentences.push(...(await readFile(a.slice(1), 'utf8')).split(/\r?\n/).filter((l) => l.trim()));
+    else if (MEDIA_FILE.test(a) && (await stat(a).catch(() => undefined))?.isFile()) {
+      // A text backbone would embed the path itself as a sentence.
+      throw new InvalidInputError(`"${a}" is a file, but this backbone embeds text. Use an ${/\.wav$/i.test(a) ? 'audio' : 'image'} backbone, or @${a} for a file of sentences.`);
+    } else sentences.push(a);
   }
-  const read = modality === 'image' ? readImageFile : readWavFile;
-  const files = await expandFileArgs(modality, args);
-  return { labels: files, inputs: await Promise.all(files.map((p) => read(p))) };
+  return sentences;
 }

@@ -2,7 +2,7 @@
 import { parseArgs } from 'node:util';
 import { openHead } from './head-file.js';
 import { decodeOptionsFor } from './inputs.js';
-import { streamEmbeddings } from './stream-embeddings.js';
+import { isEmbedded, streamEmbeddings } from './stream-embeddings.js';
 import { numberFlag, out, reportInputFailure, UsageError } from './io.js';
 
 export const predictHelp = `edgehead predict head.json <inputs...> [--json] [--top-k n] [--threshold d] [--no-reject] [--no-cache]
@@ -26,16 +26,20 @@ export async function predictCommand(argv: string[]): Promise<number> {
     // Batches stream through: output appears as each finishes, memory stays bounded, and an
     // unreadable input is reported on its own line without losing the others' answers.
     for await (const batch of streamEmbeddings(backbone, manifest.modality, inputs, { cache: !values['no-cache'], decode: decodeOptionsFor(manifest) })) {
-      for (const f of batch.failed) reportInputFailure(f.input, f.error, values.json);
-      failures += batch.failed.length;
-      if (batch.labels.length === 0) continue;
-      const embeddings = batch.embeddings;
-      const predictions = head.predict(embeddings, { topK, threshold, rejectUnknown: values['no-reject'] ? false : undefined });
-      predictions.forEach((p, i) => {
-        const label = batch.labels[i];
-        if (values.json) out(JSON.stringify({ input: label, ...p }));
-        else out(`${label}\t${p.unknown ? `unknown (nearest: ${p.nearest})` : p.label}\t${p.probability.toFixed(3)}\t${p.topK.map((t) => `${t.label}:${t.probability.toFixed(2)}`).join(' ')}`);
-      });
+      const embedded = batch.items.filter(isEmbedded);
+      const predictions = embedded.length ? head.predict(embedded.map((e) => e.embedding), { topK, threshold, rejectUnknown: values['no-reject'] ? false : undefined }) : [];
+      let k = 0;
+      // Answers in input order; an unreadable input's error line takes its place.
+      for (const item of batch.items) {
+        if (!isEmbedded(item)) {
+          reportInputFailure(item.input, item.error, values.json);
+          failures++;
+          continue;
+        }
+        const p = predictions[k++];
+        if (values.json) out(JSON.stringify({ input: item.input, ...p }));
+        else out(`${item.input}\t${p.unknown ? `unknown (nearest: ${p.nearest})` : p.label}\t${p.probability.toFixed(3)}\t${p.topK.map((t) => `${t.label}:${t.probability.toFixed(2)}`).join(' ')}`);
+      }
     }
     return failures ? 1 : 0;
   } finally {

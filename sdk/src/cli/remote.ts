@@ -5,14 +5,16 @@ import { EdgeClient } from '../client/edge-client.js';
 import { parseHead } from '../heads/format.js';
 import { loadBackbone } from '../node.js';
 import { decodeOptionsFor } from './inputs.js';
-import { out, reportInputFailure, UsageError, warn } from './io.js';
-import { streamEmbeddings } from './stream-embeddings.js';
+import { numberFlag, out, reportInputFailure, UsageError, warn } from './io.js';
+import { isEmbedded, streamEmbeddings } from './stream-embeddings.js';
 import { bootstrapTenant, startLocalWorker } from './local-worker.js';
 
 export const remoteHelp = `edgehead serve [--port 8787] [--persist-to dir] [--json]   run the edge worker locally (wrangler dev on 127.0.0.1);
                                                    prints an admin token and a write key for a new tenant
 edgehead push head.json --name <name> [--alias prod] --url <worker> --key <write key>
-edgehead classify --remote <name[@version|@alias]> --url <worker> --key <key> --backbone <id> <inputs...> [--json] [--batch 256]
+edgehead classify --remote <name[@version|@alias]> --url <worker> --key <key> --backbone <id> <inputs...> [--json] [--batch 256] [--top-k n] [--no-cache]
+  Embeds locally (files, folders, @list.txt, sentences; cached on disk by content unless --no-cache)
+  and sends the embeddings in calls of --batch rows, printing each call's answers as they come.
   --url/--key default to $EDGEHEAD_URL / $EDGEHEAD_KEY.`;
 
 export async function serveCommand(argv: string[]): Promise<number> {
@@ -62,34 +64,36 @@ export async function classifyCommand(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
-    options: { remote: { type: 'string' }, backbone: { type: 'string', short: 'b' }, url: { type: 'string' }, key: { type: 'string' }, json: { type: 'boolean' }, 'top-k': { type: 'string' }, batch: { type: 'string' } },
+    options: { remote: { type: 'string' }, backbone: { type: 'string', short: 'b' }, url: { type: 'string' }, key: { type: 'string' }, json: { type: 'boolean' }, 'top-k': { type: 'string' }, batch: { type: 'string' }, 'no-cache': { type: 'boolean' } },
   });
   if (!values.remote || !values.backbone || positionals.length === 0) throw new UsageError('classify needs --remote <head>, --backbone <id> and inputs.');
+  // The API takes at most MAX_BATCH rows per call (256 by default): inputs stream through in
+  // calls of --batch rows, each answered as soon as it returns; each line says which version answered.
+  const batch = numberFlag('batch', values.batch, { min: 1, integer: true }) ?? 256;
+  const topK = numberFlag('top-k', values['top-k'], { min: 1, integer: true });
   const { backbone, manifest } = await loadBackbone(values.backbone);
   try {
-    const labels: string[] = [];
-    const embeddings: Float32Array[] = [];
-    let failures = 0;
-    for await (const part of streamEmbeddings(backbone, manifest.modality, positionals, { decode: decodeOptionsFor(manifest) })) {
-      for (const f of part.failed) reportInputFailure(f.input, f.error, values.json);
-      failures += part.failed.length;
-      labels.push(...part.labels);
-      embeddings.push(...part.embeddings);
-    }
-    // The API takes at most MAX_BATCH rows per call (256 by default): larger input sets go in
-    // consecutive calls; each answer line says which version answered it.
-    const batch = values.batch ? Number(values.batch) : 256;
-    if (!Number.isInteger(batch) || batch < 1) throw new UsageError(`--batch must be a positive integer, not "${values.batch}".`);
     const api = client(values);
-    const topK = values['top-k'] ? Number(values['top-k']) : undefined;
-    let offset = 0;
-    for (let start = 0; start < embeddings.length; start += batch) {
-      const result = await api.classify(values.remote, embeddings.slice(start, start + batch), { fingerprint: backbone.fingerprint, topK });
-      if (!values.json && start === 0) warn(`answered by ${result.head} version ${result.version}`);
-      for (const p of result.predictions) {
-        const label = labels[offset++];
-        if (values.json) out(JSON.stringify({ input: label, version: result.version, ...p }));
-        else out(`${label}\t${p.unknown ? `unknown (nearest: ${p.nearest})` : p.label}\t${p.probability.toFixed(3)}`);
+    let failures = 0;
+    let announced = false;
+    for await (const part of streamEmbeddings(backbone, manifest.modality, positionals, { size: batch, cache: !values['no-cache'], decode: decodeOptionsFor(manifest) })) {
+      const embedded = part.items.filter(isEmbedded);
+      const result = embedded.length ? await api.classify(values.remote, embedded.map((e) => e.embedding), { fingerprint: backbone.fingerprint, topK }) : undefined;
+      if (result && !values.json && !announced) {
+        warn(`answered by ${result.head} version ${result.version}`);
+        announced = true;
+      }
+      let k = 0;
+      // In input order; an unreadable input's error line takes its place.
+      for (const item of part.items) {
+        if (!isEmbedded(item)) {
+          reportInputFailure(item.input, item.error, values.json);
+          failures++;
+          continue;
+        }
+        const p = result!.predictions[k++];
+        if (values.json) out(JSON.stringify({ input: item.input, version: result!.version, ...p }));
+        else out(`${item.input}\t${p.unknown ? `unknown (nearest: ${p.nearest})` : p.label}\t${p.probability.toFixed(3)}`);
       }
     }
     return failures ? 1 : 0;

@@ -12,15 +12,18 @@ import { decodeImageBytes, type DecodeOptions } from '../inputs/image/decode-nod
 import { readInputFile } from '../inputs/read-file.js';
 import type { Modality } from '../manifest/manifest.js';
 import { EmbeddingCache, fileKey, textKey, type CacheOptions } from './embedding-cache.js';
-import { expandFileArgs, readInputs, type ModalityInput } from './inputs.js';
+import { expandFileArgs, readTextInputs, type ModalityInput } from './inputs.js';
+
+/** One input of a batch (a file path or a sentence): its embedding, or why it has none. */
+export type StreamedInput = { input: string; embedding: Float32Array } | { input: string; error: EdgeheadError };
 
 export interface EmbeddedBatch {
-  /** The inputs embedded, in order (file paths or sentences). */
-  labels: string[];
-  embeddings: Float32Array[];
-  failed: Array<{ input: string; error: EdgeheadError }>;
+  /** Every input of the batch, in the order given, failures in their place. */
+  items: StreamedInput[];
   cacheHits: number;
 }
+
+export const isEmbedded = (item: StreamedInput): item is { input: string; embedding: Float32Array } => 'embedding' in item;
 
 export interface StreamOptions extends CacheOptions {
   /** Inputs per batch (default 64). */
@@ -33,46 +36,36 @@ export const STREAM_BATCH = 64;
 /** Files read and decoded at once (libvips decodes on its own threads). */
 const DECODE_CONCURRENCY = 8;
 
-interface Prepared {
-  labels: string[];
-  keys: string[];
-  cached: Array<Float32Array | undefined>;
-  inputs: Array<ModalityInput | undefined>;
-  failed: EmbeddedBatch['failed'];
-}
+type Prepared = Array<{ input: string; error: EdgeheadError } | { input: string; key: string; cached?: Float32Array; decoded?: ModalityInput }>;
 
 export async function* streamEmbeddings(backbone: AnyBackbone, modality: Modality, args: string[], options: StreamOptions = {}): AsyncGenerator<EmbeddedBatch> {
   const size = options.size ?? STREAM_BATCH;
-  const names = modality === 'text' ? (await readInputs('text', args)).labels : await expandFileArgs(modality, args);
+  const names = modality === 'text' ? await readTextInputs(args) : await expandFileArgs(modality, args);
   const cache = EmbeddingCache.for(backbone, options);
 
-  const prepareOne = async (name: string): Promise<{ key: string; cached?: Float32Array; input?: ModalityInput }> => {
+  const prepareOne = async (name: string): Promise<{ key: string; cached?: Float32Array; decoded?: ModalityInput }> => {
     if (modality === 'text') {
       const key = textKey(name);
       const cached = await cache?.get(key);
-      return { key, cached, input: cached ? undefined : name };
+      return { key, cached, decoded: cached ? undefined : name };
     }
     const bytes = await readInputFile(name);
     const key = fileKey(modality, bytes, options.decode);
     const cached = await cache?.get(key);
     if (cached) return { key, cached };
-    return { key, input: modality === 'image' ? await decodeImageBytes(bytes, name, options.decode) : decodeWav(bytes, name) };
+    return { key, decoded: modality === 'image' ? await decodeImageBytes(bytes, name, options.decode) : decodeWav(bytes, name) };
   };
 
-  const prepare = async (slice: string[]): Promise<Prepared> => {
-    const results = await mapLimited(slice, DECODE_CONCURRENCY, (name) => prepareOne(name).then((v) => ({ v }), (e: unknown) => ({ e })));
-    const batch: Prepared = { labels: [], keys: [], cached: [], inputs: [], failed: [] };
-    results.forEach((r, i) => {
-      if ('v' in r) {
-        batch.labels.push(slice[i]);
-        batch.keys.push(r.v.key);
-        batch.cached.push(r.v.cached);
-        batch.inputs.push(r.v.input);
-      } else if (r.e instanceof EdgeheadError) batch.failed.push({ input: slice[i], error: r.e });
-      else throw r.e;
-    });
-    return batch;
-  };
+  const prepare = async (slice: string[]): Promise<Prepared> =>
+    mapLimited(slice, DECODE_CONCURRENCY, (name) =>
+      prepareOne(name).then(
+        (v) => ({ input: name, ...v }),
+        (e: unknown) => {
+          if (e instanceof EdgeheadError) return { input: name, error: e };
+          throw e;
+        },
+      ),
+    );
 
   let next: Promise<Prepared> | undefined = prepare(names.slice(0, size));
   for (let start = 0; next; start += size) {
@@ -80,16 +73,12 @@ export async function* streamEmbeddings(backbone: AnyBackbone, modality: Modalit
     next = start + size < names.length ? prepare(names.slice(start + size, start + 2 * size)) : undefined;
     // A rejected prefetch must not go unhandled if the consumer stops early; it is awaited next turn.
     next?.catch(() => undefined);
-    const misses = current.inputs.flatMap((input, i) => (input === undefined ? [] : [i]));
-    const embeddings = current.cached.slice() as Float32Array[];
-    if (misses.length) {
-      const fresh = await (backbone as Backbone<ModalityInput>).embed(misses.map((i) => current.inputs[i] as ModalityInput));
-      for (const [j, i] of misses.entries()) {
-        embeddings[i] = fresh[j];
-        await cache?.put(current.keys[i], fresh[j]);
-      }
-    }
-    yield { labels: current.labels, embeddings, failed: current.failed, cacheHits: current.labels.length - misses.length };
+    const misses = current.flatMap((p) => ('decoded' in p && p.decoded !== undefined ? [p] : []));
+    const fresh = misses.length ? await (backbone as Backbone<ModalityInput>).embed(misses.map((p) => p.decoded as ModalityInput)) : [];
+    const computed = new Map(misses.map((p, j) => [p, fresh[j]]));
+    for (const [p, embedding] of computed) await cache?.put(p.key, embedding);
+    const items: StreamedInput[] = current.map((p) => ('error' in p ? p : { input: p.input, embedding: (p.cached ?? computed.get(p)) as Float32Array }));
+    yield { items, cacheHits: current.filter((p) => 'cached' in p && p.cached).length };
   }
 }
 
