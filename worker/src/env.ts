@@ -2,6 +2,13 @@
 import type { HeadState } from './durable/head-state.js';
 import type { LimitSettings } from './limits.js';
 
+/**
+ * The worker's bindings and settings. Every binding wrangler.toml declares must appear here with
+ * its type: `npm run types` regenerates worker/bindings.d.ts (wrangler types), `npm test` checks it
+ * is current, and worker/test/bindings.test.ts fails to compile when Env lacks one. Settings
+ * are optional strings (limits: LimitSettings); secrets and optional bindings wrangler cannot see
+ * are declared here only.
+ */
 export interface Env extends LimitSettings {
   DB: D1Database;
   BLOBS: R2Bucket;
