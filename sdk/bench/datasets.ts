@@ -12,6 +12,7 @@ import type { Matrix } from '../src/heads/matrix.js';
 import { defaultSharedDir } from '../src/manifest/files-node.js';
 import { readImageFile } from '../src/inputs/image/decode-node.js';
 import { readWavFile } from '../src/cli/inputs.js';
+import { parseCsv } from '../src/cli/data.js';
 import { loadBackbone } from '../src/node.js';
 
 export const SHARED = defaultSharedDir();
@@ -86,6 +87,23 @@ export async function labelledLines(path: string, name: string, labelNames?: Rec
       return labelNames?.[raw] ?? raw;
     }),
   };
+}
+
+/** BANKING77 train.csv (`text,category`): the first `perClass` queries of each intent, then the next `perClass` as a test split. */
+export async function banking77(perClass: number): Promise<{ train: LabelledSet<string>; test: LabelledSet<string> }> {
+  const [, ...rows] = parseCsv(await readFile(join(SHARED, 'data', 'banking77', 'train.csv'), 'utf8'));
+  const seen = new Map<string, number>();
+  const train: LabelledSet<string> = { name: `banking77-train-${perClass}`, inputs: [], labels: [] };
+  const test: LabelledSet<string> = { name: `banking77-test-${perClass}`, inputs: [], labels: [] };
+  for (const [text, label] of rows) {
+    if (!text || !label) continue;
+    const n = seen.get(label) ?? 0;
+    seen.set(label, n + 1);
+    const into = n < perClass ? train : n < 2 * perClass ? test : undefined;
+    into?.inputs.push(text);
+    into?.labels.push(label);
+  }
+  return { train, test };
 }
 
 export const sst2 = (split: 'train' | 'dev') => labelledLines(join(SHARED, 'data', 'sst2', `${split}.txt`), `sst2-${split}`, { '0': 'negative', '1': 'positive' });

@@ -34,7 +34,7 @@ export { fetchModelFiles, fetchVerified, verifyBytes, type ModelFiles } from './
 export type { Head, HeadKind, Prediction, PredictOptions, OpenSetGate, ScoredLabel } from './heads/head.js';
 export { LinearHead, type LinearOptions } from './heads/linear.js';
 export { KnnHead, type KnnOptions, type KnnMetric, type Neighbour } from './heads/knn.js';
-export { CentroidHead, type CentroidOptions } from './heads/centroid.js';
+export { CentroidHead, DEFAULT_PRIOR_WEIGHT, type CentroidOptions, type LabelPrior } from './heads/centroid.js';
 export { fitHead, fitSpec, crossValidate, describeSpec, type FitOptions, type FitReport, type HeadSpec, type AnyHead } from './heads/fit.js';
 export { evaluate, type Evaluation, type ClassMetrics } from './heads/metrics.js';
 export { stratifiedSplit, stratifiedKFold, sampleFewShot } from './heads/split.js';

@@ -1,6 +1,7 @@
 /** `edgehead fit`: dataset → embeddings → head (+ CV metrics) → portable head file. */
 import { parseArgs } from 'node:util';
 import { InvalidInputError } from '../core/errors.js';
+import { CentroidHead, DEFAULT_PRIOR_WEIGHT } from '../heads/centroid.js';
 import { describeCv, describeSpec, fitHead, type HeadSpec } from '../heads/fit.js';
 import { serializeHead } from '../heads/format.js';
 import { sampleFewShot } from '../heads/split.js';
@@ -11,11 +12,13 @@ import { createRng } from '../heads/random.js';
 import { renderReport } from '../report/html-report.js';
 import { readLabelledData, resolveGroups } from './data.js';
 import { embedItems } from './embed-items.js';
+import { descriptionPrior, readLabelDescriptions, type LabelDescriptions } from './label-descriptions.js';
 import { decodeOptionsFor } from './inputs.js';
 import { encodingFlag, numberFlag, out, UsageError, warn } from './io.js';
 import { checkOutputs, writeAtomically } from './outputs.js';
 
 export const fitHelp = `edgehead fit <data> --backbone <id|file> --out head.json [options]
+edgehead fit --labels labels.tsv --backbone <text backbone> --out head.json    (zero-shot: no examples)
 
   <data>: a folder with one sub-folder per class (images or WAV), or a text file
           (label<TAB>text, "label text", CSV with text,label header, or JSONL {"text","label"}).
@@ -29,6 +32,10 @@ export const fitHelp = `edgehead fit <data> --backbone <id|file> --out head.json
                                     folder = <class>/<group>/files; column:<name> = a CSV/JSONL
                                     column; a regex's first capture group on the file name
                                     (e.g. '^[^_]+_([^_]+)_' for <digit>_<speaker>_<n>.wav)
+  --labels labels.tsv               text heads: label<TAB>description[<TAB>…] per line; each class's
+                                    centroid starts at its descriptions (a centroid head), so it
+                                    works with no examples and improves as examples arrive
+  --prior-weight <w>                how many examples a label's descriptions count as (default 1)
   --false-rejection <rate>          share of known-class inputs the unknown gate may reject, 0.001–0.49
                                     (default 0.05); set on out-of-fold (grouped) distances, or on
                                     leave-one-out distances without cross-validation
@@ -86,14 +93,23 @@ export async function fitCommand(argv: string[]): Promise<number> {
       'text-column': { type: 'string' },
       'label-column': { type: 'string' },
       encoding: { type: 'string' },
+      labels: { type: 'string' },
+      'prior-weight': { type: 'string' },
     },
   });
-  const data = positionals[0];
-  if (!data) throw new UsageError('fit needs a data folder or file.');
+  const data: string | undefined = positionals[0];
+  if (!data && !values.labels) throw new UsageError('fit needs a data folder or file (or --labels labels.tsv for a zero-shot text head).');
   if (!values.backbone) throw new UsageError('fit needs --backbone <id|file>.');
   if (!values.out) throw new UsageError('fit needs --out head.json.');
-  const kind = values.head ?? 'auto';
+  // Label descriptions prime class centroids: --labels makes a centroid head.
+  const kind = values.head ?? (values.labels ? 'centroid' : 'auto');
   if (!['linear', 'knn', 'centroid', 'auto'].includes(kind)) throw new UsageError('--head must be linear, knn, centroid or auto.');
+  if (values.labels && kind !== 'centroid') throw new UsageError(`--labels makes a centroid head (class centroids start at the descriptions); drop --head ${kind} or use --head centroid.`);
+  const priorWeight = numberFlag('prior-weight', values['prior-weight'], { min: 0.001 });
+  if (priorWeight !== undefined && !values.labels) throw new UsageError('--prior-weight applies with --labels.');
+  if (!data && (values.report || values['per-class'] || values['group-by'] || values.augment || values['no-cv'])) {
+    throw new UsageError('A zero-shot head (--labels without data) has no examples: --report, --per-class, --group-by, --augment and --no-cv need data.');
+  }
   // Every flag is checked, and the outputs too, before anything is read or embedded.
   const seed = numberFlag('seed', values.seed, { min: 0, integer: true }) ?? 0;
   const folds = numberFlag('folds', values.folds, { min: 2, max: 50, integer: true });
@@ -110,11 +126,13 @@ export async function fitCommand(argv: string[]): Promise<number> {
   if (values['no-cv'] && kind === 'auto') throw new UsageError('--no-cv needs a fixed --head (auto chooses by cross-validation).');
   if (values.device && !['auto', 'node', 'wasm'].includes(values.device)) throw new UsageError(`--device must be auto, node or wasm, not "${values.device}".`);
   await checkOutputs({
-    data,
+    data: data ?? values.labels!,
     outputs: [{ flag: 'out', path: values.out, kind: 'head' }, ...(values.report ? [{ flag: 'report', path: values.report, kind: 'report' as const }] : [])],
     force: values.force,
   });
   const log = values.json ? () => undefined : (s: string) => warn(s);
+  const descriptions = values.labels ? await readLabelDescriptions(values.labels, encoding) : undefined;
+  if (!data) return fitZeroShot(descriptions!, { ...values, backbone: values.backbone, out: values.out }, priorWeight, log);
 
   const dataset = await readLabelledData(data, { textColumn: values['text-column'], labelColumn: values['label-column'], encoding, onNote: log });
   const { backbone, manifest } = await loadBackbone(values.backbone, { device: values.device as 'auto' | undefined });
@@ -123,6 +141,9 @@ export async function fitCommand(argv: string[]): Promise<number> {
       throw new InvalidInputError(`${data} holds ${dataset.modality} data but backbone "${manifest.id}" embeds ${manifest.modality}. Pick a ${dataset.modality} backbone (edgehead models list).`);
     }
     log(`backbone ${manifest.id} (${backbone.dim}-d, ${backbone.device}, licence ${manifest.license.name}); ${dataset.items.length} examples in ${new Set(dataset.labels).size} classes`);
+    if (descriptions && manifest.modality !== 'text') throw new UsageError(`--labels describes labels in words: it needs a text backbone, and "${manifest.id}" embeds ${manifest.modality}.`);
+    const prior = descriptions ? await descriptionPrior(backbone, descriptions, priorWeight, !values['no-cache']) : undefined;
+    if (descriptions) log(`label descriptions: ${descriptions.texts.length} for ${new Set(descriptions.labels).size} labels, each label's counting as ${prior!.weight ?? DEFAULT_PRIOR_WEIGHT} example(s)`);
     if (dataset.ignored.length) log(`ignored ${dataset.ignored.length} file(s) that are not images or WAV (e.g. ${dataset.ignored[0]})`);
     let items = dataset.items;
     let labels = dataset.labels;
@@ -166,7 +187,7 @@ export async function fitCommand(argv: string[]): Promise<number> {
           ? { kind, C, standardize: values.standardize, classWeight: values['class-weight'] === 'balanced' ? 'balanced' : undefined }
           : kind === 'knn'
             ? { kind, k, metric: values.metric as 'cosine' | undefined }
-            : { kind: 'centroid', metric: values.metric as 'cosine' | undefined };
+            : { kind: 'centroid', metric: values.metric as 'cosine' | undefined, prior };
     // Beyond a few hundred rows, evaluate the linear objective on onnxruntime: same optimum,
     // 15–25× faster at 1,000 × 1280 (bench:heads); below, its session start-up costs more than it saves.
     const big = embedded.embeddings.rows * embedded.embeddings.cols > 250_000;
@@ -278,6 +299,39 @@ export async function fitCommand(argv: string[]): Promise<number> {
       if (summary.crossValidation) out(`cross-validated (${summary.crossValidation.method}): accuracy ${summary.crossValidation.accuracy.toFixed(3)}, macro-F1 ${summary.crossValidation.macroF1.toFixed(3)}`);
       else if (values['no-cv']) out('no cross-validation (--no-cv): no scores, no calibration; the unknown gate uses leave-one-out distances.');
       else out('no cross-validation: some class has a single example (nearest centroid and kNN work with one).');
+    }
+    return 0;
+  } finally {
+    await backbone.dispose();
+  }
+}
+
+/** `fit --labels labels.tsv` without data: a centroid head whose centroids are the embedded descriptions. */
+async function fitZeroShot(
+  descriptions: LabelDescriptions,
+  values: { backbone: string; out: string; metric?: string; device?: string; json?: boolean; 'no-cache'?: boolean },
+  priorWeight: number | undefined,
+  log: (line: string) => void,
+): Promise<number> {
+  const { backbone, manifest } = await loadBackbone(values.backbone, { device: values.device as 'auto' | undefined });
+  try {
+    if (manifest.modality !== 'text') throw new UsageError(`--labels describes labels in words: it needs a text backbone, and "${manifest.id}" embeds ${manifest.modality}.`);
+    const prior = await descriptionPrior(backbone, descriptions, priorWeight, !values['no-cache']);
+    const metric = (values.metric as 'cosine' | 'euclidean' | undefined) ?? 'cosine';
+    const head = CentroidHead.fromDescriptions(prior, { metric });
+    const labels = [...head.labels];
+    const weight = prior.weight ?? DEFAULT_PRIOR_WEIGHT;
+    const file = serializeHead(head, {
+      backbone: { id: values.backbone, fingerprint: backbone.fingerprint },
+      training: { nPerClass: Object.fromEntries(labels.map((l) => [l, 0])), createdAt: new Date().toISOString(), spec: { kind: 'centroid', metric, prior: { weight, descriptions: descriptions.texts.length } }, zeroShot: true },
+    });
+    await writeAtomically(values.out, JSON.stringify(file));
+    if (values.json) out(JSON.stringify({ out: values.out, zeroShot: true, labels, descriptions: descriptions.texts.length, priorWeight: weight, backbone: { id: manifest.id, fingerprint: backbone.fingerprint } }));
+    else {
+      log(`backbone ${manifest.id} (${backbone.dim}-d, ${backbone.device}); ${descriptions.texts.length} descriptions of ${labels.length} labels`);
+      out(`wrote ${values.out}: a zero-shot centroid head for ${labels.length} labels (${labels.slice(0, 6).join(', ')}${labels.length > 6 ? ', …' : ''})`);
+      out('no examples: no cross-validated score, no calibration and no unknown gate. Measure it with edgehead eval on labelled data;');
+      out(`fit again with examples and --labels to start the centroids at the descriptions (each counting as ${weight} example(s)).`);
     }
     return 0;
   } finally {

@@ -26,7 +26,25 @@ export interface CentroidOptions {
   /** scikit-learn's shrink_threshold; 0/undefined = plain class means. */
   shrinkThreshold?: number;
   openSetQuantile?: number;
+  /** Label descriptions that start each class before (or instead of) examples: zero-shot heads. */
+  prior?: LabelPrior;
 }
+
+/**
+ * Embedded descriptions of the labels ("card arrival", "questions asking for a number"), one or
+ * more per label. Each label's descriptions are averaged and count as `weight` examples of it, so
+ * its centroid is (weight · description + Σ examples) / (weight + n): the description alone with
+ * no examples, and the examples' mean more and more as they arrive (also through `add`).
+ */
+export interface LabelPrior {
+  embeddings: EmbeddingsInput;
+  labels: readonly string[];
+  /** How many examples a label's descriptions count as. Default DEFAULT_PRIOR_WEIGHT. */
+  weight?: number;
+}
+
+/** Measured on TREC, BANKING77 and the demo's intents (docs/heads.md, Zero-shot heads). */
+export const DEFAULT_PRIOR_WEIGHT = 1;
 
 export interface CentroidState {
   labels: string[];
@@ -56,6 +74,7 @@ export class CentroidHead implements Head {
   }
 
   static fit(x: EmbeddingsInput, labels: readonly string[], options: CentroidOptions = {}): CentroidHead {
+    if (options.prior) return CentroidHead.fitWithPrior(x, labels, options.prior, options);
     const m = checkTrainingSet(x, labels);
     const classes = uniqueLabels(labels);
     const metric = options.metric ?? 'cosine';
@@ -77,6 +96,50 @@ export class CentroidHead implements Head {
     const typical = own.reduce((a, b) => a + b, 0) / own.length;
     head.state.temperature = typical > 0 ? typical / 5 : metric === 'cosine' ? 0.05 : 1;
     head.openSet = calibrateGate(leaveOneOutPrototypeDistances(m, y, classes.length, metric), metric, options.openSetQuantile ?? 0.95);
+    return head;
+  }
+
+  /**
+   * A head from label descriptions alone (zero-shot): each label's centroid is its descriptions'
+   * mean. No examples means no held-out distances, so no unknown gate and no calibration; the
+   * softmax temperature is a fixed default. Examples added later (`add`) move the centroids.
+   */
+  static fromDescriptions(prior: LabelPrior, options: Omit<CentroidOptions, 'prior'> = {}): CentroidHead {
+    return CentroidHead.fitWithPrior([], [], prior, options);
+  }
+
+  private static fitWithPrior(x: EmbeddingsInput, labels: readonly string[], prior: LabelPrior, options: CentroidOptions): CentroidHead {
+    const described = checkTrainingSet(prior.embeddings, prior.labels);
+    const weight = prior.weight ?? DEFAULT_PRIOR_WEIGHT;
+    if (!(weight > 0)) throw new InvalidInputError(`The prior weight must be a positive number of examples; got ${weight}.`);
+    const metric = options.metric ?? 'cosine';
+    if (metric !== 'cosine' && metric !== 'euclidean') throw new InvalidInputError(`Unknown centroid metric "${metric}"; use cosine or euclidean.`);
+    if (options.shrinkThreshold) throw new InvalidInputError('Shrinkage and label descriptions do not combine; leave shrinkThreshold unset.');
+    const classes = uniqueLabels([...prior.labels, ...labels]);
+    const d = described.cols;
+    // Each label's descriptions, averaged, as `weight` pseudo-examples.
+    const { sums: descSums, counts: descCounts } = classSums(described, labelIndices(prior.labels, classes), classes.length, false);
+    const sums = new Float64Array(classes.length * d);
+    const squares = new Float64Array(classes.length * d);
+    const counts = new Float64Array(classes.length);
+    for (let c = 0; c < classes.length; c++) {
+      if (!descCounts[c]) continue;
+      counts[c] = weight;
+      for (let k = 0; k < d; k++) {
+        const mean = descSums[c * d + k] / descCounts[c];
+        sums[c * d + k] = weight * mean;
+        squares[c * d + k] = weight * mean * mean;
+      }
+    }
+    const head = new CentroidHead({ labels: classes, dim: d, metric, sums, squares, counts, temperature: metric === 'cosine' ? 0.05 : 1 });
+    if (labels.length === 0) return head;
+    const m = checkTrainingSet(x, labels);
+    head.add(m, labels);
+    const y = labelIndices(labels, head.labels);
+    const own = head.ownCentroidDistances(m, y);
+    const typical = own.reduce((a, b) => a + b, 0) / own.length;
+    if (typical > 0) head.state.temperature = typical / 5;
+    head.openSet = calibrateGate(leaveOneOutPrototypeDistances(m, y, head.labels.length, metric), metric, options.openSetQuantile ?? 0.95);
     return head;
   }
 

@@ -6,7 +6,7 @@
  */
 import { InvalidInputError } from '../core/errors.js';
 import { expectedCalibrationError, fitTemperature, reliabilityBins, softmaxScaled, type Calibration, type ReliabilityBin } from './calibration.js';
-import { CentroidHead, type CentroidOptions } from './centroid.js';
+import { CentroidHead, DEFAULT_PRIOR_WEIGHT, type CentroidOptions } from './centroid.js';
 import type { TrainingSummary } from './format.js';
 import { checkTrainingSet, quantile, uniqueLabels, type Prediction } from './head.js';
 import { KnnHead, type KnnOptions } from './knn.js';
@@ -351,7 +351,7 @@ export async function fitHead(x: EmbeddingsInput, labels: readonly string[], opt
     nPerClass: counts,
     createdAt: new Date().toISOString(),
     seed,
-    spec,
+    spec: specSummary(spec),
     ...(cv ? { metrics: { accuracy: cv.accuracy, macroF1: cv.macroF1, n: cv.n, method: describeCv(folds, grouping) } } : {}),
     ...(head instanceof LinearHead && head.fitInfo ? { optimizer: head.fitInfo } : {}),
   };
@@ -455,6 +455,13 @@ export function describeCv(folds: number, grouping: CvGrouping): string {
     : `${folds}-fold stratified CV (not grouped)`;
 }
 
+/** A spec as JSON for the head file's training notes: a prior as its weight and size, not its embeddings. */
+function specSummary(spec: HeadSpec): Record<string, unknown> {
+  if (spec.kind !== 'centroid' || !spec.prior) return { ...spec };
+  const { prior, ...rest } = spec;
+  return { ...rest, prior: { weight: prior.weight ?? DEFAULT_PRIOR_WEIGHT, descriptions: prior.labels.length } };
+}
+
 export function describeSpec(spec: HeadSpec): string {
   switch (spec.kind) {
     case 'linear':
@@ -462,6 +469,6 @@ export function describeSpec(spec: HeadSpec): string {
     case 'knn':
       return `knn(k=${spec.k ?? 5}, ${spec.metric ?? 'cosine'}, ${spec.weights ?? 'uniform'})`;
     case 'centroid':
-      return `centroid(${spec.metric ?? 'cosine'}${spec.shrinkThreshold ? `, shrink=${spec.shrinkThreshold}` : ''})`;
+      return `centroid(${spec.metric ?? 'cosine'}${spec.shrinkThreshold ? `, shrink=${spec.shrinkThreshold}` : ''}${spec.prior ? `, label descriptions as ${spec.prior.weight ?? DEFAULT_PRIOR_WEIGHT} example(s)` : ''})`;
   }
 }

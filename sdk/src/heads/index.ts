@@ -6,7 +6,7 @@
 export * from './head.js';
 export { LinearHead, type LinearOptions, type ObjectiveFactory } from './linear.js';
 export { KnnHead, type KnnOptions, type KnnMetric, type Neighbour, type NeighbourSearch } from './knn.js';
-export { CentroidHead, type CentroidOptions } from './centroid.js';
+export { CentroidHead, DEFAULT_PRIOR_WEIGHT, type CentroidOptions, type LabelPrior } from './centroid.js';
 export { fitHead, fitSpec, crossValidate, describeSpec, type FitOptions, type FitReport, type HeadSpec, type AnyHead } from './fit.js';
 export { evaluate, type Evaluation, type ClassMetrics } from './metrics.js';
 export { stratifiedSplit, stratifiedKFold, sampleFewShot } from './split.js';
