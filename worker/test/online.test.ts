@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { ADMIN, call, headFile, tenant, upload } from './helpers.js';
+import { CentroidHead, headToJson } from 'edgehead/heads';
+import { ADMIN, call, FINGERPRINT, headFile, tenant, upload } from './helpers.js';
 
 describe('online examples on kNN and centroid heads', () => {
   it('the next classify sees an added example (read-your-writes), and removal undoes it', async () => {
@@ -26,6 +27,21 @@ describe('online examples on kNN and centroid heads', () => {
     const q = { embeddings: [[0, 0, 0, 5]], rejectUnknown: false };
     await call('POST', '/v1/heads/proto/examples', { key: t.write, body: { embeddings: [[0, 0, 0, 5]], labels: ['e'] } });
     expect((await call('POST', '/v1/heads/proto/classify', { key: t.read, body: q })).body.predictions[0].label).toBe('e');
+  });
+
+  it('a zero-shot head (centroids = label descriptions) learns from online examples as hand-computed', async () => {
+    // Descriptions a = [1,0,0,0], b = [0,1,0,0], each counting as one example. One online example
+    // of a at [0,1,0,0] moves a's centroid to [0.5,0.5,0,0]: then [0.2,1,0,0] stays b (cosine 0.98
+    // vs 0.83) and [0.6,0.4,0,0] is a (0.98 vs 0.55); before it, [0.45,0.55,0,0] was b, after, a.
+    const t = await tenant();
+    const head = CentroidHead.fromDescriptions({ embeddings: [[1, 0, 0, 0], [0, 1, 0, 0]], labels: ['a', 'b'] });
+    await upload(t.write, 'described', headToJson(head, { backbone: { id: 'toy', fingerprint: FINGERPRINT } }));
+    const classify = async (row: number[]) => (await call('POST', '/v1/heads/described/classify', { key: t.read, body: { embeddings: [row] } })).body.predictions[0].label;
+    expect(await classify([0.45, 0.55, 0, 0])).toBe('b');
+    expect((await call('POST', '/v1/heads/described/examples', { key: t.write, body: { embeddings: [[0, 1, 0, 0]], labels: ['a'] } })).status).toBe(201);
+    expect(await classify([0.45, 0.55, 0, 0])).toBe('a');
+    expect(await classify([0.2, 1, 0, 0])).toBe('b');
+    expect(await classify([0.6, 0.4, 0, 0])).toBe('a');
   });
 
   it('200 concurrent additions from 10 clients are all kept', async () => {
