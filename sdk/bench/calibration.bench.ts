@@ -9,24 +9,17 @@ import { expectedCalibrationError } from '../src/heads/calibration.js';
 import { fitHead, type HeadSpec } from '../src/heads/fit.js';
 import { KnnHead } from '../src/heads/knn.js';
 import { selectRows } from '../src/heads/matrix.js';
-import { sampleFewShot, stratifiedSplit } from '../src/heads/split.js';
-import { cifar10, embedSet, readImage, trec, type LabelledSet } from './datasets.js';
+import { sampleFewShot } from '../src/heads/split.js';
+import { cifarAndTrecSplits } from './datasets.js';
 
 const SEEDS = Number(process.env.BENCH_SEEDS ?? 5);
 const SHOTS = Number(process.env.BENCH_SHOTS ?? 20);
 
-const slice = <T>(set: LabelledSet<T>, idx: number[], name: string): LabelledSet<T> => ({ name, inputs: idx.map((i) => set.inputs[i]), labels: idx.map((i) => set.labels[i]) });
-
 async function tasks() {
-  const cTrain = await cifar10('train', 100);
-  const cTest = await cifar10('test', 200);
-  const all = await trec();
-  const split = stratifiedSplit(all.labels, 0.2, 0);
-  const tPool = slice(all, split.train, 'trec-train80');
-  const tTest = slice(all, split.validation, 'trec-test20');
+  const { cifar, trec } = await cifarAndTrecSplits();
   return [
-    { name: 'CIFAR-10 (mobilenetv2-int8)', train: await embedSet('mobilenetv2-int8', cTrain, readImage), trainLabels: cTrain.labels, test: await embedSet('mobilenetv2-int8', cTest, readImage), testLabels: cTest.labels },
-    { name: 'TREC (use-lite)', train: await embedSet('use-lite', tPool), trainLabels: tPool.labels, test: await embedSet('use-lite', tTest), testLabels: tTest.labels },
+    { name: 'CIFAR-10 (mobilenetv2-int8)', ...cifar },
+    { name: 'TREC (use-lite)', ...trec },
   ];
 }
 

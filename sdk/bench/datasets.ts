@@ -13,6 +13,7 @@ import { defaultSharedDir } from '../src/manifest/files-node.js';
 import { readImageFile } from '../src/inputs/image/decode-node.js';
 import { readWavFile } from '../src/cli/inputs.js';
 import { parseCsv } from '../src/cli/data.js';
+import { stratifiedSplit } from '../src/heads/split.js';
 import { loadBackbone } from '../src/node.js';
 
 export const SHARED = defaultSharedDir();
@@ -151,4 +152,30 @@ export async function embedSet<T>(backboneId: string, set: LabelledSet<T>, read?
   } finally {
     await backbone.dispose();
   }
+}
+
+/** Embedded train/test rows of one data set. */
+export interface EmbeddedSplit {
+  train: Matrix;
+  trainLabels: string[];
+  test: Matrix;
+  testLabels: string[];
+}
+
+/**
+ * The held-out sets of the calibration and open-set benches: CIFAR-10 × MobileNetV2 int8 (100
+ * train and 200 test photos per class) and TREC × use-lite (train.txt split 80/20, stratified, seed 0).
+ */
+export async function cifarAndTrecSplits(): Promise<{ cifar: EmbeddedSplit; trec: EmbeddedSplit }> {
+  const slice = (set: LabelledSet<string>, idx: number[], name: string): LabelledSet<string> => ({ name, inputs: idx.map((i) => set.inputs[i]), labels: idx.map((i) => set.labels[i]) });
+  const cTrain = await cifar10('train', 100);
+  const cTest = await cifar10('test', 200);
+  const all = await trec();
+  const split = stratifiedSplit(all.labels, 0.2, 0);
+  const tPool = slice(all, split.train, 'trec-train80');
+  const tTest = slice(all, split.validation, 'trec-test20');
+  return {
+    cifar: { train: await embedSet('mobilenetv2-int8', cTrain, readImage), trainLabels: cTrain.labels, test: await embedSet('mobilenetv2-int8', cTest, readImage), testLabels: cTest.labels },
+    trec: { train: await embedSet('use-lite', tPool), trainLabels: tPool.labels, test: await embedSet('use-lite', tTest), testLabels: tTest.labels },
+  };
 }

@@ -14,22 +14,15 @@ import { headToJson } from '../src/heads/format.js';
 import { KnnHead } from '../src/heads/knn.js';
 import { LinearHead } from '../src/heads/linear.js';
 import { chunked, fuzzBodies } from '../../worker/test/fuzz-bodies.js';
+import { toyData } from '../../worker/test/toy-data.js';
 
 const REQUESTS = Number(process.env.BENCH_FUZZ_REQUESTS ?? 10_000);
 const CONCURRENCY = Number(process.env.BENCH_FUZZ_CONCURRENCY ?? 8);
 const SEED = Number(process.env.BENCH_FUZZ_SEED ?? 42);
 
-/** Three well-separated 4-d classes, as the workerd tests use. */
+/** The workerd tests' toy heads: three well-separated 4-d classes. */
 function toyHeads(): { linear: string; knn: string } {
-  const x: number[][] = [];
-  const y: string[] = [];
-  const centres: Record<string, number[]> = { a: [1, 0, 0, 0.1], b: [0, 1, 0, 0.1], c: [0, 0, 1, 0.1] };
-  for (const [label, c] of Object.entries(centres)) {
-    for (let i = 0; i < 6; i++) {
-      x.push(c.map((v, j) => v + 0.05 * Math.sin(7 * i + 3 * j + label.charCodeAt(0))));
-      y.push(label);
-    }
-  }
+  const { x, y } = toyData();
   const backbone = { id: 'toy', fingerprint: 'sha256:toy' };
   return { linear: headToJson(LinearHead.fit(x, y, { C: 10 }), { backbone }), knn: headToJson(KnnHead.fit(x, y, { k: 3 }), { backbone }) };
 }

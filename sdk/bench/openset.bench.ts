@@ -11,8 +11,8 @@ import { softmaxScaled } from '../src/heads/calibration.js';
 import { crossValidate, fitHead, type HeadSpec } from '../src/heads/fit.js';
 import { quantile } from '../src/heads/head.js';
 import { selectRows, type Matrix } from '../src/heads/matrix.js';
-import { sampleFewShot, stratifiedSplit } from '../src/heads/split.js';
-import { cifar10, embedSet, readImage, trec, type LabelledSet } from './datasets.js';
+import { sampleFewShot } from '../src/heads/split.js';
+import { cifarAndTrecSplits } from './datasets.js';
 
 const SEEDS = Number(process.env.BENCH_SEEDS ?? 3);
 const SHOTS = Number(process.env.BENCH_SHOTS ?? 20);
@@ -27,21 +27,12 @@ interface Task {
   unknown: string[];
 }
 
-const slice = <T>(set: LabelledSet<T>, idx: number[], name: string): LabelledSet<T> => ({ name, inputs: idx.map((i) => set.inputs[i]), labels: idx.map((i) => set.labels[i]) });
-
 async function tasks(): Promise<Task[]> {
-  const cTrain = await cifar10('train', 100);
-  const cTest = await cifar10('test', 200);
-  const all = await trec();
-  const split = stratifiedSplit(all.labels, 0.2, 0);
-  const tPool = slice(all, split.train, 'trec-train80');
-  const tTest = slice(all, split.validation, 'trec-test20');
-  const cifar = { train: await embedSet('mobilenetv2-int8', cTrain, readImage), trainLabels: cTrain.labels, test: await embedSet('mobilenetv2-int8', cTest, readImage), testLabels: cTest.labels };
-  const text = { train: await embedSet('use-lite', tPool), trainLabels: tPool.labels, test: await embedSet('use-lite', tTest), testLabels: tTest.labels };
-  const trecClasses = [...new Set(tPool.labels)].sort();
+  const { cifar, trec } = await cifarAndTrecSplits();
+  const trecClasses = [...new Set(trec.trainLabels)].sort();
   return [
     { name: 'CIFAR-10 8+2 (cat, dog unknown)', ...cifar, unknown: ['cat', 'dog'] },
-    ...trecClasses.map((c) => ({ name: `TREC 5+1 (${c} unknown)`, ...text, unknown: [c] })),
+    ...trecClasses.map((c) => ({ name: `TREC 5+1 (${c} unknown)`, ...trec, unknown: [c] })),
   ];
 }
 

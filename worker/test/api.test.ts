@@ -1,7 +1,8 @@
 import { env } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
 import { createApp } from '../src/app.js';
-import { call, FINGERPRINT, headFile, isErrorBody, tenant, toyData, upload } from './helpers.js';
+import { call, FINGERPRINT, headFile, isErrorBody, tenant, upload } from './helpers.js';
+import { toyData } from './toy-data.js';
 
 describe('service routes', () => {
   it('health, version and the OpenAPI document', async () => {

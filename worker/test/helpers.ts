@@ -1,5 +1,6 @@
 import { SELF } from 'cloudflare:test';
 import { CentroidHead, KnnHead, LinearHead, headToJson } from 'edgehead/heads';
+import { toyData } from './toy-data.js';
 
 export const ADMIN = 'test-admin-token-9f2c1e7a4b8d0356e1f4a2c9';
 export const FINGERPRINT = 'sha256:test-backbone';
@@ -31,20 +32,6 @@ export async function tenant(name = 'acme'): Promise<{ id: string; write: string
   const w = await call('POST', `/v1/admin/tenants/${t.body.id}/keys`, { key: ADMIN, body: { scope: 'write' } });
   const r = await call('POST', `/v1/admin/tenants/${t.body.id}/keys`, { key: ADMIN, body: { scope: 'read' } });
   return { id: t.body.id, write: w.body.key, read: r.body.key };
-}
-
-/** Three well-separated 4-d classes: a ≈ +x, b ≈ +y, c ≈ +z. */
-export function toyData(): { x: number[][]; y: string[] } {
-  const x: number[][] = [];
-  const y: string[] = [];
-  const centres: Record<string, number[]> = { a: [1, 0, 0, 0.1], b: [0, 1, 0, 0.1], c: [0, 0, 1, 0.1] };
-  for (const [label, c] of Object.entries(centres)) {
-    for (let i = 0; i < 6; i++) {
-      x.push(c.map((v, j) => v + 0.05 * Math.sin(7 * i + 3 * j + label.charCodeAt(0))));
-      y.push(label);
-    }
-  }
-  return { x, y };
 }
 
 export function headFile(kind: 'linear' | 'knn' | 'centroid', backbone = { id: 'toy', fingerprint: FINGERPRINT }): string {

@@ -5,7 +5,8 @@ import { describe, expect, it } from 'vitest';
 import { createApp } from '../src/app.js';
 import type { HeadState } from '../src/durable/head-state.js';
 import { headCacheStats } from '../src/routes/heads.js';
-import { FINGERPRINT, headFile, readResponse, tenant, toyData, upload } from './helpers.js';
+import { FINGERPRINT, headFile, readResponse, tenant, upload } from './helpers.js';
+import { toyData } from './toy-data.js';
 
 const backbone = { id: 'toy', fingerprint: FINGERPRINT };
 
