@@ -7,6 +7,7 @@ import { fitCommand, fitHelp } from './fit.js';
 import { evalCommand, evalHelp } from './eval.js';
 import { predictCommand, predictHelp } from './predict.js';
 import { classifyCommand, pushCommand, remoteHelp, serveCommand } from './remote.js';
+import { shiftCommand, shiftHelp } from './shift.js';
 import { signCommand, signHelp } from './sign.js';
 
 const demoHelp =
@@ -24,6 +25,8 @@ ${evalHelp}
 
 ${predictHelp}
 
+${shiftHelp}
+
 ${remoteHelp}
 
 ${signHelp}
@@ -37,6 +40,7 @@ const COMMAND_HELP: Record<string, string> = {
   fit: fitHelp,
   eval: evalHelp,
   predict: predictHelp,
+  shift: shiftHelp,
   serve: remoteHelp,
   push: remoteHelp,
   classify: remoteHelp,
@@ -63,6 +67,8 @@ export async function main(argv: string[]): Promise<number> {
         return await evalCommand(rest);
       case 'predict':
         return await predictCommand(rest);
+      case 'shift':
+        return await shiftCommand(rest);
       case 'serve':
         return await serveCommand(rest);
       case 'push':

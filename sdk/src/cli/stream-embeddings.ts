@@ -29,6 +29,8 @@ export interface StreamOptions extends CacheOptions {
   /** Inputs per batch (default 64). */
   size?: number;
   decode?: DecodeOptions;
+  /** Text: the arguments are the sentences themselves (already read from a file), not `@file`s. */
+  literalTexts?: boolean;
 }
 
 /** Inputs per batch of the streaming commands: bounds memory and makes output appear early. */
@@ -40,7 +42,7 @@ type Prepared = Array<{ input: string; error: EdgeheadError } | { input: string;
 
 export async function* streamEmbeddings(backbone: AnyBackbone, modality: Modality, args: string[], options: StreamOptions = {}): AsyncGenerator<EmbeddedBatch> {
   const size = options.size ?? STREAM_BATCH;
-  const names = modality === 'text' ? await readTextInputs(args) : await expandFileArgs(modality, args);
+  const names = modality === 'text' ? (options.literalTexts ? args : await readTextInputs(args)) : await expandFileArgs(modality, args);
   const cache = EmbeddingCache.for(backbone, options);
 
   const prepareOne = async (name: string): Promise<{ key: string; cached?: Float32Array; decoded?: ModalityInput }> => {

@@ -1,0 +1,77 @@
+/**
+ * Domain shift (issue 15, part 3): the MMD two-sample test. References: a hand-computed kernel
+ * case, and real photos — two disjoint halves of the same CIFAR-10 classes (no shift) against the
+ * same photos in greyscale (a shift everyone can see).
+ */
+import { mkdir, mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import sharp from 'sharp';
+import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { main } from '../src/cli/main.js';
+import { decodeImageBytes, readImageFile } from '../src/inputs/image/decode-node.js';
+import { detectShift, mmd2Of } from '../src/heads/shift.js';
+import { loadBackbone } from '../src/node.js';
+import { capture, cifar } from './helpers.js';
+
+afterEach(() => vi.restoreAllMocks());
+
+const CLASSES = ['airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog', 'horse', 'ship', 'truck'];
+const photos = (from: number, to: number) => CLASSES.flatMap((c) => Array.from({ length: to - from }, (_, i) => cifar('test', c, from + i)));
+
+describe('MMD', () => {
+  it('hand-computed: unbiased MMD² = mean k within X + mean k within Y − 2 · mean k across', () => {
+    // X = rows 0, 1; Y = rows 2, 3. Within X: 0.9; within Y: 0.8; across: 0.1, 0.2, 0.3, 0.4.
+    // MMD² = 0.9 + 0.8 − 2 · (1.0 / 4) = 1.2.
+    const k = [1, 0.9, 0.1, 0.2, 0.9, 1, 0.3, 0.4, 0.1, 0.3, 1, 0.8, 0.2, 0.4, 0.8, 1];
+    expect(mmd2Of(Float64Array.from(k), 4, [0, 1, 2, 3], 2)).toBeCloseTo(1.2, 12);
+    // Swapping rows 1 and 2 between the samples: within {0,2}: 0.1, within {1,3}: 0.4, across 0.9+0.2+0.3+0.8.
+    expect(mmd2Of(Float64Array.from(k), 4, [0, 2, 1, 3], 2)).toBeCloseTo(0.1 + 0.4 - 2 * (2.2 / 4), 12);
+  });
+});
+
+describe('shift on real photos (CIFAR-10 × MobileNetV2 int8)', () => {
+  let same: { a: Float32Array[]; b: Float32Array[]; grey: Float32Array[] };
+  let dir: string;
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'edgehead-shift-'));
+    const { backbone } = await loadBackbone('mobilenetv2-int8');
+    try {
+      const first = photos(0, 8);
+      await mkdir(join(dir, 'colour'));
+      await mkdir(join(dir, 'grey'));
+      const greyImages = [];
+      for (const [i, f] of first.entries()) {
+        const jpeg = await sharp(f).greyscale().jpeg({ quality: 95 }).toBuffer();
+        await sharp(jpeg).toFile(join(dir, 'grey', `${i}.jpg`));
+        await sharp(f).toFile(join(dir, 'colour', `${i}.jpg`));
+        greyImages.push(await decodeImageBytes(jpeg));
+      }
+      same = {
+        a: await backbone.embed(await Promise.all(first.map((f) => readImageFile(f)))),
+        b: await backbone.embed(await Promise.all(photos(8, 16).map((f) => readImageFile(f)))),
+        grey: await backbone.embed(greyImages),
+      };
+    } finally {
+      await backbone.dispose();
+    }
+  }, 120_000);
+
+  it('two halves of the same classes: no shift; the same photos in greyscale: a clear one', () => {
+    const none = detectShift(same.a, same.b, { seed: 1 });
+    const grey = detectShift(same.a, same.grey, { seed: 1 });
+    console.log(`CIFAR-10 halves: p = ${none.pValue.toFixed(3)}, effect ${none.effect.toFixed(1)}; colour vs greyscale: p = ${grey.pValue.toFixed(4)}, effect ${grey.effect.toFixed(1)}`);
+    expect(none.pValue).toBeGreaterThan(0.05);
+    expect(grey.pValue).toBeLessThan(0.01);
+    expect(grey.effect).toBeGreaterThan(none.effect + 3);
+  });
+
+  it('edgehead shift compares two folders and says so in plain words', async () => {
+    const io = capture();
+    expect(await main(['shift', join(dir, 'colour'), join(dir, 'grey'), '-b', 'mobilenetv2-int8', '--json'])).toBe(0);
+    const r = JSON.parse(io.stdout().trim().split('\n').at(-1)!) as { shifted: boolean; pValue: number; n: number; m: number };
+    expect(r).toMatchObject({ shifted: true, n: 80, m: 80 });
+    expect(await main(['shift', join(dir, 'colour'), '-b', 'mobilenetv2-int8'])).toBe(2);
+    expect(io.stderr()).toMatch(/needs two data sets/);
+  }, 120_000);
+});
