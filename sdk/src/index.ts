@@ -36,7 +36,7 @@ export { LinearHead, type LinearOptions } from './heads/linear.js';
 export { KnnHead, type KnnOptions, type KnnMetric, type Neighbour } from './heads/knn.js';
 export { CentroidHead, DEFAULT_PRIOR_WEIGHT, type CentroidOptions, type LabelPrior } from './heads/centroid.js';
 export { fitHead, fitSpec, crossValidate, describeSpec, type FitOptions, type FitReport, type HeadSpec, type AnyHead } from './heads/fit.js';
-export { detectShift, type ShiftOptions, type ShiftResult } from './heads/shift.js';
+export { detectShift, detectShiftByClass, type ClassShift, type ShiftOptions, type ShiftResult } from './heads/shift.js';
 export { evaluate, type Evaluation, type ClassMetrics } from './heads/metrics.js';
 export { stratifiedSplit, stratifiedKFold, sampleFewShot } from './heads/split.js';
 export { toMatrix, type Matrix, type EmbeddingsInput } from './heads/matrix.js';

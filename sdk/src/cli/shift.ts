@@ -3,37 +3,48 @@ import { stat } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import type { AnyBackbone } from '../backbone/create.js';
 import type { Matrix } from '../heads/matrix.js';
-import { detectShift } from '../heads/shift.js';
+import { detectShift, detectShiftByClass } from '../heads/shift.js';
 import type { Manifest } from '../manifest/manifest.js';
 import { loadBackbone } from '../node.js';
 import { readLabelledData } from './data.js';
+import { openHead } from './head-file.js';
 import { decodeOptionsFor } from './inputs.js';
 import { numberFlag, out, reportInputFailure, UsageError, warn } from './io.js';
 import { isEmbedded, streamEmbeddings } from './stream-embeddings.js';
 
-export const shiftHelp = `edgehead shift <reference> <new> --backbone <id> [--permutations 500] [--seed s] [--json]
+export const shiftHelp = `edgehead shift <reference> <new> (--backbone <id> | --head head.json) [--permutations 500] [--seed s] [--json]
   Two-sample test (MMD, Gaussian kernel, permutation p-value) between the embeddings of two data
   sets: e.g. the training data of a head and what it is asked about now. Each side: a folder of
   images or WAV files (walked), @list.txt of files, a labelled text file (as fit reads it), or
-  @sentences.txt for text. Up to 256 rows per side are used (a seeded sample beyond).`;
+  @sentences.txt for text. Up to 256 rows per side are used (a seeded sample beyond).
+  With --head (its backbone is used), the reference must be labelled (class folders or a labelled
+  text file): each class is also tested on its own — reference rows by label, new rows by the
+  head's prediction — with Holm's correction, and the class mix on both sides is shown.`;
 
 export async function shiftCommand(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
-    options: { backbone: { type: 'string', short: 'b' }, permutations: { type: 'string' }, seed: { type: 'string' }, json: { type: 'boolean' }, 'no-cache': { type: 'boolean' } },
+    options: { backbone: { type: 'string', short: 'b' }, head: { type: 'string' }, permutations: { type: 'string' }, seed: { type: 'string' }, json: { type: 'boolean' }, 'no-cache': { type: 'boolean' } },
   });
   const [reference, current] = positionals;
   if (!reference || !current) throw new UsageError('shift needs two data sets: the reference (e.g. the training data) and the new data.');
-  if (!values.backbone) throw new UsageError('shift needs --backbone <id|file> (the backbone of the head the data is for).');
+  if (!values.backbone && !values.head) throw new UsageError('shift needs --backbone <id|file> or --head head.json (whose backbone is used).');
   const permutations = numberFlag('permutations', values.permutations, { min: 19, max: 100_000, integer: true }) ?? 500;
   const seed = numberFlag('seed', values.seed, { min: 0, integer: true }) ?? 0;
-  const { backbone, manifest } = await loadBackbone(values.backbone);
+  const opened = values.head ? await openHead(values.head, values.backbone) : { ...(await loadBackbone(values.backbone!)), head: undefined };
+  const { backbone, manifest, head } = opened;
   try {
-    const [a, b] = [await embedSide(backbone, manifest, reference, values), await embedSide(backbone, manifest, current, values)];
-    const r = detectShift(a, b, { permutations, seed });
+    // With a head, the reference's labels say which class each reference row belongs to.
+    const labelled = head ? await readLabelledData(reference, { onNote: (n) => warn(n) }) : undefined;
+    const a = labelled ? await embedRows(backbone, manifest, labelled.items, true, values) : await embedSide(backbone, manifest, reference, values);
+    const b = await embedSide(backbone, manifest, current, values);
+    const r = detectShift(a.matrix, b.matrix, { permutations, seed });
     const shifted = r.pValue < 0.05;
-    if (values.json) out(JSON.stringify({ ...r, shifted, reference: { path: reference, rows: a.rows }, new: { path: current, rows: b.rows }, backbone: manifest.id }));
+    const byClass = head && labelled
+      ? detectShiftByClass(a.matrix, a.kept.map((i) => labelled.labels[i]), b.matrix, head.predict(b.matrix, { rejectUnknown: false, topK: 1 }).map((p) => p.nearest), { permutations, seed })
+      : undefined;
+    if (values.json) out(JSON.stringify({ ...r, shifted, reference: { path: reference, rows: a.matrix.rows }, new: { path: current, rows: b.matrix.rows }, backbone: manifest.id, ...(byClass ? { byClass } : {}) }));
     else {
       out(`MMD² ${r.mmd2.toExponential(3)}, p = ${r.pValue.toFixed(4)} (${permutations} permutations), ${r.effect.toFixed(1)} standard deviations from chance; ${r.n} reference and ${r.m} new rows`);
       out(
@@ -41,6 +52,13 @@ export async function shiftCommand(argv: string[]): Promise<number> {
           ? 'shifted: the new data does not look like the reference. Expect accuracy, probabilities and the unknown gate measured on the reference not to hold; re-measure on labelled new data, or add examples of it.'
           : 'no shift detected at p < 0.05 (with few rows, only large shifts are detectable).',
       );
+      if (byClass) {
+        out(`${'class'.padEnd(24)}${'reference'.padStart(10)}${'new'.padStart(8)}${'p (Holm)'.padStart(10)}${'effect'.padStart(8)}`);
+        for (const c of byClass) {
+          const share = (v: number) => `${(100 * v).toFixed(0)}%`;
+          out(`${c.label.slice(0, 24).padEnd(24)}${share(c.referenceShare).padStart(10)}${share(c.share).padStart(8)}${(c.adjustedPValue === undefined ? 'too few' : c.adjustedPValue.toFixed(3)).padStart(10)}${(c.effect === undefined ? '' : c.effect.toFixed(1)).padStart(8)}`);
+        }
+      }
     }
     return 0;
   } finally {
@@ -49,24 +67,33 @@ export async function shiftCommand(argv: string[]): Promise<number> {
 }
 
 /** One side's embeddings: files walked or listed, labelled text files as fit reads them, or @sentences. */
-async function embedSide(backbone: AnyBackbone, manifest: Manifest, arg: string, values: { 'no-cache'?: boolean; json?: boolean }): Promise<Matrix> {
-  const modality = manifest.modality;
-  let args = [arg];
-  let literalTexts = false;
-  if (modality === 'text' && !arg.startsWith('@')) {
+async function embedSide(backbone: AnyBackbone, manifest: Manifest, arg: string, values: SideOptions): Promise<Embedded> {
+  if (manifest.modality === 'text' && !arg.startsWith('@')) {
     const info = await stat(arg).catch(() => undefined);
     if (!info?.isFile()) throw new UsageError(`${arg}: for a text backbone, give a labelled text file (as fit reads it) or @sentences.txt.`);
-    args = (await readLabelledData(arg, { onNote: (n) => warn(n) })).items;
-    literalTexts = true;
+    return embedRows(backbone, manifest, (await readLabelledData(arg, { onNote: (n) => warn(n) })).items, true, values);
   }
+  return embedRows(backbone, manifest, [arg], false, values);
+}
+
+type SideOptions = { 'no-cache'?: boolean; json?: boolean };
+/** Embeddings, and which of the given items each row is (unreadable ones are reported and left out). */
+type Embedded = { matrix: Matrix; kept: number[] };
+
+async function embedRows(backbone: AnyBackbone, manifest: Manifest, args: string[], literalTexts: boolean, values: SideOptions): Promise<Embedded> {
   const rows: Float32Array[] = [];
-  for await (const batch of streamEmbeddings(backbone, modality, args, { cache: !values['no-cache'], decode: decodeOptionsFor(manifest), literalTexts })) {
+  const kept: number[] = [];
+  let index = 0;
+  for await (const batch of streamEmbeddings(backbone, manifest.modality, args, { cache: !values['no-cache'], decode: decodeOptionsFor(manifest), literalTexts })) {
     for (const item of batch.items) {
-      if (isEmbedded(item)) rows.push(item.embedding);
-      else reportInputFailure(item.input, item.error, values.json);
+      if (isEmbedded(item)) {
+        rows.push(item.embedding);
+        kept.push(index);
+      } else reportInputFailure(item.input, item.error, values.json);
+      index++;
     }
   }
   const data = new Float32Array(rows.length * backbone.dim);
   rows.forEach((r, i) => data.set(r, i * backbone.dim));
-  return { rows: rows.length, cols: backbone.dim, data };
+  return { matrix: { rows: rows.length, cols: backbone.dim, data }, kept };
 }

@@ -98,3 +98,54 @@ export function mmd2Of(kernel: Float64Array, N: number, order: readonly number[]
   }
   return (2 * xx) / (n * (n - 1)) + (2 * yy) / (m * (m - 1)) - (2 * xy) / (n * m);
 }
+
+export interface ClassShift {
+  label: string;
+  /** Rows of this class in the reference (its labels) and in the new data (as the head predicts them). */
+  n: number;
+  m: number;
+  /** Share of the rows with this label on each side: a change means the class mix moved. */
+  referenceShare: number;
+  share: number;
+  /** The class's own two-sample test (absent with fewer than `minRows` on a side). */
+  pValue?: number;
+  effect?: number;
+  /** pValue after Holm's correction for testing every class. */
+  adjustedPValue?: number;
+}
+
+/**
+ * Which classes moved: the shift test within each class — reference rows by their labels, new
+ * rows by the label a head gives them — with Holm's correction over the classes tested, and each
+ * class's share on both sides.
+ */
+export function detectShiftByClass(
+  reference: EmbeddingsInput,
+  referenceLabels: readonly string[],
+  sample: EmbeddingsInput,
+  sampleLabels: readonly string[],
+  options: ShiftOptions & { minRows?: number } = {},
+): ClassShift[] {
+  const x = toMatrix(reference, undefined, 'reference embedding');
+  const y = toMatrix(sample, x.cols, 'sample embedding');
+  if (referenceLabels.length !== x.rows || sampleLabels.length !== y.rows) throw new InvalidInputError('detectShiftByClass needs one label per row on each side.');
+  const minRows = options.minRows ?? 5;
+  const labels = [...new Set([...referenceLabels, ...sampleLabels])].sort();
+  const rowsOf = (ls: readonly string[], label: string) => ls.flatMap((l, i) => (l === label ? [i] : []));
+  const out: ClassShift[] = labels.map((label) => {
+    const a = rowsOf(referenceLabels, label);
+    const b = rowsOf(sampleLabels, label);
+    const base = { label, n: a.length, m: b.length, referenceShare: a.length / x.rows, share: b.length / y.rows };
+    if (a.length < minRows || b.length < minRows) return base;
+    const r = detectShift(selectRows(x, a), selectRows(y, b), options);
+    return { ...base, pValue: r.pValue, effect: r.effect };
+  });
+  // Holm: the i-th smallest of k p-values is multiplied by (k − i), kept monotone, capped at 1.
+  const tested = out.filter((c) => c.pValue !== undefined).sort((p, q) => p.pValue! - q.pValue!);
+  let running = 0;
+  tested.forEach((c, i) => {
+    running = Math.max(running, Math.min(1, c.pValue! * (tested.length - i)));
+    c.adjustedPValue = running;
+  });
+  return out;
+}
