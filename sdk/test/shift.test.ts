@@ -3,7 +3,7 @@
  * case, and real photos — two disjoint halves of the same CIFAR-10 classes (no shift) against the
  * same photos in greyscale (a shift everyone can see).
  */
-import { mkdir, mkdtemp } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
@@ -113,5 +113,21 @@ describe('shift on real photos (CIFAR-10 × MobileNetV2 int8)', () => {
     for (const c of untouched) expect(c.adjustedPValue!).toBeGreaterThan(0.05);
     // With 8 rows a class and the head's predictions as labels, the greyed classes' own tests are
     // weak after Holm's correction (measured: cat 0.06; greyed dogs are mostly predicted as other classes).
+  }, 120_000);
+
+  it('fit --keep-reference stores a sample in the head file; shift --head <new> tests against it', async () => {
+    const io = capture();
+    const kept = join(dir, 'kept.json');
+    expect(await main(['fit', join(dir, 'train'), '-b', 'mobilenetv2-int8', '--head', 'centroid', '--keep-reference', '40', '--out', kept])).toBe(0);
+    const file = JSON.parse(await readFile(kept, 'utf8')) as { training: { reference: { labels: string[]; embeddings: { shape: number[] } } } };
+    expect(file.training.reference.labels).toHaveLength(40);
+    expect(file.training.reference.embeddings.shape).toEqual([40, 1280]);
+    expect(await main(['shift', '--head', kept, join(dir, 'grey'), '--json'])).toBe(0);
+    const r = JSON.parse(io.stdout().trim().split('\n').at(-1)!) as { shifted: boolean; n: number; m: number; byClass: unknown[] };
+    expect(r).toMatchObject({ shifted: true, n: 40, m: 80 });
+    expect(r.byClass).toHaveLength(10);
+    // A head without a kept sample says how to get one.
+    expect(await main(['shift', '--head', join(dir, 'head.json'), join(dir, 'grey')])).toBe(2);
+    expect(io.stderr()).toMatch(/--keep-reference/);
   }, 120_000);
 });

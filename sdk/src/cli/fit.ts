@@ -3,12 +3,13 @@ import { parseArgs } from 'node:util';
 import { InvalidInputError } from '../core/errors.js';
 import { CentroidHead, DEFAULT_PRIOR_WEIGHT } from '../heads/centroid.js';
 import { describeCv, describeSpec, fitHead, type HeadSpec } from '../heads/fit.js';
-import { serializeHead } from '../heads/format.js';
+import { encodeReference, serializeHead } from '../heads/format.js';
+import { selectRows } from '../heads/matrix.js';
 import { sampleFewShot } from '../heads/split.js';
 import { loadBackbone } from '../node.js';
 import { createOnnxObjective } from '../accel/onnx-objective.js';
 import { augmentImage, describeAugment } from '../inputs/image/augment.js';
-import { createRng } from '../heads/random.js';
+import { createRng, shuffle } from '../heads/random.js';
 import { renderReport } from '../report/html-report.js';
 import { readLabelledData, resolveGroups } from './data.js';
 import { embedItems } from './embed-items.js';
@@ -36,6 +37,8 @@ edgehead fit --labels labels.tsv --backbone <text backbone> --out head.json    (
                                     centroid starts at its descriptions (a centroid head), so it
                                     works with no examples and improves as examples arrive
   --prior-weight <w>                how many examples a label's descriptions count as (default 1)
+  --keep-reference <n>              store n of the examples' embeddings (seeded sample, 2–1024) in the head
+                                    file's training notes, for edgehead shift --head head.json <new>
   --false-rejection <rate>          share of known-class inputs the unknown gate may reject, 0.001–0.49
                                     (default 0.05); set on out-of-fold (grouped) distances, or on
                                     leave-one-out distances without cross-validation
@@ -95,6 +98,7 @@ export async function fitCommand(argv: string[]): Promise<number> {
       encoding: { type: 'string' },
       labels: { type: 'string' },
       'prior-weight': { type: 'string' },
+      'keep-reference': { type: 'string' },
     },
   });
   const data: string | undefined = positionals[0];
@@ -106,9 +110,10 @@ export async function fitCommand(argv: string[]): Promise<number> {
   if (!['linear', 'knn', 'centroid', 'auto'].includes(kind)) throw new UsageError('--head must be linear, knn, centroid or auto.');
   if (values.labels && kind !== 'centroid') throw new UsageError(`--labels makes a centroid head (class centroids start at the descriptions); drop --head ${kind} or use --head centroid.`);
   const priorWeight = numberFlag('prior-weight', values['prior-weight'], { min: 0.001 });
+  const keepReference = numberFlag('keep-reference', values['keep-reference'], { min: 2, max: 1024, integer: true });
   if (priorWeight !== undefined && !values.labels) throw new UsageError('--prior-weight applies with --labels.');
-  if (!data && (values.report || values['per-class'] || values['group-by'] || values.augment || values['no-cv'])) {
-    throw new UsageError('A zero-shot head (--labels without data) has no examples: --report, --per-class, --group-by, --augment and --no-cv need data.');
+  if (!data && (values.report || values['per-class'] || values['group-by'] || values.augment || values['no-cv'] || keepReference)) {
+    throw new UsageError('A zero-shot head (--labels without data) has no examples: --report, --per-class, --group-by, --augment, --no-cv and --keep-reference need data.');
   }
   // Every flag is checked, and the outputs too, before anything is read or embedded.
   const seed = numberFlag('seed', values.seed, { min: 0, integer: true }) ?? 0;
@@ -213,9 +218,18 @@ export async function fitCommand(argv: string[]): Promise<number> {
       report.training.nPerClass = originals;
       report.training.augmentedViewsPerExample = views;
     }
+    // A seeded sample of the original examples (not augmented views), for `edgehead shift --head`.
+    const originals = embedded.kept.flatMap((_, r) => (embedded.augmented[r] ? [] : [r]));
+    const sampled = keepReference ? shuffle(originals.slice(), createRng(seed + 1)).slice(0, keepReference).sort((a, b) => a - b) : undefined;
+    const reference = sampled ? encodeReference(selectRows(embedded.embeddings, sampled), sampled.map((r) => keptLabels[r])) : undefined;
     const file = serializeHead(report.head, {
       backbone: { id: values.backbone, fingerprint: backbone.fingerprint },
-      training: { ...report.training, skipped: embedded.skipped.length, tried: report.tried.map((t) => ({ head: describeSpec(t.spec), accuracy: t.accuracy, macroF1: t.macroF1 })) },
+      training: {
+        ...report.training,
+        skipped: embedded.skipped.length,
+        tried: report.tried.map((t) => ({ head: describeSpec(t.spec), accuracy: t.accuracy, macroF1: t.macroF1 })),
+        ...(reference ? { reference } : {}),
+      },
     });
     // Write then rename: an interrupted fit never leaves a half-written head file.
     await writeAtomically(values.out, JSON.stringify(file));

@@ -3,6 +3,7 @@ import { stat } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import type { AnyBackbone } from '../backbone/create.js';
 import type { Matrix } from '../heads/matrix.js';
+import { decodeReference } from '../heads/format.js';
 import { detectShift, detectShiftByClass } from '../heads/shift.js';
 import type { Manifest } from '../manifest/manifest.js';
 import { loadBackbone } from '../node.js';
@@ -13,6 +14,7 @@ import { numberFlag, out, reportInputFailure, UsageError, warn } from './io.js';
 import { isEmbedded, streamEmbeddings } from './stream-embeddings.js';
 
 export const shiftHelp = `edgehead shift <reference> <new> (--backbone <id> | --head head.json) [--permutations 500] [--seed s] [--json]
+edgehead shift --head head.json <new>     (the reference sample the head keeps: fit --keep-reference n)
   Two-sample test (MMD, Gaussian kernel, permutation p-value) between the embeddings of two data
   sets: e.g. the training data of a head and what it is asked about now. Each side: a folder of
   images or WAV files (walked), @list.txt of files, a labelled text file (as fit reads it), or
@@ -27,24 +29,32 @@ export async function shiftCommand(argv: string[]): Promise<number> {
     allowPositionals: true,
     options: { backbone: { type: 'string', short: 'b' }, head: { type: 'string' }, permutations: { type: 'string' }, seed: { type: 'string' }, json: { type: 'boolean' }, 'no-cache': { type: 'boolean' } },
   });
-  const [reference, current] = positionals;
-  if (!reference || !current) throw new UsageError('shift needs two data sets: the reference (e.g. the training data) and the new data.');
+  // One data set with --head: the head file's own reference sample is the reference.
+  const [reference, current] = positionals.length === 1 && values.head ? [undefined, positionals[0]] : positionals;
+  if (!current) throw new UsageError('shift needs two data sets — the reference (e.g. the training data) and the new data — or --head head.json (fitted with --keep-reference) and the new data.');
   if (!values.backbone && !values.head) throw new UsageError('shift needs --backbone <id|file> or --head head.json (whose backbone is used).');
   const permutations = numberFlag('permutations', values.permutations, { min: 19, max: 100_000, integer: true }) ?? 500;
   const seed = numberFlag('seed', values.seed, { min: 0, integer: true }) ?? 0;
-  const opened = values.head ? await openHead(values.head, values.backbone) : { ...(await loadBackbone(values.backbone!)), head: undefined };
+  const opened = values.head ? await openHead(values.head, values.backbone) : { ...(await loadBackbone(values.backbone!)), head: undefined, training: null };
   const { backbone, manifest, head } = opened;
   try {
     // With a head, the reference's labels say which class each reference row belongs to.
-    const labelled = head ? await readLabelledData(reference, { onNote: (n) => warn(n) }) : undefined;
-    const a = labelled ? await embedRows(backbone, manifest, labelled.items, true, values) : await embedSide(backbone, manifest, reference, values);
+    const kept = reference === undefined ? decodeReference(opened.training ?? null, backbone.dim) : undefined;
+    if (reference === undefined && !kept) throw new UsageError(`${values.head} keeps no reference sample; fit it with --keep-reference 256, or pass the training data as the first data set.`);
+    const labelled = head && reference !== undefined ? await readLabelledData(reference, { onNote: (n) => warn(n) }) : undefined;
+    const a = kept
+      ? { matrix: kept.rows, kept: kept.labels.map((_, i) => i), labels: kept.labels }
+      : labelled
+        ? { ...(await embedRows(backbone, manifest, labelled.items, true, values)), labels: labelled.labels }
+        : { ...(await embedSide(backbone, manifest, reference!, values)), labels: undefined };
     const b = await embedSide(backbone, manifest, current, values);
     const r = detectShift(a.matrix, b.matrix, { permutations, seed });
     const shifted = r.pValue < 0.05;
-    const byClass = head && labelled
-      ? detectShiftByClass(a.matrix, a.kept.map((i) => labelled.labels[i]), b.matrix, head.predict(b.matrix, { rejectUnknown: false, topK: 1 }).map((p) => p.nearest), { permutations, seed })
-      : undefined;
-    if (values.json) out(JSON.stringify({ ...r, shifted, reference: { path: reference, rows: a.matrix.rows }, new: { path: current, rows: b.matrix.rows }, backbone: manifest.id, ...(byClass ? { byClass } : {}) }));
+    const byClass =
+      head && a.labels
+        ? detectShiftByClass(a.matrix, a.kept.map((i) => a.labels[i]), b.matrix, head.predict(b.matrix, { rejectUnknown: false, topK: 1 }).map((p) => p.nearest), { permutations, seed })
+        : undefined;
+    if (values.json) out(JSON.stringify({ ...r, shifted, reference: { path: reference ?? `${values.head} (kept reference)`, rows: a.matrix.rows }, new: { path: current, rows: b.matrix.rows }, backbone: manifest.id, ...(byClass ? { byClass } : {}) }));
     else {
       out(`MMD² ${r.mmd2.toExponential(3)}, p = ${r.pValue.toFixed(4)} (${permutations} permutations), ${r.effect.toFixed(1)} standard deviations from chance; ${r.n} reference and ${r.m} new rows`);
       out(

@@ -5,13 +5,14 @@
  * error saying what, never a head that silently predicts garbage.
  * @module
  */
-import { BackboneMismatchError, HeadFormatError } from '../core/errors.js';
+import { BackboneMismatchError, HeadFormatError, InvalidInputError } from '../core/errors.js';
 import { canonicalJsonCrc32Hex } from '../core/hash.js';
 import type { Calibration } from './calibration.js';
 import { CentroidHead } from './centroid.js';
 import type { Head, OpenSetGate } from './head.js';
 import { KnnHead, type KnnMetric } from './knn.js';
 import { LinearHead } from './linear.js';
+import type { Matrix } from './matrix.js';
 
 export const HEAD_FORMAT = 'edgehead-head';
 export const HEAD_FORMAT_VERSION = 1;
@@ -71,6 +72,40 @@ export interface LoadedHead {
   head: LinearHead | KnnHead | CentroidHead;
   backbone: BackboneRef | null;
   training: TrainingSummary | null;
+}
+
+// ---- reference sample (training notes) ---------------------------------------------------------
+
+/**
+ * A small seeded sample of the training embeddings with their labels, kept in the head file's
+ * training notes (`fit --keep-reference n`) so that `edgehead shift --head` can test new data
+ * against what the head was fitted on. Not part of the checksum: it never changes a prediction.
+ */
+export interface HeadReference {
+  labels: string[];
+  embeddings: EncodedTensor;
+}
+
+export function encodeReference(rows: Matrix, labels: readonly string[]): HeadReference {
+  if (labels.length !== rows.rows) throw new InvalidInputError(`A reference sample needs one label per row; got ${rows.rows} rows and ${labels.length} labels.`);
+  return { labels: [...labels], embeddings: encodeTensor(rows.data.subarray(0, rows.rows * rows.cols), [rows.rows, rows.cols]) };
+}
+
+/** The reference sample of a head file's training notes, or undefined when it has none. */
+export function decodeReference(training: TrainingSummary | null, dim: number): { rows: Matrix; labels: string[] } | undefined {
+  const ref = training?.reference as HeadReference | undefined;
+  if (!ref) return undefined;
+  const t = ref.embeddings;
+  const n = Array.isArray(ref.labels) ? ref.labels.length : -1;
+  if (!t || t.dtype !== 'float32' || !Array.isArray(t.shape) || t.shape[0] !== n || t.shape[1] !== dim || typeof t.data !== 'string') {
+    throw new HeadFormatError('INVALID_HEAD', `training.reference must hold float32 embeddings of shape [labels, ${dim}] and one label per row.`);
+  }
+  const bytes = fromBase64(t.data, 'training.reference');
+  if (bytes.length !== n * dim * 4) throw new HeadFormatError('TRUNCATED', `training.reference has ${bytes.length} bytes; [${n}, ${dim}] float32 needs ${n * dim * 4}.`);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const data = new Float32Array(n * dim);
+  for (let i = 0; i < data.length; i++) data[i] = view.getFloat32(i * 4, true);
+  return { rows: { rows: n, cols: dim, data }, labels: ref.labels.map(String) };
 }
 
 // ---- encoding -------------------------------------------------------------------------------
