@@ -30,6 +30,21 @@ describe('MMD', () => {
   });
 });
 
+describe('MMD bandwidth', () => {
+  it('rows both sides share many times over do not shrink the kernel to nothing: a real shift in the other rows is still found', () => {
+    // 110 copies of one row on each side, plus 30 rows near (0, 0) in the reference and near (3, 3)
+    // in the new data. The median pairwise distance over all pairs would be 0 (the copies); the
+    // bandwidth comes from distinct pairs only.
+    const wobble = (i: number, k: number) => 0.3 * Math.sin(12.9898 * i + 78.233 * k);
+    const copies = Array.from({ length: 110 }, () => [1.5, 1.5]);
+    const reference = [...copies, ...Array.from({ length: 30 }, (_, i) => [wobble(i, 1), wobble(i, 2)])];
+    const moved = [...copies, ...Array.from({ length: 30 }, (_, i) => [3 + wobble(i + 50, 1), 3 + wobble(i + 50, 2)])];
+    const r = detectShift(reference, moved, { seed: 0 });
+    expect(r.bandwidth).toBeGreaterThan(1);
+    expect(r.pValue).toBeLessThan(0.01);
+  });
+});
+
 describe('shift on real photos (CIFAR-10 × MobileNetV2 int8)', () => {
   let same: { a: Float32Array[]; b: Float32Array[]; grey: Float32Array[] };
   let dir: string;
@@ -104,15 +119,13 @@ describe('shift on real photos (CIFAR-10 × MobileNetV2 int8)', () => {
     expect(await main(['shift', join(dir, 'train'), join(dir, 'mixed'), '--head', head, '--json'])).toBe(0);
     const r = JSON.parse(io.stdout().trim().split('\n').at(-1)!) as { shifted: boolean; byClass: Array<{ label: string; referenceShare: number; share: number; adjustedPValue?: number }> };
     expect(r.byClass.map((c) => c.label)).toEqual(CLASSES);
-    expect(r.byClass.every((c) => c.referenceShare === 0.1)).toBe(true);
+    expect(r.byClass.reduce((sum, c) => sum + c.referenceShare, 0)).toBeCloseTo(1, 10);
     expect(r.byClass.reduce((sum, c) => sum + c.share, 0)).toBeCloseTo(1, 10);
     console.log(`per class (Holm-adjusted p): ${r.byClass.map((c) => `${c.label} ${c.adjustedPValue?.toFixed(3) ?? '—'}`).join(', ')}`);
-    // Untouched classes whose new rows are their own unchanged photos show no shift.
-    const untouched = r.byClass.filter((c) => c.label !== 'cat' && c.label !== 'dog' && c.share === 0.1 && c.adjustedPValue !== undefined);
+    // Classes whose rows are the same unchanged photos on both sides (same predictions) show no shift.
+    const untouched = r.byClass.filter((c) => c.label !== 'cat' && c.label !== 'dog' && c.share === c.referenceShare && c.adjustedPValue !== undefined);
     expect(untouched.length).toBeGreaterThan(0);
     for (const c of untouched) expect(c.adjustedPValue!).toBeGreaterThan(0.05);
-    // With 8 rows a class and the head's predictions as labels, the greyed classes' own tests are
-    // weak after Holm's correction (measured: cat 0.06; greyed dogs are mostly predicted as other classes).
   }, 120_000);
 
   it('fit --keep-reference stores a sample in the head file; shift --head <new> tests against it', async () => {

@@ -148,7 +148,16 @@ export async function fitCommand(argv: string[]): Promise<number> {
     log(`backbone ${manifest.id} (${backbone.dim}-d, ${backbone.device}, licence ${manifest.license.name}); ${dataset.items.length} examples in ${new Set(dataset.labels).size} classes`);
     if (descriptions && manifest.modality !== 'text') throw new UsageError(`--labels describes labels in words: it needs a text backbone, and "${manifest.id}" embeds ${manifest.modality}.`);
     const prior = descriptions ? await descriptionPrior(backbone, descriptions, priorWeight, !values['no-cache']) : undefined;
-    if (descriptions) log(`label descriptions: ${descriptions.texts.length} for ${new Set(descriptions.labels).size} labels, each label's counting as ${prior!.weight ?? DEFAULT_PRIOR_WEIGHT} example(s)`);
+    if (descriptions) {
+      log(`label descriptions: ${descriptions.texts.length} for ${new Set(descriptions.labels).size} labels, each label's counting as ${prior!.weight ?? DEFAULT_PRIOR_WEIGHT} example(s)`);
+      // A misspelt label would silently become a class with no examples (or one without a description).
+      const inData = new Set(dataset.labels);
+      const described = new Set(descriptions.labels);
+      const onlyDescribed = [...described].filter((l) => !inData.has(l));
+      const undescribed = [...inData].filter((l) => !described.has(l));
+      if (onlyDescribed.length) warn(`warning: ${onlyDescribed.length} described label(s) have no examples in ${data}: ${onlyDescribed.slice(0, 5).join(', ')}${onlyDescribed.length > 5 ? ', …' : ''} — they become classes known only by their description (check the spelling).`);
+      if (undescribed.length) warn(`warning: ${undescribed.length} label(s) of ${data} have no description: ${undescribed.slice(0, 5).join(', ')}${undescribed.length > 5 ? ', …' : ''}.`);
+    }
     if (dataset.ignored.length) log(`ignored ${dataset.ignored.length} file(s) that are not images or WAV (e.g. ${dataset.ignored[0]})`);
     let items = dataset.items;
     let labels = dataset.labels;

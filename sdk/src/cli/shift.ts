@@ -19,9 +19,9 @@ edgehead shift --head head.json <new>     (the reference sample the head keeps: 
   sets: e.g. the training data of a head and what it is asked about now. Each side: a folder of
   images or WAV files (walked), @list.txt of files, a labelled text file (as fit reads it), or
   @sentences.txt for text. Up to 256 rows per side are used (a seeded sample beyond).
-  With --head (its backbone is used), the reference must be labelled (class folders or a labelled
-  text file): each class is also tested on its own — reference rows by label, new rows by the
-  head's prediction — with Holm's correction, and the class mix on both sides is shown.`;
+  With --head (its backbone is used), each class is also tested on its own — the rows of both sides
+  grouped by the head's prediction — with Holm's correction, and the class mix on both sides is
+  shown. --no-cache recomputes embeddings instead of reusing the on-disk cache.`;
 
 export async function shiftCommand(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -41,19 +41,14 @@ export async function shiftCommand(argv: string[]): Promise<number> {
     // With a head, the reference's labels say which class each reference row belongs to.
     const kept = reference === undefined ? decodeReference(opened.training ?? null, backbone.dim) : undefined;
     if (reference === undefined && !kept) throw new UsageError(`${values.head} keeps no reference sample; fit it with --keep-reference 256, or pass the training data as the first data set.`);
-    const labelled = head && reference !== undefined ? await readLabelledData(reference, { onNote: (n) => warn(n) }) : undefined;
-    const a = kept
-      ? { matrix: kept.rows, kept: kept.labels.map((_, i) => i), labels: kept.labels }
-      : labelled
-        ? { ...(await embedRows(backbone, manifest, labelled.items, true, values)), labels: labelled.labels }
-        : { ...(await embedSide(backbone, manifest, reference!, values)), labels: undefined };
+    const a = kept ? { matrix: kept.rows, kept: kept.labels.map((_, i) => i) } : await embedSide(backbone, manifest, reference!, values);
     const b = await embedSide(backbone, manifest, current, values);
     const r = detectShift(a.matrix, b.matrix, { permutations, seed });
     const shifted = r.pValue < 0.05;
-    const byClass =
-      head && a.labels
-        ? detectShiftByClass(a.matrix, a.kept.map((i) => a.labels[i]), b.matrix, head.predict(b.matrix, { rejectUnknown: false, topK: 1 }).map((p) => p.nearest), { permutations, seed })
-        : undefined;
+    // Both sides grouped the same way — by the head's prediction — so a class the head confuses
+    // does not look shifted just because its reference rows are grouped by their true labels.
+    const predicted = (m: Matrix) => (head ? head.predict(m, { rejectUnknown: false, topK: 1 }).map((p) => p.nearest) : []);
+    const byClass = head ? detectShiftByClass(a.matrix, predicted(a.matrix), b.matrix, predicted(b.matrix), { permutations, seed }) : undefined;
     if (values.json) out(JSON.stringify({ ...r, shifted, reference: { path: reference ?? `${values.head} (kept reference)`, rows: a.matrix.rows }, new: { path: current, rows: b.matrix.rows }, backbone: manifest.id, ...(byClass ? { byClass } : {}) }));
     else {
       out(`MMD² ${r.mmd2.toExponential(3)}, p = ${r.pValue.toFixed(4)} (${permutations} permutations), ${r.effect.toFixed(1)} standard deviations from chance; ${r.n} reference and ${r.m} new rows`);
@@ -81,7 +76,13 @@ async function embedSide(backbone: AnyBackbone, manifest: Manifest, arg: string,
   if (manifest.modality === 'text' && !arg.startsWith('@')) {
     const info = await stat(arg).catch(() => undefined);
     if (!info?.isFile()) throw new UsageError(`${arg}: for a text backbone, give a labelled text file (as fit reads it) or @sentences.txt.`);
-    return embedRows(backbone, manifest, (await readLabelledData(arg, { onNote: (n) => warn(n) })).items, true, values);
+    const data = await readLabelledData(arg, { onNote: (n) => warn(n) });
+    // A file of plain sentences parses as "label text" lines with a different "label" (first word)
+    // on most lines: refuse instead of silently dropping every first word.
+    if (new Set(data.labels).size > Math.max(2, data.labels.length / 2)) {
+      throw new UsageError(`${arg} looks like plain sentences, not labelled lines (${new Set(data.labels).size} different labels in ${data.labels.length} lines); pass it as @${arg}.`);
+    }
+    return embedRows(backbone, manifest, data.items, true, values);
   }
   return embedRows(backbone, manifest, [arg], false, values);
 }

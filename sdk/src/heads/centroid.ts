@@ -131,7 +131,14 @@ export class CentroidHead implements Head {
         squares[c * d + k] = weight * mean * mean;
       }
     }
-    const head = new CentroidHead({ labels: classes, dim: d, metric, sums, squares, counts, temperature: metric === 'cosine' ? 0.05 : 1 });
+    const head = new CentroidHead({ labels: classes, dim: d, metric, sums, squares, counts, temperature: 1 });
+    // With no examples, scale the softmax by how far apart the descriptions are: a fifth of the
+    // median distance from each description's centroid to its nearest other one.
+    const C = head.centroids();
+    const between = prototypeDistances(C, C, metric);
+    const nearestOther = Array.from({ length: C.rows }, (_, i) => Math.min(...Array.from({ length: C.rows }, (__, j) => (i === j ? Infinity : between[i * C.rows + j]))));
+    const spread = quantile(nearestOther.filter(Number.isFinite), 0.5);
+    head.state.temperature = spread > 0 ? spread / 5 : metric === 'cosine' ? 0.05 : 1;
     if (labels.length === 0) return head;
     const m = checkTrainingSet(x, labels);
     head.add(m, labels);

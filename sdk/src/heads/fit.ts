@@ -117,7 +117,7 @@ export async function crossValidate(
 ): Promise<OutOfFold> {
   if (spec.kind === 'knn') return (await crossValidateKnn(x, labels, [spec], folds, seed, grouping))[0];
   const pooled = new Pooled(labels.length);
-  const classes = uniqueLabels(labels);
+  const classes = headClasses(labels, spec);
   for (const [f, fold] of foldsOf(labels, folds, seed, grouping).entries()) {
     if (fold.validation.length === 0) continue;
     const trainLabels = fold.train.map((i) => labels[i]);
@@ -125,7 +125,7 @@ export async function crossValidate(
     if (warm && head.kind === 'linear') warm[f] = head;
     const validation = selectRows(x, fold.validation);
     // Scores only when the fold's head knows every class (same column order as the full head).
-    const scores = head.kind !== 'knn' && head.labels.length === classes.length ? head.scores(validation) : undefined;
+    const scores = head.kind !== 'knn' && head.labels.join('\u0000') === classes.join('\u0000') ? head.scores(validation) : undefined;
     pooled.add(fold.validation, head.predict(validation, { rejectUnknown: false, topK: 1 }), head.openSet !== undefined, scores);
   }
   return pooled.evaluate(labels, grouping.scored);
@@ -195,6 +195,15 @@ class Pooled {
       distances: labels.map((_, i) => (keep[i] ? this.distances[i] : NaN)),
     };
   }
+}
+
+/**
+ * The classes a head of `spec` knows, in the order of its score columns: the labels of the data,
+ * plus those only described (a centroid head's prior). Out-of-fold scores are kept only when a
+ * fold's head has exactly these columns, and calibration indexes them by name.
+ */
+function headClasses(labels: readonly string[], spec: HeadSpec): string[] {
+  return uniqueLabels(spec.kind === 'centroid' && spec.prior ? [...labels, ...spec.prior.labels] : labels);
 }
 
 /** Fewer out-of-fold distances than this and the gate keeps its leave-one-out threshold. */
@@ -341,7 +350,7 @@ export async function fitHead(x: EmbeddingsInput, labels: readonly string[], opt
   }
   let calibration: CalibrationReport | undefined;
   if (cv && head.kind !== 'knn' && options.calibrate !== false) {
-    calibration = calibrateFromOutOfFold(cv, labels, classes, describeCv(folds, grouping));
+    calibration = calibrateFromOutOfFold(cv, labels, headClasses(labels, spec), describeCv(folds, grouping));
     if (calibration) {
       head.calibration = calibration.calibration;
       log(`calibrated probabilities: temperature ${calibration.calibration.temperature.toFixed(3)} on ${calibration.calibration.n} out-of-fold predictions; ECE ${calibration.eceBefore.toFixed(3)} → ${calibration.eceAfter.toFixed(3)}`);

@@ -7,7 +7,7 @@
  */
 import { InvalidInputError } from '../core/errors.js';
 import { quantile } from './head.js';
-import { rowSquaredNorms, selectRows, toMatrix, multiplyABt, type EmbeddingsInput, type Matrix } from './matrix.js';
+import { selectRows, toMatrix, type EmbeddingsInput, type Matrix } from './matrix.js';
 import { createRng, shuffle } from './random.js';
 
 export interface ShiftOptions {
@@ -47,19 +47,25 @@ export function detectShift(reference: EmbeddingsInput, sample: EmbeddingsInput,
   const pooled: Matrix = { rows: N, cols: x.cols, data: new Float32Array(N * x.cols) };
   pooled.data.set(a.data.subarray(0, n * x.cols));
   pooled.data.set(b.data.subarray(0, b.rows * x.cols), n * x.cols);
-  // Squared distances from one product: ‖p‖² + ‖q‖² − 2 p·q.
-  const norms = rowSquaredNorms(pooled);
-  const dots = multiplyABt(pooled, pooled);
+  // Squared distances in float64 (a float32 product leaves duplicates a hair apart), and the
+  // bandwidth from the distances between distinct rows: duplicates must not shrink it to nothing.
   const d2 = new Float64Array(N * N);
-  const offDiagonal: number[] = [];
+  const distinct: number[] = [];
+  const D = x.cols;
   for (let i = 0; i < N; i++) {
-    for (let j = 0; j < N; j++) {
-      const v = Math.max(0, norms[i] + norms[j] - 2 * dots[i * N + j]);
-      d2[i * N + j] = i === j ? 0 : v;
-      if (j > i) offDiagonal.push(Math.sqrt(v));
+    const pi = i * D;
+    for (let j = i + 1; j < N; j++) {
+      const pj = j * D;
+      let sum = 0;
+      for (let k = 0; k < D; k++) {
+        const diff = pooled.data[pi + k] - pooled.data[pj + k];
+        sum += diff * diff;
+      }
+      d2[i * N + j] = d2[j * N + i] = sum;
+      if (sum > 0) distinct.push(Math.sqrt(sum));
     }
   }
-  const bandwidth = quantile(offDiagonal, 0.5) || 1;
+  const bandwidth = quantile(distinct, 0.5) || 1;
   const kernel = new Float64Array(N * N);
   for (let i = 0; i < N * N; i++) kernel[i] = Math.exp(-d2[i] / (2 * bandwidth * bandwidth));
   const order = Array.from({ length: N }, (_, i) => i);
