@@ -37,6 +37,7 @@ export { KnnHead, type KnnOptions, type KnnMetric, type Neighbour } from './head
 export { CentroidHead, DEFAULT_PRIOR_WEIGHT, type CentroidOptions, type LabelPrior } from './heads/centroid.js';
 export { fitHead, fitSpec, crossValidate, describeSpec, type FitOptions, type FitReport, type HeadSpec, type AnyHead } from './heads/fit.js';
 export { detectShift, detectShiftByClass, type ClassShift, type ShiftOptions, type ShiftResult } from './heads/shift.js';
+export { coralAlign, type CoralAlignment, type CoralOptions } from './heads/coral.js';
 export { evaluate, type Evaluation, type ClassMetrics } from './heads/metrics.js';
 export { stratifiedSplit, stratifiedKFold, sampleFewShot } from './heads/split.js';
 export { toMatrix, type Matrix, type EmbeddingsInput } from './heads/matrix.js';

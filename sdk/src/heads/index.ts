@@ -9,6 +9,7 @@ export { KnnHead, type KnnOptions, type KnnMetric, type Neighbour, type Neighbou
 export { CentroidHead, DEFAULT_PRIOR_WEIGHT, type CentroidOptions, type LabelPrior } from './centroid.js';
 export { fitHead, fitSpec, crossValidate, describeSpec, type FitOptions, type FitReport, type HeadSpec, type AnyHead } from './fit.js';
 export { detectShift, detectShiftByClass, type ClassShift, type ShiftOptions, type ShiftResult } from './shift.js';
+export { coralAlign, type CoralAlignment, type CoralOptions } from './coral.js';
 export { evaluate, type Evaluation, type ClassMetrics } from './metrics.js';
 export { stratifiedSplit, stratifiedKFold, sampleFewShot } from './split.js';
 export { toMatrix, type Matrix, type EmbeddingsInput } from './matrix.js';
