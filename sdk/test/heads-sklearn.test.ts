@@ -84,7 +84,7 @@ for (const name of Object.keys(reference.datasets)) {
       // One search for k = 10 serves every smaller k, as auto's cross-validation does.
       const search = KnnHead.fit(train, train.labels, { k: 10, metric: cfg.metric, calibrateOpenSet: false });
       const neighbours = search.kneighbors(test, 10);
-      const predictions = search.withVoting(cfg.k, cfg.weights).predictFromNeighbours(neighbours, { rejectUnknown: false });
+      const predictions = search.predictFromNeighbours(neighbours, { rejectUnknown: false, voting: { k: cfg.k, weights: cfg.weights } });
       expect(predictions.map((p) => p.nearest)).toEqual(cfg.predictions);
     });
 

@@ -4,7 +4,7 @@ import { POOLINGS, type Pooling } from '../backbone/pooling.js';
 import type { OnnxDevice } from '../backbone/onnx/runtime.js';
 import { loadBackbone } from '../node.js';
 import { numberFlag, out, reportInputFailure, UsageError, warn } from './io.js';
-import { decodeOptionsFor } from './inputs.js';
+import { decodeOptionsFor, expandInputs } from './inputs.js';
 import { isEmbedded, streamEmbeddings } from './stream-embeddings.js';
 
 export const embedHelp = `edgehead embed --backbone <manifest-id | manifest.json | model.onnx> [options] <inputs...>
@@ -56,7 +56,7 @@ export async function embedCommand(argv: string[]): Promise<number> {
     warn(`${manifest.id} (${manifest.modality}, ${backbone.dim}-d, ${backbone.device}); licence: ${manifest.license.name}`);
     let failures = 0;
     // Batches stream through (see streamEmbeddings): bounded memory, output as each batch finishes.
-    for await (const batch of streamEmbeddings(backbone, manifest.modality, positionals, { cache: !values['no-cache'], decode: decodeOptionsFor(manifest) })) {
+    for await (const batch of streamEmbeddings(backbone, manifest.modality, await expandInputs(manifest.modality, positionals), { cache: !values['no-cache'], decode: decodeOptionsFor(manifest) })) {
       // In input order; an unreadable input's error line takes its place.
       for (const item of batch.items) {
         if (!isEmbedded(item)) {

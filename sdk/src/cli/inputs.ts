@@ -7,7 +7,7 @@ import { readInputFile } from '../inputs/read-file.js';
 import type { AudioClip } from '../inputs/audio/audio.js';
 import { decodeWav } from '../inputs/audio/wav.js';
 import type { DecodedImage } from '../inputs/image/image.js';
-import type { Manifest } from '../manifest/manifest.js';
+import type { Manifest, Modality } from '../manifest/manifest.js';
 import { decodeSizeFor } from '../inputs/image/image.js';
 import type { DecodeOptions } from '../inputs/image/decode-node.js';
 
@@ -48,6 +48,11 @@ export async function expandFileArgs(modality: 'image' | 'audio', args: string[]
     } else out.push(a);
   }
   return out;
+}
+
+/** Command-line inputs, expanded: files from folders and @lists, or sentences and @sentence files. */
+export function expandInputs(modality: Modality, args: string[]): Promise<string[]> {
+  return modality === 'text' ? readTextInputs(args) : expandFileArgs(modality, args);
 }
 
 /** Text inputs: each argument is a sentence; `@file.txt` expands to its non-empty lines. */

@@ -1,7 +1,7 @@
 /** `edgehead predict head.json <inputs...>`: label, probability, top-k and unknown flag per input. */
 import { parseArgs } from 'node:util';
 import { openHead } from './head-file.js';
-import { decodeOptionsFor } from './inputs.js';
+import { decodeOptionsFor, expandInputs } from './inputs.js';
 import { isEmbedded, streamEmbeddings } from './stream-embeddings.js';
 import { numberFlag, out, reportInputFailure, UsageError } from './io.js';
 
@@ -25,7 +25,7 @@ export async function predictCommand(argv: string[]): Promise<number> {
   try {
     // Batches stream through: output appears as each finishes, memory stays bounded, and an
     // unreadable input is reported on its own line without losing the others' answers.
-    for await (const batch of streamEmbeddings(backbone, manifest.modality, inputs, { cache: !values['no-cache'], decode: decodeOptionsFor(manifest) })) {
+    for await (const batch of streamEmbeddings(backbone, manifest.modality, await expandInputs(manifest.modality, inputs), { cache: !values['no-cache'], decode: decodeOptionsFor(manifest) })) {
       const embedded = batch.items.filter(isEmbedded);
       const predictions = embedded.length ? head.predict(embedded.map((e) => e.embedding), { topK, threshold, rejectUnknown: values['no-reject'] ? false : undefined }) : [];
       let k = 0;

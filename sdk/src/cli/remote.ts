@@ -4,7 +4,7 @@ import { parseArgs } from 'node:util';
 import { EdgeClient } from '../client/edge-client.js';
 import { parseHead } from '../heads/format.js';
 import { loadBackbone } from '../node.js';
-import { decodeOptionsFor } from './inputs.js';
+import { decodeOptionsFor, expandInputs } from './inputs.js';
 import { numberFlag, out, reportInputFailure, UsageError, warn } from './io.js';
 import { isEmbedded, streamEmbeddings } from './stream-embeddings.js';
 import { bootstrapTenant, startLocalWorker } from './local-worker.js';
@@ -76,7 +76,7 @@ export async function classifyCommand(argv: string[]): Promise<number> {
     const api = client(values);
     let failures = 0;
     let announced = false;
-    for await (const part of streamEmbeddings(backbone, manifest.modality, positionals, { size: batch, cache: !values['no-cache'], decode: decodeOptionsFor(manifest) })) {
+    for await (const part of streamEmbeddings(backbone, manifest.modality, await expandInputs(manifest.modality, positionals), { size: batch, cache: !values['no-cache'], decode: decodeOptionsFor(manifest) })) {
       const embedded = part.items.filter(isEmbedded);
       const result = embedded.length ? await api.classify(values.remote, embedded.map((e) => e.embedding), { fingerprint: backbone.fingerprint, topK }) : undefined;
       if (result && !values.json && !announced) {

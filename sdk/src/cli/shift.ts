@@ -9,7 +9,7 @@ import type { Manifest } from '../manifest/manifest.js';
 import { loadBackbone } from '../node.js';
 import { readLabelledData } from './data.js';
 import { openHead } from './head-file.js';
-import { decodeOptionsFor } from './inputs.js';
+import { decodeOptionsFor, expandInputs } from './inputs.js';
 import { numberFlag, out, reportInputFailure, UsageError, warn } from './io.js';
 import { isEmbedded, streamEmbeddings } from './stream-embeddings.js';
 
@@ -38,18 +38,17 @@ export async function shiftCommand(argv: string[]): Promise<number> {
   const opened = values.head ? await openHead(values.head, values.backbone) : { ...(await loadBackbone(values.backbone!)), head: undefined, training: null };
   const { backbone, manifest, head } = opened;
   try {
-    // With a head, the reference's labels say which class each reference row belongs to.
     const kept = reference === undefined ? decodeReference(opened.training ?? null, backbone.dim) : undefined;
     if (reference === undefined && !kept) throw new UsageError(`${values.head} keeps no reference sample; fit it with --keep-reference 256, or pass the training data as the first data set.`);
-    const a = kept ? { matrix: kept.rows, kept: kept.labels.map((_, i) => i) } : await embedSide(backbone, manifest, reference!, values);
+    const a = kept ? kept.rows : await embedSide(backbone, manifest, reference!, values);
     const b = await embedSide(backbone, manifest, current, values);
-    const r = detectShift(a.matrix, b.matrix, { permutations, seed });
+    const r = detectShift(a, b, { permutations, seed });
     const shifted = r.pValue < 0.05;
     // Both sides grouped the same way — by the head's prediction — so a class the head confuses
     // does not look shifted just because its reference rows are grouped by their true labels.
     const predicted = (m: Matrix) => (head ? head.predict(m, { rejectUnknown: false, topK: 1 }).map((p) => p.nearest) : []);
-    const byClass = head ? detectShiftByClass(a.matrix, predicted(a.matrix), b.matrix, predicted(b.matrix), { permutations, seed }) : undefined;
-    if (values.json) out(JSON.stringify({ ...r, shifted, reference: { path: reference ?? `${values.head} (kept reference)`, rows: a.matrix.rows }, new: { path: current, rows: b.matrix.rows }, backbone: manifest.id, ...(byClass ? { byClass } : {}) }));
+    const byClass = head ? detectShiftByClass(a, predicted(a), b, predicted(b), { permutations, seed }) : undefined;
+    if (values.json) out(JSON.stringify({ ...r, shifted, reference: { path: reference ?? `${values.head} (kept reference)`, rows: a.rows }, new: { path: current, rows: b.rows }, backbone: manifest.id, ...(byClass ? { byClass } : {}) }));
     else {
       out(`MMD² ${r.mmd2.toExponential(3)}, p = ${r.pValue.toFixed(4)} (${permutations} permutations), ${r.effect.toFixed(1)} standard deviations from chance; ${r.n} reference and ${r.m} new rows`);
       out(
@@ -72,7 +71,7 @@ export async function shiftCommand(argv: string[]): Promise<number> {
 }
 
 /** One side's embeddings: files walked or listed, labelled text files as fit reads them, or @sentences. */
-async function embedSide(backbone: AnyBackbone, manifest: Manifest, arg: string, values: SideOptions): Promise<Embedded> {
+async function embedSide(backbone: AnyBackbone, manifest: Manifest, arg: string, values: SideOptions): Promise<Matrix> {
   if (manifest.modality === 'text' && !arg.startsWith('@')) {
     const info = await stat(arg).catch(() => undefined);
     if (!info?.isFile()) throw new UsageError(`${arg}: for a text backbone, give a labelled text file (as fit reads it) or @sentences.txt.`);
@@ -82,29 +81,23 @@ async function embedSide(backbone: AnyBackbone, manifest: Manifest, arg: string,
     if (new Set(data.labels).size > Math.max(2, data.labels.length / 2)) {
       throw new UsageError(`${arg} looks like plain sentences, not labelled lines (${new Set(data.labels).size} different labels in ${data.labels.length} lines); pass it as @${arg}.`);
     }
-    return embedRows(backbone, manifest, data.items, true, values);
+    return embedRows(backbone, manifest, data.items, values);
   }
-  return embedRows(backbone, manifest, [arg], false, values);
+  return embedRows(backbone, manifest, await expandInputs(manifest.modality, [arg]), values);
 }
 
 type SideOptions = { 'no-cache'?: boolean; json?: boolean };
-/** Embeddings, and which of the given items each row is (unreadable ones are reported and left out). */
-type Embedded = { matrix: Matrix; kept: number[] };
 
-async function embedRows(backbone: AnyBackbone, manifest: Manifest, args: string[], literalTexts: boolean, values: SideOptions): Promise<Embedded> {
+/** The embeddings of the inputs that could be read (the others are reported and left out). */
+async function embedRows(backbone: AnyBackbone, manifest: Manifest, inputs: string[], values: SideOptions): Promise<Matrix> {
   const rows: Float32Array[] = [];
-  const kept: number[] = [];
-  let index = 0;
-  for await (const batch of streamEmbeddings(backbone, manifest.modality, args, { cache: !values['no-cache'], decode: decodeOptionsFor(manifest), literalTexts })) {
+  for await (const batch of streamEmbeddings(backbone, manifest.modality, inputs, { cache: !values['no-cache'], decode: decodeOptionsFor(manifest) })) {
     for (const item of batch.items) {
-      if (isEmbedded(item)) {
-        rows.push(item.embedding);
-        kept.push(index);
-      } else reportInputFailure(item.input, item.error, values.json);
-      index++;
+      if (isEmbedded(item)) rows.push(item.embedding);
+      else reportInputFailure(item.input, item.error, values.json);
     }
   }
   const data = new Float32Array(rows.length * backbone.dim);
   rows.forEach((r, i) => data.set(r, i * backbone.dim));
-  return { matrix: { rows: rows.length, cols: backbone.dim, data }, kept };
+  return { rows: rows.length, cols: backbone.dim, data };
 }

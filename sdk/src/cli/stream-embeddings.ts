@@ -12,7 +12,7 @@ import { decodeImageBytes, type DecodeOptions } from '../inputs/image/decode-nod
 import { readInputFile } from '../inputs/read-file.js';
 import type { Modality } from '../manifest/manifest.js';
 import { EmbeddingCache, fileKey, textKey, type CacheOptions } from './embedding-cache.js';
-import { expandFileArgs, readTextInputs, type ModalityInput } from './inputs.js';
+import type { ModalityInput } from './inputs.js';
 
 /** One input of a batch (a file path or a sentence): its embedding, or why it has none. */
 export type StreamedInput = { input: string; embedding: Float32Array } | { input: string; error: EdgeheadError };
@@ -29,8 +29,6 @@ export interface StreamOptions extends CacheOptions {
   /** Inputs per batch (default 64). */
   size?: number;
   decode?: DecodeOptions;
-  /** Text: the arguments are the sentences themselves (already read from a file), not `@file`s. */
-  literalTexts?: boolean;
 }
 
 /** Inputs per batch of the streaming commands: bounds memory and makes output appear early. */
@@ -40,9 +38,13 @@ const DECODE_CONCURRENCY = 8;
 
 type Prepared = Array<{ input: string; error: EdgeheadError } | { input: string; key: string; cached?: Float32Array; decoded?: ModalityInput }>;
 
-export async function* streamEmbeddings(backbone: AnyBackbone, modality: Modality, args: string[], options: StreamOptions = {}): AsyncGenerator<EmbeddedBatch> {
+/**
+ * `inputs`: file paths, or sentences for text — already expanded from folders, @lists and
+ * @sentence files (expandInputs does that for command-line arguments).
+ */
+export async function* streamEmbeddings(backbone: AnyBackbone, modality: Modality, inputs: readonly string[], options: StreamOptions = {}): AsyncGenerator<EmbeddedBatch> {
   const size = options.size ?? STREAM_BATCH;
-  const names = modality === 'text' ? (options.literalTexts ? args : await readTextInputs(args)) : await expandFileArgs(modality, args);
+  const names = inputs;
   const cache = EmbeddingCache.for(backbone, options);
 
   const prepareOne = async (name: string): Promise<{ key: string; cached?: Float32Array; decoded?: ModalityInput }> => {

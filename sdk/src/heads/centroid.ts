@@ -74,11 +74,11 @@ export class CentroidHead implements Head {
   }
 
   static fit(x: EmbeddingsInput, labels: readonly string[], options: CentroidOptions = {}): CentroidHead {
-    if (options.prior) return CentroidHead.fitWithPrior(x, labels, options.prior, options);
-    const m = checkTrainingSet(x, labels);
-    const classes = uniqueLabels(labels);
     const metric = options.metric ?? 'cosine';
     if (metric !== 'cosine' && metric !== 'euclidean') throw new InvalidInputError(`Unknown centroid metric "${metric}"; use cosine or euclidean.`);
+    if (options.prior) return CentroidHead.fitWithPrior(x, labels, options.prior, { ...options, metric });
+    const m = checkTrainingSet(x, labels);
+    const classes = uniqueLabels(labels);
     const y = labelIndices(labels, classes);
     const { sums, counts } = classSums(m, y, classes.length, false);
     const squares = sumOfSquares(m, y, classes.length);
@@ -92,28 +92,37 @@ export class CentroidHead implements Head {
       counts,
       temperature: 1,
     });
-    const own = head.ownCentroidDistances(m, y);
-    const typical = own.reduce((a, b) => a + b, 0) / own.length;
-    head.state.temperature = typical > 0 ? typical / 5 : metric === 'cosine' ? 0.05 : 1;
-    head.openSet = calibrateGate(leaveOneOutPrototypeDistances(m, y, classes.length, metric), metric, options.openSetQuantile ?? 0.95);
+    head.calibrateOn(m, y, options.openSetQuantile);
     return head;
+  }
+
+  /**
+   * Softmax temperature (a fifth of the examples' typical distance to their own centroid) and the
+   * unknown gate (leave-one-out distances) from the training examples.
+   */
+  private calibrateOn(m: Matrix, y: Int32Array, openSetQuantile = 0.95): void {
+    const own = this.ownCentroidDistances(m, y);
+    const typical = own.reduce((a, b) => a + b, 0) / own.length;
+    if (typical > 0) this.state.temperature = typical / 5;
+    else if (this.state.temperature === 1 && this.metric === 'cosine') this.state.temperature = 0.05;
+    this.openSet = calibrateGate(leaveOneOutPrototypeDistances(m, y, this.labels.length, this.metric), this.metric, openSetQuantile);
   }
 
   /**
    * A head from label descriptions alone (zero-shot): each label's centroid is its descriptions'
    * mean. No examples means no held-out distances, so no unknown gate and no calibration; the
-   * softmax temperature is a fixed default. Examples added later (`add`) move the centroids.
+   * softmax temperature follows how far apart the descriptions are. Examples added later (`add`)
+   * move the centroids.
    */
   static fromDescriptions(prior: LabelPrior, options: Omit<CentroidOptions, 'prior'> = {}): CentroidHead {
-    return CentroidHead.fitWithPrior([], [], prior, options);
+    return CentroidHead.fit([], [], { ...options, prior });
   }
 
-  private static fitWithPrior(x: EmbeddingsInput, labels: readonly string[], prior: LabelPrior, options: CentroidOptions): CentroidHead {
+  private static fitWithPrior(x: EmbeddingsInput, labels: readonly string[], prior: LabelPrior, options: CentroidOptions & { metric: PrototypeMetric }): CentroidHead {
     const described = checkTrainingSet(prior.embeddings, prior.labels);
     const weight = prior.weight ?? DEFAULT_PRIOR_WEIGHT;
     if (!(weight > 0)) throw new InvalidInputError(`The prior weight must be a positive number of examples; got ${weight}.`);
-    const metric = options.metric ?? 'cosine';
-    if (metric !== 'cosine' && metric !== 'euclidean') throw new InvalidInputError(`Unknown centroid metric "${metric}"; use cosine or euclidean.`);
+    const metric = options.metric;
     if (options.shrinkThreshold) throw new InvalidInputError('Shrinkage and label descriptions do not combine; leave shrinkThreshold unset.');
     const classes = uniqueLabels([...prior.labels, ...labels]);
     const d = described.cols;
@@ -142,11 +151,7 @@ export class CentroidHead implements Head {
     if (labels.length === 0) return head;
     const m = checkTrainingSet(x, labels);
     head.add(m, labels);
-    const y = labelIndices(labels, head.labels);
-    const own = head.ownCentroidDistances(m, y);
-    const typical = own.reduce((a, b) => a + b, 0) / own.length;
-    if (typical > 0) head.state.temperature = typical / 5;
-    head.openSet = calibrateGate(leaveOneOutPrototypeDistances(m, y, head.labels.length, metric), metric, options.openSetQuantile ?? 0.95);
+    head.calibrateOn(m, labelIndices(labels, head.labels), options.openSetQuantile);
     return head;
   }
 

@@ -12,8 +12,8 @@
  * @module
  */
 import { InvalidInputError } from '../core/errors.js';
-import { selectRows, toMatrix, type EmbeddingsInput, type Matrix } from './matrix.js';
-import { createRng, shuffle } from './random.js';
+import { columnStats, sampleRows, toMatrix, type EmbeddingsInput, type Matrix } from './matrix.js';
+import { createRng } from './random.js';
 
 export interface CoralOptions {
   /** Principal directions aligned, at most. Default 64. */
@@ -36,13 +36,12 @@ export interface CoralAlignment {
 export function coralAlign(source: EmbeddingsInput, target: EmbeddingsInput, options: CoralOptions = {}): CoralAlignment {
   const rng = createRng(options.seed ?? 0);
   const cap = options.maxRows ?? 128;
-  const limit = (m: Matrix) => (m.rows <= cap ? m : selectRows(m, shuffle(Array.from({ length: m.rows }, (_, i) => i), rng).slice(0, cap)));
-  const s = limit(toMatrix(source, undefined, 'source embedding'));
-  const t = limit(toMatrix(target, s.cols, 'target embedding'));
+  const s = sampleRows(toMatrix(source, undefined, 'source embedding'), cap, rng);
+  const t = sampleRows(toMatrix(target, s.cols, 'target embedding'), cap, rng);
   if (s.rows < 3 || t.rows < 3) throw new InvalidInputError(`CORAL needs at least 3 rows on each side; got ${s.rows} and ${t.rows}.`);
   const d = s.cols;
-  const muS = columnMeans(s);
-  const muT = columnMeans(t);
+  const muS = columnStats(s).mean;
+  const muT = columnStats(t).mean;
   // Principal directions of both samples, each centred on its own mean (the shift of the means
   // is handled separately), from the small Gram matrix: N × N instead of d × d.
   const pooled = [...centredRows(s, muS), ...centredRows(t, muT)];
@@ -91,12 +90,6 @@ export function coralAlign(source: EmbeddingsInput, target: EmbeddingsInput, opt
       return { rows: m.rows, cols: d, data: out };
     },
   };
-}
-
-function columnMeans(m: Matrix): Float64Array {
-  const mu = new Float64Array(m.cols);
-  for (let i = 0; i < m.rows; i++) for (let j = 0; j < m.cols; j++) mu[j] += m.data[i * m.cols + j] / m.rows;
-  return mu;
 }
 
 function centredRows(m: Matrix, mu: Float64Array): Float64Array[] {

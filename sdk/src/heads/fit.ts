@@ -153,9 +153,8 @@ async function crossValidateKnn(
     const search = KnnHead.fit(selectRows(x, fold.train), trainLabels, { metric, k: Math.max(...specs.map((s) => s.k ?? 5)), calibrateOpenSet: false });
     const neighbours = search.kneighbors(selectRows(x, fold.validation), search.effectiveK);
     specs.forEach((spec, s) => {
-      const voter = search.withVoting(spec.k ?? 5, spec.weights ?? 'uniform');
       // Dot products have no open-set gate (a distance needs a metric).
-      pooled[s].add(fold.validation, voter.predictFromNeighbours(neighbours, { rejectUnknown: false, topK: 1 }), metric !== 'dot');
+      pooled[s].add(fold.validation, search.predictFromNeighbours(neighbours, { rejectUnknown: false, topK: 1, voting: { k: spec.k ?? 5, weights: spec.weights ?? 'uniform' } }), metric !== 'dot');
     });
   }
   return pooled.map((p) => p.evaluate(labels, grouping.scored));
@@ -303,9 +302,12 @@ export async function fitHead(x: EmbeddingsInput, labels: readonly string[], opt
       // gain is that of the paired difference — both candidates answered the same held-out rows —
       // so it shrinks where they agree (a single score's binomial error would over-penalise).
       const best = tried.reduce((a, b) => (b.macroF1 > a.macroF1 ? b : a));
-      const gainError = (t: CandidateResult) => pairedMacroF1Error(outOfFold.get(best.spec)!, outOfFold.get(t.spec)!, labels, seed);
-      const chosen = tried.find((t) => t.macroF1 >= best.macroF1 - gainError(t)) ?? best;
-      const standardError = gainError(chosen);
+      let standardError = 0;
+      const chosen =
+        tried.find((t) => {
+          standardError = pairedMacroF1Error(outOfFold.get(best.spec)!, outOfFold.get(t.spec)!, labels, seed);
+          return t.macroF1 >= best.macroF1 - standardError;
+        }) ?? best;
       spec = chosen.spec;
       // Same folds, same seed: the chosen candidate's out-of-fold predictions are reused below.
       cv = outOfFold.get(spec);

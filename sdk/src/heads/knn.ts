@@ -74,7 +74,8 @@ export class KnnHead implements Head {
   private refIds: Float64Array;
   private count: number;
   private nextId: number;
-  private votingK?: number;
+  /** Stored examples of the smallest class with any (cached; reset by add and remove). */
+  private smallestClass?: number;
 
   constructor(state: { labels: string[]; dim: number; k: number; metric: KnnMetric; weights: 'uniform' | 'distance'; references: Float32Array; referenceLabels: Int32Array; ids?: Float64Array; openSet?: OpenSetGate }) {
     if (!Number.isInteger(state.k) || state.k < 1) throw new InvalidInputError('k must be a positive integer.');
@@ -111,11 +112,6 @@ export class KnnHead implements Head {
     return head;
   }
 
-  /** The same stored examples voting with another k or weighting (e.g. to score several k from one search). */
-  withVoting(k: number, weights: 'uniform' | 'distance'): KnnHead {
-    return new KnnHead({ labels: [...this._labels], dim: this.dim, k, metric: this.metric, weights, ...this.parameters, openSet: this.openSet });
-  }
-
   get labels(): readonly string[] {
     return this._labels;
   }
@@ -129,12 +125,16 @@ export class KnnHead implements Head {
    * larger k would let the bigger classes outvote a small class's every example.
    */
   get effectiveK(): number {
-    if (this.votingK === undefined) {
+    return this.votingKFor(this.k);
+  }
+
+  private votingKFor(k: number): number {
+    if (this.smallestClass === undefined) {
       const counts = new Map<number, number>();
       for (let r = 0; r < this.count; r++) counts.set(this.refLabels[r], (counts.get(this.refLabels[r]) ?? 0) + 1);
-      this.votingK = Math.max(1, Math.min(this.k, ...counts.values()));
+      this.smallestClass = Math.min(...counts.values());
     }
-    return this.votingK;
+    return Math.max(1, Math.min(k, this.smallestClass));
   }
 
   /** Stored examples, for serialisation. */
@@ -165,7 +165,7 @@ export class KnnHead implements Head {
       ids.push(this.nextId++);
     }
     this.count += m.rows;
-    this.votingK = undefined;
+    this.smallestClass = undefined;
     return ids;
   }
 
@@ -187,7 +187,7 @@ export class KnnHead implements Head {
       w++;
     }
     this.count = w;
-    this.votingK = undefined;
+    this.smallestClass = undefined;
   }
 
   private reserve(rows: number): void {
@@ -292,12 +292,12 @@ export class KnnHead implements Head {
   }
 
   /** scikit-learn's voting: uniform counts, or 1/d weights where an exact match takes all. */
-  private vote(nbrs: Neighbour[]): Float64Array {
+  private vote(nbrs: Neighbour[], weights = this.weights): Float64Array {
     const p = new Float64Array(this._labels.length);
     const index = new Map(this._labels.map((l, i) => [l, i]));
-    const exact = this.weights === 'distance' && nbrs.some((n) => n.distance === 0);
+    const exact = weights === 'distance' && nbrs.some((n) => n.distance === 0);
     for (const n of nbrs) {
-      const w = this.weights === 'uniform' ? 1 : exact ? (n.distance === 0 ? 1 : 0) : 1 / n.distance;
+      const w = weights === 'uniform' ? 1 : exact ? (n.distance === 0 ? 1 : 0) : 1 / n.distance;
       p[index.get(n.label) as number] += w;
     }
     const total = p.reduce((a, b) => a + b, 0);
@@ -314,13 +314,14 @@ export class KnnHead implements Head {
   }
 
   /**
-   * Votes and gates from neighbours already found (closest first, at least `effectiveK` per
-   * query, as kneighbors returns them): one search can serve several k, since the k nearest
-   * are a prefix of the k' > k nearest.
+   * Votes and gates from neighbours already found (closest first, as kneighbors returns them,
+   * at least as many as vote). `voting` scores another k or weighting than the head's own: one
+   * search serves several k, since the k nearest are a prefix of the k' > k nearest.
    */
-  predictFromNeighbours(neighbours: readonly Neighbour[][], options?: PredictOptions): Prediction[] {
-    const k = this.effectiveK;
-    const proba = neighbours.map((n) => this.vote(n.slice(0, k)));
+  predictFromNeighbours(neighbours: readonly Neighbour[][], options?: PredictOptions & { voting?: { k: number; weights: 'uniform' | 'distance' } }): Prediction[] {
+    const k = this.votingKFor(options?.voting?.k ?? this.k);
+    const weights = options?.voting?.weights ?? this.weights;
+    const proba = neighbours.map((n) => this.vote(n.slice(0, k), weights));
     return toPredictions(this, proba, Float64Array.from(neighbours, (n) => n[0].distance), options);
   }
 

@@ -4,6 +4,7 @@
  * @module
  */
 import { InvalidInputError } from '../core/errors.js';
+import { shuffle } from './random.js';
 
 export interface Matrix {
   rows: number;
@@ -158,4 +159,9 @@ export function selectRows(m: Matrix, indices: readonly number[]): Matrix {
   const data = new Float32Array(indices.length * m.cols);
   indices.forEach((r, i) => data.set(m.data.subarray(r * m.cols, (r + 1) * m.cols), i * m.cols));
   return { rows: indices.length, cols: m.cols, data };
+}
+
+/** At most `max` rows: all of them, or a sample drawn with `rng` (in random order). */
+export function sampleRows(m: Matrix, max: number, rng: () => number): Matrix {
+  return m.rows <= max ? m : selectRows(m, shuffle(Array.from({ length: m.rows }, (_, i) => i), rng).slice(0, max));
 }

@@ -7,7 +7,7 @@
  */
 import { InvalidInputError } from '../core/errors.js';
 import { quantile } from './head.js';
-import { selectRows, toMatrix, type EmbeddingsInput, type Matrix } from './matrix.js';
+import { sampleRows, selectRows, toMatrix, type EmbeddingsInput, type Matrix } from './matrix.js';
 import { createRng, shuffle } from './random.js';
 
 export interface ShiftOptions {
@@ -39,9 +39,8 @@ export function detectShift(reference: EmbeddingsInput, sample: EmbeddingsInput,
   if (x.rows < 2 || y.rows < 2) throw new InvalidInputError(`A shift test needs at least 2 rows on each side; got ${x.rows} and ${y.rows}.`);
   const rng = createRng(options.seed ?? 0);
   const cap = options.maxRows ?? 256;
-  const limit = (m: Matrix) => (m.rows <= cap ? m : selectRows(m, shuffle(Array.from({ length: m.rows }, (_, i) => i), rng).slice(0, cap)));
-  const a = limit(x);
-  const b = limit(y);
+  const a = sampleRows(x, cap, rng);
+  const b = sampleRows(y, cap, rng);
   const n = a.rows;
   const N = n + b.rows;
   const pooled: Matrix = { rows: N, cols: x.cols, data: new Float32Array(N * x.cols) };
