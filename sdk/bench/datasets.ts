@@ -154,6 +154,14 @@ export async function embedSet<T>(backboneId: string, set: LabelledSet<T>, read?
   }
 }
 
+/** TREC train.txt split 80/20, stratified, seed 0: the pool and test set of every TREC benchmark. */
+export async function trecSplit(): Promise<{ pool: LabelledSet<string>; test: LabelledSet<string> }> {
+  const all = await trec();
+  const split = stratifiedSplit(all.labels, 0.2, 0);
+  const slice = (idx: number[], name: string): LabelledSet<string> => ({ name, inputs: idx.map((i) => all.inputs[i]), labels: idx.map((i) => all.labels[i]) });
+  return { pool: slice(split.train, 'trec-train80'), test: slice(split.validation, 'trec-test20') };
+}
+
 /** Embedded train/test rows of one data set. */
 export interface EmbeddedSplit {
   train: Matrix;
@@ -167,13 +175,9 @@ export interface EmbeddedSplit {
  * train and 200 test photos per class) and TREC × use-lite (train.txt split 80/20, stratified, seed 0).
  */
 export async function cifarAndTrecSplits(): Promise<{ cifar: EmbeddedSplit; trec: EmbeddedSplit }> {
-  const slice = (set: LabelledSet<string>, idx: number[], name: string): LabelledSet<string> => ({ name, inputs: idx.map((i) => set.inputs[i]), labels: idx.map((i) => set.labels[i]) });
   const cTrain = await cifar10('train', 100);
   const cTest = await cifar10('test', 200);
-  const all = await trec();
-  const split = stratifiedSplit(all.labels, 0.2, 0);
-  const tPool = slice(all, split.train, 'trec-train80');
-  const tTest = slice(all, split.validation, 'trec-test20');
+  const { pool: tPool, test: tTest } = await trecSplit();
   return {
     cifar: { train: await embedSet('mobilenetv2-int8', cTrain, readImage), trainLabels: cTrain.labels, test: await embedSet('mobilenetv2-int8', cTest, readImage), testLabels: cTest.labels },
     trec: { train: await embedSet('use-lite', tPool), trainLabels: tPool.labels, test: await embedSet('use-lite', tTest), testLabels: tTest.labels },

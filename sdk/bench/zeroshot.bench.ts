@@ -13,9 +13,9 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CentroidHead } from '../src/heads/centroid.js';
 import { selectRows, type Matrix } from '../src/heads/matrix.js';
-import { sampleFewShot, stratifiedSplit } from '../src/heads/split.js';
+import { sampleFewShot } from '../src/heads/split.js';
 import { loadBackbone } from '../src/node.js';
-import { banking77, embedSet, trec, type LabelledSet } from './datasets.js';
+import { banking77, embedSet, trecSplit, type LabelledSet } from './datasets.js';
 
 const SEEDS = Number(process.env.BENCH_SEEDS ?? 5);
 const SHOTS = [1, 2, 5, 10];
@@ -56,11 +56,7 @@ async function embedTexts(texts: string[]): Promise<Matrix> {
 }
 
 async function tasks(): Promise<Task[]> {
-  const slice = (set: LabelledSet<string>, idx: number[], name: string): LabelledSet<string> => ({ name, inputs: idx.map((i) => set.inputs[i]), labels: idx.map((i) => set.labels[i]) });
-  const all = await trec();
-  const split = stratifiedSplit(all.labels, 0.2, 0);
-  const pool = slice(all, split.train, 'trec-train80');
-  const test = slice(all, split.validation, 'trec-test20');
+  const { pool, test } = await trecSplit();
   const trecLabels = Object.keys(TREC_DESCRIPTIONS);
   const bank = await banking77(20);
   const bankLabels = [...new Set(bank.train.labels)].sort();
