@@ -21,7 +21,7 @@ export { OnnxImageBackbone } from './backbone/onnx/image-backbone.js';
 export { OnnxTextBackbone } from './backbone/onnx/text-backbone.js';
 export { UseBackbone } from './backbone/tfjs/use-backbone.js';
 export { OpenWakeWordBackbone } from './backbone/audio/openwakeword-backbone.js';
-export { cutModel, summarizeModel, type CutOptions, type CutResult, type GraphSummary } from './backbone/onnx/graph.js';
+export { blockOutputs, cutModel, summarizeModel, type CutOptions, type CutResult, type GraphSummary } from './backbone/onnx/graph.js';
 export { loadRuntime, type OnnxDevice, type OnnxRuntimeOptions } from './backbone/onnx/runtime.js';
 export { pool, POOLINGS, type Pooling } from './backbone/pooling.js';
 export { preprocessImage, imagesToTensor, decodeSizeFor, type DecodedImage, type ImageSpec } from './inputs/image/image.js';
@@ -37,6 +37,9 @@ export { KnnHead, type KnnOptions, type KnnMetric, type Neighbour } from './head
 export { CentroidHead, DEFAULT_PRIOR_WEIGHT, type CentroidOptions, type LabelPrior } from './heads/centroid.js';
 export { fitHead, fitSpec, crossValidate, describeSpec, type FitOptions, type FitReport, type HeadSpec, type AnyHead } from './heads/fit.js';
 export { detectShift, detectShiftByClass, type ClassShift, type ShiftOptions, type ShiftResult } from './heads/shift.js';
+export { logME, type LogMEResult } from './heads/transferability.js';
+export { rankEmbeddings, type RankCandidate, type RankedCandidate, type RankOptions, type RankResult } from './heads/rank.js';
+export { PixelBaseline, BagOfWordsBaseline, SpectrogramBaseline, createBaseline } from './backbone/baselines.js';
 export { coralAlign, type CoralAlignment, type CoralOptions } from './heads/coral.js';
 export { evaluate, type Evaluation, type ClassMetrics } from './heads/metrics.js';
 export { stratifiedSplit, stratifiedKFold, sampleFewShot } from './heads/split.js';

@@ -7,6 +7,7 @@ import { fitCommand, fitHelp } from './fit.js';
 import { evalCommand, evalHelp } from './eval.js';
 import { predictCommand, predictHelp } from './predict.js';
 import { classifyCommand, pushCommand, remoteHelp, serveCommand } from './remote.js';
+import { rankCommand, rankHelp } from './rank.js';
 import { shiftCommand, shiftHelp } from './shift.js';
 import { signCommand, signHelp } from './sign.js';
 
@@ -25,6 +26,8 @@ ${evalHelp}
 
 ${predictHelp}
 
+${rankHelp}
+
 ${shiftHelp}
 
 ${remoteHelp}
@@ -40,6 +43,7 @@ const COMMAND_HELP: Record<string, string> = {
   fit: fitHelp,
   eval: evalHelp,
   predict: predictHelp,
+  rank: rankHelp,
   shift: shiftHelp,
   serve: remoteHelp,
   push: remoteHelp,
@@ -67,6 +71,8 @@ export async function main(argv: string[]): Promise<number> {
         return await evalCommand(rest);
       case 'predict':
         return await predictCommand(rest);
+      case 'rank':
+        return await rankCommand(rest);
       case 'shift':
         return await shiftCommand(rest);
       case 'serve':

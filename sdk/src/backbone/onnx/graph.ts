@@ -58,6 +58,29 @@ export function summarizeModel(bytes: Uint8Array): GraphSummary {
   };
 }
 
+/** Ops after which an image network's spatial maps are gone (the classifier part). */
+const POOLING_OPS = new Set(['GlobalAveragePool', 'GlobalMaxPool', 'ReduceMean', 'Flatten', 'QLinearGlobalAveragePool']);
+/** Elementwise activations that close a block after its residual Add. */
+const ACTIVATION_OPS = new Set(['Clip', 'Relu', 'LeakyRelu', 'HardSwish', 'Sigmoid']);
+
+/**
+ * Candidate cut points of a residual network, first to last: the output of each residual Add
+ * (Add, QLinearAdd; after the activation that directly follows it, if any) before the first
+ * global pooling — the "output of each block" in MobileNetV2 or ResNet terms. Pooled, each is a
+ * shallower, more generic embedding than the last layer.
+ */
+export function blockOutputs(summary: GraphSummary): string[] {
+  const outputs: string[] = [];
+  const { tensors } = summary;
+  for (let i = 0; i < tensors.length; i++) {
+    if (POOLING_OPS.has(tensors[i].op)) break;
+    if (!/Add$/.test(tensors[i].op)) continue;
+    const next = tensors[i + 1];
+    outputs.push(next && ACTIVATION_OPS.has(next.op) ? next.name : tensors[i].name);
+  }
+  return outputs;
+}
+
 export interface CutOptions {
   /** The tensor to expose. Must be produced by a node (or be a graph input). */
   tensor: string;
