@@ -25,6 +25,12 @@ export interface LogMEResult {
 /** Relative change of α/β below which the fixed point is taken as reached. */
 const TOLERANCE = 1e-10;
 const MAX_ITERATIONS = 500;
+/**
+ * Bounds on the precisions. Features that carry nothing about a class drive α to infinity (the
+ * weights to zero) and a perfect fit drives β there; the evidence has a finite limit in both
+ * cases, which these bounds reach to many digits without overflowing.
+ */
+const MAX_RATIO = 1e12;
 
 /** LogME of `embeddings` (n × d, as the backbone gives them) for `labels` (n class names). */
 export function logME(embeddings: EmbeddingsInput, labels: readonly string[]): LogMEResult {
@@ -121,6 +127,7 @@ function projectedSpectrum(data: Float32Array, n: number, d: number, labels: rea
 function maximisedEvidence(s: readonly number[], z: Float64Array, yy: number, n: number, d: number): number {
   let alpha = 1;
   let beta = 1;
+  const sMax = Math.max(...s, Number.MIN_VALUE);
   let zz = 0;
   for (let i = 0; i < z.length; i++) zz += z[i] * z[i];
   const outside = Math.max(0, yy - zz);
@@ -137,8 +144,8 @@ function maximisedEvidence(s: readonly number[], z: Float64Array, yy: number, n:
       residual += ((alpha * alpha) / (denom * denom)) * z[i] * z[i];
     }
     const lambda = alpha / beta;
-    alpha = gamma / Math.max(mm, Number.MIN_VALUE);
-    beta = (n - gamma) / Math.max(residual, Number.MIN_VALUE);
+    beta = Math.min((n - gamma) / Math.max(residual, Number.MIN_VALUE), (MAX_RATIO * n) / Math.max(yy, 1));
+    alpha = Math.min(gamma / Math.max(mm, Number.MIN_VALUE), MAX_RATIO * beta * sMax);
     if (Math.abs(alpha / beta - lambda) <= TOLERANCE * lambda) break;
   }
   // m and the residual at the final α, β (the loop computed them at the previous pair).
