@@ -183,6 +183,43 @@ export const openapi = {
         },
       },
     },
+    '/v1/heads/{ref}/drift': {
+      parameters: [param('ref', 'name, name@version or name@alias (its main version, never the canary)')],
+      get: {
+        summary: 'Drift: per time window, rows classified, predicted-label shares and unknown rate; and an MMD shift test of the newest windows against the training sample the head file keeps (fit --keep-reference)',
+        security: bearer,
+        parameters: [{ name: 'windows', in: 'query', required: false, description: 'How many of the newest windows with data to pool for the shift test (default 1)', schema: { type: 'integer', minimum: 1 } }],
+        responses: {
+          '200': json(
+            {
+              type: 'object',
+              required: ['head', 'version', 'windowSeconds', 'windows', 'training', 'shift'],
+              properties: {
+                head: { type: 'string' },
+                version: { type: 'integer' },
+                windowSeconds: { type: 'number' },
+                windows: {
+                  type: 'array',
+                  items: {
+                    type: 'object',
+                    required: ['start', 'end', 'requests', 'rows', 'unknownRate', 'labels'],
+                    properties: { start: { type: 'string', format: 'date-time' }, end: { type: 'string', format: 'date-time' }, requests: { type: 'integer' }, rows: { type: 'integer' }, unknownRate: { type: 'number' }, labels: { type: 'object', additionalProperties: { type: 'number' } } },
+                  },
+                },
+                training: { type: ['object', 'null'], properties: { labels: { type: 'object', additionalProperties: { type: 'number' } } } },
+                shift: {
+                  type: ['object', 'null'],
+                  properties: { mmd2: { type: 'number' }, pValue: { type: 'number' }, effect: { type: 'number' }, shifted: { type: 'boolean' }, referenceRows: { type: 'integer' }, rows: { type: 'integer' }, windows: { type: 'integer' } },
+                },
+                note: { type: 'string' },
+              },
+            },
+            'Drift statistics, newest window first',
+          ),
+          ...errors(400, 401, 404),
+        },
+      },
+    },
     '/v1/heads/{ref}/examples': {
       parameters: [param('ref', 'name, name@version or name@alias (its main version, never the canary)')],
       post: {

@@ -15,6 +15,7 @@ import { ApiError, errorData, type ErrorData } from '../errors.js';
 import { exampleBytes, workingSetBytes } from '../head-limits.js';
 import { exampleChecksum, integritySecret, sameChecksum } from '../integrity.js';
 import { readVerified } from '../store/blobs.js';
+import { DriftStore, type DriftConfig, type DriftRecord, type WindowSummary } from '../drift.js';
 
 export interface BlobRef {
   blobKey: string;
@@ -120,6 +121,8 @@ export class HeadState extends DurableObject<HeadStateEnv> {
   private generation = 0;
   private log: (Change & { bytes: number })[] = [];
   private logBytes = 0;
+  /** What this version was asked, per time window (any head kind). */
+  private readonly drift = new DriftStore(this.ctx.storage);
 
   /** A new epoch: snapshots taken before reload in full (called whenever the state is rebuilt or cleared). */
   private newEpoch(): void {
@@ -271,6 +274,16 @@ export class HeadState extends DurableObject<HeadStateEnv> {
 
   removeExamples(ref: BlobRef, ids: number[]): Promise<Outcome<{ removed: number }>> {
     return outcome(() => this.remove(ref, ids));
+  }
+
+  /** Adds one classify request to the drift statistics (called after the answer was sent). */
+  recordDrift(record: DriftRecord, config: DriftConfig): Promise<void> {
+    return this.drift.record(record, config);
+  }
+
+  /** The drift windows kept, and the sample rows of the newest `pool` windows with data. */
+  readDrift(pool: number): Promise<{ windows: WindowSummary[]; sample: Float32Array[] }> {
+    return this.drift.read(pool);
   }
 
   /** Forgets everything: called when the version is deleted. */

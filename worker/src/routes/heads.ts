@@ -1,5 +1,5 @@
-/** Heads: upload versions, list, metadata, aliases (with weighted canaries), delete, classify, examples. */
-import { BackboneMismatchError, LinearHead, parseHead, type AnyHead } from 'edgehead/heads';
+/** Heads: upload versions, list, metadata, aliases (with weighted canaries), delete, classify, examples, drift. */
+import { BackboneMismatchError, decodeReference, LinearHead, parseHead, type AnyHead } from 'edgehead/heads';
 import { Hono, type Context } from 'hono';
 import { requireKey } from '../auth.js';
 import { sha256Hex } from '../hash.js';
@@ -11,6 +11,7 @@ import { assertDeclaredFits, assertHeadFits } from '../head-limits.js';
 import { assertSealed, integritySecret, sealVersion } from '../integrity.js';
 import { classifyKnn, forgetSnapshots } from '../snapshots.js';
 import { parseEmbeddings } from '../embeddings.js';
+import { driftConfigOf, driftRecord, driftReport } from '../drift.js';
 import { ALIAS_PATTERN, headName, optionalNumber, parseRef, readJsonObject, readJsonText } from '../request.js';
 import { blobKey, readVerified } from '../store/blobs.js';
 import { Store, type VersionRow } from '../store/d1.js';
@@ -134,12 +135,12 @@ heads.delete('/:name', requireKey('write'), async (c) => {
   if (rows === null) throw notFound(`No head named "${name}".`);
   for (const k of [...versionCache.keys()]) if (k.startsWith(`${tenant(c)}/${name}/`)) versionCache.delete(k);
   forgetSnapshots(rows.map((r) => r.uid));
-  // The rows are gone, so the head is deleted whatever happens next. Online examples go with
+  // The rows are gone, so the head is deleted whatever happens next. Online examples and drift statistics go with
   // their versions, and each blob belonged to the deleted rows only (one per version; rows from
   // before uids shared them within the head). A failure here leaves only unreachable state:
   // uids are never used again.
   const cleanup = await Promise.allSettled([
-    ...rows.filter((r) => r.kind !== 'linear').map((r) => stateStub(c, r).clear()),
+    ...rows.map((r) => stateStub(c, r).clear()),
     ...[...new Set(rows.map((r) => r.blob_key))].map((k) => c.env.BLOBS.delete(k)),
   ]);
   for (const r of cleanup) if (r.status === 'rejected') console.warn('head delete: cleanup failed (state left unreachable)', r.reason);
@@ -257,7 +258,26 @@ heads.post('/:ref/classify', requireKey('read'), async (c) => {
   } else {
     predictions = unwrap(await stateStub(c, row).classify({ blobKey: row.blob_key, sha256: row.sha256 }, embeddings, options, Date.now()));
   }
+  const drift = driftConfigOf(c.env);
+  if (drift.enabled) {
+    // After the answer: the statistics never delay or fail a classification.
+    const recorded = stateStub(c, row).recordDrift(driftRecord(embeddings, predictions), drift).catch((e: unknown) => console.warn('drift: not recorded', e));
+    c.executionCtx.waitUntil(recorded);
+  }
   return c.json({ head: row.name, version: row.version, predictions });
+});
+
+heads.get('/:ref/drift', requireKey('read'), async (c) => {
+  // An alias reports on its main version (never a randomly chosen canary).
+  const row = await resolve(c, c.req.param('ref'), { for: 'write' });
+  const config = driftConfigOf(c.env);
+  const raw = c.req.query('windows');
+  const pool = raw === undefined ? 1 : Number(raw);
+  if (!Number.isInteger(pool) || pool < 1 || pool > config.windows) throw badRequest('INVALID_FIELD', `"windows" must be an integer from 1 to ${config.windows} (the windows kept).`);
+  const { training } = parseHead(await readVerified(c.env.BLOBS, row.blob_key, row.sha256));
+  const reference = decodeReference(training, row.dim);
+  const read = await stateStub(c, row).readDrift(pool);
+  return c.json({ head: row.name, version: row.version, ...driftReport(read, reference, training?.nPerClass, config, pool) });
 });
 
 heads.post('/:ref/examples', requireKey('write'), async (c) => {

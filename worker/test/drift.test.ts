@@ -1,0 +1,123 @@
+/**
+ * Drift at the edge (issue 15, part 4): classify records bounded per-window statistics in the
+ * version's Durable Object, and GET /v1/heads/{ref}/drift tests them against the training sample
+ * the head file keeps. References: a stream drawn like the training data (no shift expected) and
+ * the same stream moved by a fixed offset (a shift any test must see); label shares counted by hand.
+ */
+import { env, runInDurableObject } from 'cloudflare:test';
+import { describe, expect, it } from 'vitest';
+import { DriftStore, driftRecord } from '../src/drift.js';
+import { CentroidHead, LinearHead, encodeReference, headToJson } from 'edgehead/heads';
+import { call, FINGERPRINT, tenant, upload } from './helpers.js';
+
+const CENTRES: Record<string, number[]> = { a: [1, 0, 0, 0.1], b: [0, 1, 0, 0.1], c: [0, 0, 1, 0.1] };
+const LABELS = Object.keys(CENTRES);
+
+/** Row i of a stream around the class centres (deterministic wobble), moved by `offset`. */
+function draw(i: number, offset = 0): number[] {
+  const c = CENTRES[LABELS[i % 3]];
+  return c.map((v, j) => v + 0.15 * Math.sin(12.9898 * i + 78.233 * j) + (j === 3 ? offset : 0));
+}
+
+/** A centroid head fitted on 90 rows, keeping 60 of them as its reference sample. */
+function headWithReference(keep: boolean): string {
+  const x = Array.from({ length: 90 }, (_, i) => draw(i + 10_000));
+  const y = x.map((_, i) => LABELS[i % 3]);
+  const head = CentroidHead.fit(x, y, { metric: 'euclidean' });
+  const sample = { rows: 60, cols: 4, data: Float32Array.from(x.slice(0, 60).flat()) };
+  return headToJson(head, {
+    backbone: { id: 'toy', fingerprint: FINGERPRINT },
+    training: { nPerClass: { a: 30, b: 30, c: 30 }, createdAt: '2026-11-29T00:00:00Z', ...(keep ? { reference: encodeReference(sample, y.slice(0, 60)) } : {}) },
+  });
+}
+
+/**
+ * Sends `requests` classify calls of 8 rows each, then waits until the drift route has counted
+ * them all. 8 rows a request are all offered to the sample, and 6 requests (48 rows) fit in the
+ * 64-row sample whole: the sample, and so the test's p-value, is the same on every run.
+ */
+async function stream(key: string, ref: string, requests: number, offset: number): Promise<any> {
+  for (let r = 0; r < requests; r++) {
+    const rows = Array.from({ length: 8 }, (_, i) => draw(r * 8 + i, offset));
+    expect((await call('POST', `/v1/heads/${ref}/classify`, { key, body: { embeddings: rows, rejectUnknown: false } })).status).toBe(200);
+  }
+  // Recording runs after each answer (waitUntil): poll until it has caught up.
+  for (let tries = 0; tries < 100; tries++) {
+    const drift = await call('GET', `/v1/heads/${ref}/drift`, { key });
+    if (drift.body.windows?.[0]?.requests === requests) return drift.body;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  throw new Error('drift statistics did not catch up');
+}
+
+describe('drift', () => {
+  it('a stream like the training data is not flagged; the same stream moved is, with p < 0.05', async () => {
+    const t = await tenant();
+    await upload(t.write, 'watched', headWithReference(true));
+    const calm = await stream(t.read, 'watched@1', 6, 0);
+    expect(calm.windows).toHaveLength(1);
+    expect(calm.windows[0]).toMatchObject({ requests: 6, rows: 48, unknownRate: 0 });
+    // Rows cycle a, b, c: a third each, and the head recognises its own distribution.
+    for (const l of LABELS) expect(calm.windows[0].labels[l]).toBeCloseTo(1 / 3, 1);
+    expect(calm.training.labels).toEqual({ a: 1 / 3, b: 1 / 3, c: 1 / 3 });
+    expect(calm.shift).toMatchObject({ shifted: false, referenceRows: 60, rows: 48, windows: 1 });
+    expect(calm.shift.pValue).toBeGreaterThan(0.05);
+
+    await upload(t.write, 'watched', headWithReference(true));
+    const moved = await stream(t.read, 'watched@2', 6, 0.6);
+    expect(moved.version).toBe(2);
+    expect(moved.shift.shifted).toBe(true);
+    expect(moved.shift.pValue).toBeLessThan(0.05);
+    // Version 1's statistics are its own.
+    expect((await call('GET', '/v1/heads/watched@1/drift', { key: t.read })).body.shift.shifted).toBe(false);
+  });
+
+  it('unknown answers are counted; a head without a reference sample reports windows and says how to get a test', async () => {
+    const t = await tenant();
+    const { x, y } = { x: [[1, 0, 0, 0], [0, 1, 0, 0]], y: ['a', 'b'] };
+    await upload(t.write, 'plain', headToJson(LinearHead.fit(x, y, { C: 10 }), { backbone: { id: 'toy', fingerprint: FINGERPRINT } }));
+    const r = await call('POST', '/v1/heads/plain/classify', { key: t.read, body: { embeddings: [[1, 0, 0, 0], [0, 1, 0, 0], [0, 1, 0, 0]] } });
+    expect(r.status).toBe(200);
+    let drift: any;
+    for (let tries = 0; tries < 100 && drift?.windows?.[0]?.requests !== 1; tries++) {
+      drift = (await call('GET', '/v1/heads/plain/drift', { key: t.read })).body;
+      await new Promise((res) => setTimeout(res, 20));
+    }
+    expect(drift.windows[0]).toMatchObject({ rows: 3, labels: { a: 1 / 3, b: 2 / 3 } });
+    expect(drift.shift).toBeNull();
+    expect(drift.note).toMatch(/--keep-reference/);
+    expect(drift.training).toBeNull();
+  });
+
+  it('refuses a bad windows parameter and unknown heads', async () => {
+    const t = await tenant();
+    await upload(t.write, 'w', headWithReference(false));
+    const bad = await call('GET', '/v1/heads/w/drift?windows=0', { key: t.read });
+    expect(bad.status).toBe(400);
+    expect(bad.body.error.message).toMatch(/"windows" must be an integer from 1 to 24/);
+    expect((await call('GET', '/v1/heads/nothing/drift', { key: t.read })).status).toBe(404);
+  });
+});
+
+describe('drift storage stays bounded', () => {
+  it('keeps the newest DRIFT_WINDOWS windows and DRIFT_SAMPLE_ROWS rows per window, whatever the traffic', async () => {
+    const stub = env.HEAD_STATE.get(env.HEAD_STATE.idFromName('drift-bounds-test'));
+    await runInDurableObject(stub, async (_instance, state) => {
+      const store = new DriftStore(state.storage);
+      const config = { enabled: true, windowMs: 1000, windows: 2, sampleRows: 4 };
+      const prediction = (label: string) => ({ label, nearest: label, probability: 1, topK: [], unknown: false, distance: 0 });
+      for (const at of [0, 10, 1000, 2000, 2500]) {
+        const rows = Array.from({ length: 20 }, (_, i) => Float32Array.of(at, i));
+        await store.record(driftRecord(rows, rows.map(() => prediction('a')), at), config);
+      }
+      const { windows, sample } = await store.read(5);
+      // Windows at 0, 1000 and 2000: the oldest is gone, with its sample rows.
+      expect(windows.map((w) => w.start)).toEqual([2000, 1000]);
+      expect(windows[0]).toMatchObject({ requests: 2, rows: 40 });
+      expect(sample).toHaveLength(8);
+      expect([...(await state.storage.list({ prefix: 'drift:' })).keys()]).toHaveLength(2 + 8);
+      // Every kept row belongs to a kept window.
+      expect(sample.every((r) => r[0] >= 1000)).toBe(true);
+    });
+  });
+});
