@@ -3,7 +3,7 @@
  * case, and real photos — two disjoint halves of the same CIFAR-10 classes (no shift) against the
  * same photos in greyscale (a shift everyone can see).
  */
-import { mkdir, mkdtemp, readFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, symlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
@@ -11,6 +11,9 @@ import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { main } from '../src/cli/main.js';
 import { decodeImageBytes, readImageFile } from '../src/inputs/image/decode-node.js';
 import { detectShift, detectShiftByClass, mmd2Of } from '../src/heads/shift.js';
+import { coralAlign } from '../src/heads/coral.js';
+import { decodeReference, parseHead } from '../src/heads/format.js';
+import type { Matrix } from '../src/heads/matrix.js';
 import { loadBackbone } from '../src/node.js';
 import { capture, cifar } from './helpers.js';
 
@@ -142,5 +145,37 @@ describe('shift on real photos (CIFAR-10 × MobileNetV2 int8)', () => {
     // A head without a kept sample says how to get one.
     expect(await main(['shift', '--head', join(dir, 'head.json'), join(dir, 'grey')])).toBe(2);
     expect(io.stderr()).toMatch(/--keep-reference/);
+  }, 120_000);
+  it('eval and predict --coral align the greyscale photos to the kept colour sample exactly as coralAlign does', async () => {
+    const kept = join(dir, 'kept-all.json');
+    expect(await main(['fit', join(dir, 'train'), '-b', 'mobilenetv2-int8', '--head', 'centroid', '--keep-reference', '80', '--out', kept])).toBe(0);
+    const labelled = join(dir, 'grey-labelled');
+    for (let i = 0; i < 80; i++) {
+      await mkdir(join(labelled, CLASSES[Math.floor(i / 8)]), { recursive: true });
+      await symlink(join(dir, 'grey', `${i}.jpg`), join(labelled, CLASSES[Math.floor(i / 8)], `${i}.jpg`));
+    }
+    // Reference: the SDK on the same files.
+    const { head, training } = parseHead(await readFile(kept, 'utf8'));
+    const { backbone } = await loadBackbone('mobilenetv2-int8');
+    const files = Array.from({ length: 80 }, (_, i) => join(dir, 'grey', `${i}.jpg`));
+    const grey = await backbone.embed(await Promise.all(files.map((f) => readImageFile(f))));
+    await backbone.dispose();
+    const truth = files.map((_, i) => CLASSES[Math.floor(i / 8)]);
+    const accuracyOf = (rows: Float32Array[] | Matrix) => head.predict(rows).filter((p, i) => p.label === truth[i]).length / 80;
+    const aligned = coralAlign(decodeReference(training, 1280)!.rows, grey).transform(grey);
+
+    const io = capture();
+    expect(await main(['eval', kept, labelled, '--coral', join(dir, 'grey'), '--json'])).toBe(0);
+    const r = JSON.parse(io.stdout().trim().split('\n').at(-1)!) as { accuracy: number; coral: { referenceRows: number; targetRows: number; unaligned: { accuracy: number } } };
+    console.log(`eval --coral on greyscale photos: ${r.coral.unaligned.accuracy} → ${r.accuracy}`);
+    expect(r.coral).toMatchObject({ referenceRows: 80, targetRows: 80 });
+    expect(r.coral.unaligned.accuracy).toBeCloseTo(accuracyOf(grey), 10);
+    expect(r.accuracy).toBeCloseTo(accuracyOf(aligned), 10);
+    expect(await main(['predict', kept, join(dir, 'grey', '0.jpg'), '--coral', join(dir, 'grey'), '--json', '--no-reject'])).toBe(0);
+    const p = JSON.parse(io.stdout().trim().split('\n').at(-1)!) as { label: string };
+    expect(p.label).toBe(head.predict({ rows: 1, cols: 1280, data: aligned.data.subarray(0, 1280) }, { rejectUnknown: false })[0].label);
+    // A head without a kept sample cannot be aligned, and says why.
+    expect(await main(['eval', join(dir, 'head.json'), labelled, '--coral', join(dir, 'grey')])).toBe(2);
+    expect(io.stderr()).toMatch(/keeps none: fit it again with --keep-reference/);
   }, 120_000);
 });

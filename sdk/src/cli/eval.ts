@@ -5,14 +5,16 @@ import { evaluate } from '../heads/metrics.js';
 import { readLabelledData } from './data.js';
 import { embedItems } from './embed-items.js';
 import { decodeOptionsFor } from './inputs.js';
+import { coralFromFlag, coralHelp } from './align.js';
 import { openHead } from './head-file.js';
 import { encodingFlag, out, UsageError, warn } from './io.js';
 
-export const evalHelp = `edgehead eval head.json <data> [--json] [--no-reject] [--no-cache] [--strict] [--text-column c] [--label-column c] [--encoding latin1]
+export const evalHelp = `edgehead eval head.json <data> [--json] [--no-reject] [--no-cache] [--strict] [--coral <data>] [--text-column c] [--label-column c] [--encoding latin1]
   Scores a head on labelled data (same formats as fit), as predict answers: inputs the head's
   open-set gate rejects as unknown count as errors. Accuracy without rejection is reported too;
   --no-reject makes it the headline (as predict --no-reject). Embeddings are cached on disk by
-  content (--no-cache: recompute).`;
+  content (--no-cache: recompute). With --coral, the scores before alignment are reported too.
+${coralHelp}`;
 
 export async function evalCommand(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -29,13 +31,15 @@ export async function evalCommand(argv: string[]): Promise<number> {
       'text-column': { type: 'string' },
       'label-column': { type: 'string' },
       encoding: { type: 'string' },
+      coral: { type: 'string' },
     },
   });
   const [headPath, data] = positionals;
   if (!headPath || !data) throw new UsageError('eval needs a head file and a data folder or file.');
   const encoding = encodingFlag(values.encoding);
   if (values['no-reject'] && values['reject-unknown']) throw new UsageError('--no-reject and --reject-unknown contradict each other; rejection is the default, so pass --no-reject or nothing.');
-  const { head, backbone, manifest } = await openHead(headPath, values.backbone);
+  const opened = await openHead(headPath, values.backbone);
+  const { head, backbone, manifest } = opened;
   try {
     const dataset = await readLabelledData(data, { textColumn: values['text-column'], labelColumn: values['label-column'], encoding, onNote: (n) => warn(n) });
     if (dataset.modality !== manifest.modality) throw new UsageError(`${data} holds ${dataset.modality} data; this head's backbone embeds ${manifest.modality}.`);
@@ -47,7 +51,9 @@ export async function evalCommand(argv: string[]): Promise<number> {
     const truth = embedded.kept.map((i) => dataset.labels[i]);
     // Same default as predict, the SDK and the worker: reject when the head has a gate.
     const rejecting = !values['no-reject'] && head.openSet !== undefined;
-    const predictions = head.predict(embedded.embeddings, { rejectUnknown: rejecting });
+    const coral = values.coral ? await coralFromFlag(values.coral, opened, headPath, values) : undefined;
+    const unaligned = coral ? evaluate(truth, head.predict(embedded.embeddings, { rejectUnknown: rejecting }).map((p) => p.label ?? '\u0000unknown'), head.labels) : undefined;
+    const predictions = head.predict(coral ? coral.alignment.transform(embedded.embeddings) : embedded.embeddings, { rejectUnknown: rejecting });
     const result = evaluate(truth, predictions.map((p) => p.label ?? '\u0000unknown'), head.labels);
     const closedSet = evaluate(truth, predictions.map((p) => p.nearest), head.labels);
     const rejected = predictions.filter((p) => p.unknown).length;
@@ -82,12 +88,19 @@ export async function evalCommand(argv: string[]): Promise<number> {
           unknown: result.unknown ?? 0,
           rejection,
           withoutRejection: { accuracy: closedSet.accuracy, macroF1: closedSet.macroF1 },
+          ...(coral ? { coral: { referenceRows: coral.referenceRows, targetRows: coral.targetRows, unaligned: { accuracy: unaligned!.accuracy, macroF1: unaligned!.macroF1 } } } : {}),
           skipped: embedded.skipped.length,
         }),
       );
       return 0;
     }
     out(`accuracy ${result.accuracy.toFixed(4)}  macro-F1 ${result.macroF1.toFixed(4)}  n=${result.n}`);
+    if (coral) {
+      out(
+        `CORAL: aligned to the head's ${coral.referenceRows} kept training rows, fitted on ${coral.targetRows} inputs from ${values.coral}; ` +
+          `without alignment: accuracy ${unaligned!.accuracy.toFixed(4)}  macro-F1 ${unaligned!.macroF1.toFixed(4)}`,
+      );
+    }
     if (rejecting) {
       out(
         `unknown rejection on (threshold ${rejection.threshold!.toFixed(4)}, as predict): ${rejected} of ${result.n} rejected (${(100 * rejection.rate).toFixed(1)}%), counted as errors; ` +

@@ -71,7 +71,7 @@ export async function shiftCommand(argv: string[]): Promise<number> {
 }
 
 /** One side's embeddings: files walked or listed, labelled text files as fit reads them, or @sentences. */
-async function embedSide(backbone: AnyBackbone, manifest: Manifest, arg: string, values: SideOptions): Promise<Matrix> {
+export async function embedSide(backbone: AnyBackbone, manifest: Manifest, arg: string, values: SideOptions): Promise<Matrix> {
   if (manifest.modality === 'text' && !arg.startsWith('@')) {
     const info = await stat(arg).catch(() => undefined);
     if (!info?.isFile()) throw new UsageError(`${arg}: for a text backbone, give a labelled text file (as fit reads it) or @sentences.txt.`);
@@ -86,7 +86,7 @@ async function embedSide(backbone: AnyBackbone, manifest: Manifest, arg: string,
   return embedRows(backbone, manifest, await expandInputs(manifest.modality, [arg]), values);
 }
 
-type SideOptions = { 'no-cache'?: boolean; json?: boolean };
+export type SideOptions = { 'no-cache'?: boolean; json?: boolean };
 
 /** The embeddings of the inputs that could be read (the others are reported and left out). */
 async function embedRows(backbone: AnyBackbone, manifest: Manifest, inputs: string[], values: SideOptions): Promise<Matrix> {
