@@ -8,9 +8,11 @@
  * where V spans the top principal directions of both samples together (at most `components`,
  * and fewer than the rows: beyond them a sample has no covariance to align), Cs and Ct are the
  * covariances of the two samples in those coordinates plus `regularization` · I (as the paper's
- * "+ I"), and outside that subspace the target is only re-centred. Plain typed-array code.
+ * "+ I"), and outside that subspace the target is only re-centred. Plain JavaScript (ml-matrix for
+ * the eigendecompositions): runs in Node, browsers and Workers.
  * @module
  */
+import { EigenvalueDecomposition, Matrix as MlMatrix } from 'ml-matrix';
 import { InvalidInputError } from '../core/errors.js';
 import { columnStats, sampleRows, toMatrix, type EmbeddingsInput, type Matrix } from './matrix.js';
 import { createRng } from './random.js';
@@ -133,50 +135,16 @@ function matrixPower(S: Float64Array, k: number, p: number): Float64Array {
 
 /**
  * Eigenvalues (descending) and eigenvectors (columns of a row-major n × n matrix) of a symmetric
- * matrix, by cyclic Jacobi rotations: slow for large n, exact to rounding, and n here is at most
- * a few hundred rows.
+ * matrix: ml-matrix's Householder tridiagonalisation and QL iterations (as LogME uses).
  */
 export function symmetricEigen(matrix: Float64Array, n: number): { values: number[]; vectors: Float64Array } {
-  const a = Float64Array.from(matrix);
-  const v = new Float64Array(n * n);
-  for (let i = 0; i < n; i++) v[i * n + i] = 1;
-  for (let sweep = 0; sweep < 60; sweep++) {
-    let off = 0;
-    for (let i = 0; i < n; i++) for (let j = i + 1; j < n; j++) off += a[i * n + j] * a[i * n + j];
-    if (off < 1e-22 * Math.max(1, trace(a, n) ** 2)) break;
-    for (let p = 0; p < n; p++) {
-      for (let q = p + 1; q < n; q++) {
-        const apq = a[p * n + q];
-        if (Math.abs(apq) < 1e-300) continue;
-        const theta = (a[q * n + q] - a[p * n + p]) / (2 * apq);
-        const t = Math.sign(theta || 1) / (Math.abs(theta) + Math.sqrt(theta * theta + 1));
-        const c = 1 / Math.sqrt(t * t + 1);
-        const s = t * c;
-        for (let r = 0; r < n; r++) {
-          const arp = a[r * n + p];
-          const arq = a[r * n + q];
-          a[r * n + p] = c * arp - s * arq;
-          a[r * n + q] = s * arp + c * arq;
-        }
-        for (let r = 0; r < n; r++) {
-          const apr = a[p * n + r];
-          const aqr = a[q * n + r];
-          a[p * n + r] = c * apr - s * aqr;
-          a[q * n + r] = s * apr + c * aqr;
-        }
-        for (let r = 0; r < n; r++) {
-          const vrp = v[r * n + p];
-          const vrq = v[r * n + q];
-          v[r * n + p] = c * vrp - s * vrq;
-          v[r * n + q] = s * vrp + c * vrq;
-        }
-      }
-    }
-  }
-  const order = Array.from({ length: n }, (_, i) => i).sort((x, y) => a[y * n + y] - a[x * n + x]);
+  const eig = new EigenvalueDecomposition(MlMatrix.from1DArray(n, n, matrix), { assumeSymmetric: true });
+  const values = eig.realEigenvalues;
+  const v = eig.eigenvectorMatrix;
+  const order = values.map((_, i) => i).sort((x, y) => values[y] - values[x]);
   const vectors = new Float64Array(n * n);
   order.forEach((src, dst) => {
-    for (let r = 0; r < n; r++) vectors[r * n + dst] = v[r * n + src];
+    for (let r = 0; r < n; r++) vectors[r * n + dst] = v.get(r, src);
   });
-  return { values: order.map((i) => a[i * n + i]), vectors };
+  return { values: order.map((i) => values[i]), vectors };
 }
