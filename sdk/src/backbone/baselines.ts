@@ -145,9 +145,21 @@ function melFilterbank(bands: number, fftSize: number, rate: number): Array<Arra
   });
 }
 
+/** cos/sin of −2πk/n for k < n/2, per FFT length. */
+const twiddles = new Map<number, { cos: Float64Array; sin: Float64Array }>();
+
 /** Iterative radix-2 Cooley–Tukey FFT of a power-of-two length, in place. */
 export function fftInPlace(re: Float64Array, im: Float64Array): void {
   const n = re.length;
+  let table = twiddles.get(n);
+  if (!table) {
+    table = { cos: new Float64Array(n / 2), sin: new Float64Array(n / 2) };
+    for (let k = 0; k < n / 2; k++) {
+      table.cos[k] = Math.cos((-2 * Math.PI * k) / n);
+      table.sin[k] = Math.sin((-2 * Math.PI * k) / n);
+    }
+    twiddles.set(n, table);
+  }
   for (let i = 1, j = 0; i < n; i++) {
     let bit = n >> 1;
     for (; j & bit; bit >>= 1) j ^= bit;
@@ -158,13 +170,14 @@ export function fftInPlace(re: Float64Array, im: Float64Array): void {
     }
   }
   for (let size = 2; size <= n; size <<= 1) {
-    const step = (-2 * Math.PI) / size;
+    const half = size >> 1;
+    const stride = n / size;
     for (let start = 0; start < n; start += size) {
-      for (let k = 0; k < size / 2; k++) {
-        const wr = Math.cos(step * k);
-        const wi = Math.sin(step * k);
+      for (let k = 0; k < half; k++) {
+        const wr = table.cos[k * stride];
+        const wi = table.sin[k * stride];
         const a = start + k;
-        const b = a + size / 2;
+        const b = a + half;
         const tr = wr * re[b] - wi * im[b];
         const ti = wr * im[b] + wi * re[b];
         re[b] = re[a] - tr;
