@@ -5,7 +5,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { CentroidHead } from '../src/heads/centroid.js';
-import { coralAlign, symmetricEigen } from '../src/heads/coral.js';
+import { coralAlign } from '../src/heads/coral.js';
+import { symmetricEigen } from '../src/heads/eigen.js';
 
 describe('CORAL', () => {
   it('the eigen solver matches numpy.linalg.eigvalsh on [[4,1,2],[1,3,0],[2,0,5]]', () => {

@@ -42,6 +42,23 @@ describe('LogME', () => {
     expect(real).toBeGreaterThan(logME(train, permuted).score + 0.1);
   });
 
+  it('embeddings that are all zero score the model "label = noise" alone, as hand-computed', () => {
+    // No spectrum: log p(y) = n/2·log(n/yᵀy) − n/2 − n/2·log 2π per class, here n = 6, yᵀy = 2 and 4.
+    const expected = (yy: number) => (3 * Math.log(6 / yy) - 3 - 3 * Math.log(2 * Math.PI)) / 6;
+    const r = logME(Array.from({ length: 6 }, () => [0, 0, 0]), ['a', 'a', 'b', 'b', 'b', 'b']);
+    expect(r.perClass[0]).toBeCloseTo(expected(2), 12);
+    expect(r.perClass[1]).toBeCloseTo(expected(4), 12);
+  });
+
+  it('scores a seeded sample of rows when both rows and dimensions exceed maxRows', () => {
+    const { train } = fixture('fsdd-openwakeword');
+    // 96 dimensions: FᵀF is 96 × 96 whatever the rows, so every row is scored.
+    expect(logME(train, train.labels, { maxRows: 100 }).rows).toBe(train.rows);
+    const wide = Array.from({ length: 120 }, (_, i) => Array.from({ length: 100 }, (_, k) => Math.sin(i * 0.3 + k) + (k === i % 2 ? 1 : 0)));
+    const labels = wide.map((_, i) => (i % 2 ? 'odd' : 'even'));
+    expect(logME(wide, labels, { maxRows: 80 }).rows).toBe(80);
+  });
+
   it('refuses a single class and mismatched lengths with a clear message', () => {
     expect(() => logME([[1, 2], [3, 4]], ['a', 'a'])).toThrow(/two classes/);
     expect(() => logME([[1, 2], [3, 4]], ['a'])).toThrow(/one label per embedding/);
@@ -155,10 +172,9 @@ describe('edgehead rank', () => {
     }
     const io = capture();
     expect(await main(['rank', dir, '--backbones', 'mobilenetv2-int8', '--cuts', '1', '--json', '--no-cache'])).toBe(0);
-    const r = JSON.parse(io.stdout().trim()) as { ranked: Array<{ name: string; baseline: boolean; logME: number; probe: { accuracy: number } }>; best: string; examples: number };
-    expect(r.examples).toBe(36);
+    const r = JSON.parse(io.stdout().trim()) as { ranked: Array<{ name: string; baseline: boolean; logME: number; probe: { accuracy: number } }>; best: string; examples: number; classes: string[] };
+    expect(r).toMatchObject({ examples: 36, classes: ['airplane', 'frog', 'truck'], skipped: 0 });
     expect(r.ranked.map((c) => c.name).sort()).toEqual(['baseline:pixels-16', 'mobilenetv2-int8', 'mobilenetv2-int8@452_quantized']);
-    expect(r.ranked.map((c) => c.logME)).toEqual([...r.ranked.map((c) => c.logME)].sort((a, b) => b - a));
     // Planes, frogs and trucks are easy for an ImageNet network, hard for 16×16 pixels (chance: 1/3).
     const probe = (name: string) => r.ranked.find((c) => c.name === name)!.probe.accuracy;
     expect(probe('mobilenetv2-int8')).toBeGreaterThan(0.6);
@@ -166,5 +182,9 @@ describe('edgehead rank', () => {
     expect(r.best).not.toMatch(/^baseline/);
     expect(await main(['rank', dir, '--backbones', 'use-lite'])).toBe(2);
     expect(io.stderr()).toMatch(/embeds text, but the data is image/);
+    // A misspelt cut fails before anything is embedded, naming the block outputs it could be.
+    expect(await main(['rank', dir, '--backbones', 'mobilenetv2-int8', '--cuts', '452_quantised'])).toBe(2);
+    expect(io.stderr()).toMatch(/no tensor "452_quantised"; its residual block outputs are .*452_quantized/);
+    expect(await main(['rank', dir, '--backbones', 'mobilenetv2-int8', '--cuts', '0'])).toBe(2);
   });
 });

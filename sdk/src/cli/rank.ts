@@ -27,6 +27,7 @@ export const rankHelp = `edgehead rank <data> [--backbones a,b,…] [--cuts auto
   --folds <n>            probe folds (default 3)     --no-probe   LogME only
   --group-by …           keep groups in one probe fold (as for fit)
   --no-baseline          skip the baseline          --seed <s>   --no-cache   --json
+  --device auto|node|wasm                            (ONNX runtime, as for fit)
   --text-column <c> --label-column <c> --encoding latin1   (as for fit)`;
 
 interface Planned {
@@ -83,6 +84,7 @@ export async function rankCommand(argv: string[]): Promise<number> {
 
   const candidates: RankCandidate[] = [];
   let rows: number[] | undefined;
+  let skipped = 0;
   for (const planned of plan) {
     const start = performance.now();
     const backbone = await planned.load();
@@ -94,8 +96,11 @@ export async function rankCommand(argv: string[]): Promise<number> {
       });
       // Every candidate must score the same rows: an input one of them cannot read is dropped for all.
       if (rows && embedded.kept.join() !== rows.join()) throw new InvalidInputError(`${planned.name} could read a different set of inputs than the candidates before it; fix or remove the unreadable files.`);
+      if (!rows) {
+        skipped = embedded.skipped.length;
+        for (const s of embedded.skipped.slice(0, 5)) log(`skipped: ${s.reason}`);
+      }
       rows = embedded.kept;
-      for (const s of embedded.skipped.slice(0, 5)) log(`skipped: ${s.reason}`);
       candidates.push({ name: planned.name, baseline: planned.baseline, embeddings: embedded.embeddings, embedSeconds: (performance.now() - start) / 1000 });
     } finally {
       await backbone.dispose();
@@ -110,7 +115,7 @@ export async function rankCommand(argv: string[]): Promise<number> {
     onStep: log,
   });
   if (values.json) {
-    out(JSON.stringify({ ...result, examples: keptLabels.length, classes: new Set(keptLabels).size }));
+    out(JSON.stringify({ ...result, examples: keptLabels.length, classes: [...new Set(keptLabels)].sort(), skipped }));
     return 0;
   }
   const width = Math.max(12, ...result.ranked.map((r) => r.name.length)) + 2;
@@ -123,7 +128,8 @@ export async function rankCommand(argv: string[]): Promise<number> {
         `${(r.seconds.embed ?? 0).toFixed(1).padStart(9)}${scoreSeconds.toFixed(1).padStart(9)}`,
     );
   }
-  out(`* baseline (no pretrained weights). Probe: linear head, C = 1, ${result.ranked[0].probe?.folds ?? 0}-fold${groups ? ' grouped' : ''} cross-validation.`);
+  const probe = result.ranked[0].probe;
+  out(`* baseline (no pretrained weights). ${probe ? `Probe: linear head, C = 1, ${probe.folds}-fold${groups ? ' grouped' : ''} cross-validation.` : 'No probe (--no-probe, or a class with a single example).'}`);
   if (result.best) out(`best by LogME: ${result.best}`);
   if (result.negativeTransfer) out(`warning: ${result.negativeTransfer}`);
   return 0;
@@ -150,8 +156,13 @@ async function planCandidates(modality: Modality, backbones: string | undefined,
     const summary = summarizeModel(files.model);
     const blocks = blockOutputs(summary);
     const count = cuts === 'auto' ? 3 : /^\d+$/.test(cuts) ? Number(cuts) : undefined;
+    if (count === 0) throw new UsageError('--cuts takes auto, a number of blocks from 1, or tensor names.');
     if (count !== undefined && blocks.length === 0) throw new InvalidInputError(`${manifest.id} has no residual blocks to cut at; name tensors with --cuts <tensor,…> (edgehead models info ${manifest.id}).`);
     const tensors = count !== undefined ? blocks.slice(-count).reverse() : cuts.split(',').map((s) => s.trim()).filter(Boolean);
+    // Names are checked now, before any candidate is embedded.
+    const known = new Set(summary.tensors.map((t) => t.name));
+    const missing = tensors.filter((t) => !known.has(t));
+    if (missing.length) throw new UsageError(`--cuts: ${manifest.id} has no tensor ${missing.map((t) => `"${t}"`).join(', ')}; its residual block outputs are ${blocks.join(', ') || 'none'} (every tensor: edgehead models info ${manifest.id}).`);
     for (const tensor of tensors) {
       plan.push({ name: `${manifest.id}@${tensor}`, manifest, load: async () => (await loadBackbone(id, { device, cut: tensor, pooling: 'avg-nchw' })).backbone });
     }

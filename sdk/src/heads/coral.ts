@@ -12,8 +12,8 @@
  * the eigendecompositions): runs in Node, browsers and Workers.
  * @module
  */
-import { EigenvalueDecomposition, Matrix as MlMatrix } from 'ml-matrix';
 import { InvalidInputError } from '../core/errors.js';
+import { symmetricEigen } from './eigen.js';
 import { columnStats, sampleRows, toMatrix, type EmbeddingsInput, type Matrix } from './matrix.js';
 import { createRng } from './random.js';
 
@@ -133,18 +133,3 @@ function matrixPower(S: Float64Array, k: number, p: number): Float64Array {
   return out;
 }
 
-/**
- * Eigenvalues (descending) and eigenvectors (columns of a row-major n × n matrix) of a symmetric
- * matrix: ml-matrix's Householder tridiagonalisation and QL iterations (as LogME uses).
- */
-export function symmetricEigen(matrix: Float64Array, n: number): { values: number[]; vectors: Float64Array } {
-  const eig = new EigenvalueDecomposition(MlMatrix.from1DArray(n, n, matrix), { assumeSymmetric: true });
-  const values = eig.realEigenvalues;
-  const v = eig.eigenvectorMatrix;
-  const order = values.map((_, i) => i).sort((x, y) => values[y] - values[x]);
-  const vectors = new Float64Array(n * n);
-  order.forEach((src, dst) => {
-    for (let r = 0; r < n; r++) vectors[r * n + dst] = v.get(r, src);
-  });
-  return { values: order.map((i) => values[i]), vectors };
-}

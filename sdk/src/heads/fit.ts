@@ -227,16 +227,27 @@ function candidates(nPerClassMin: number, imbalanced: boolean): HeadSpec[] {
 /** Largest/smallest class size at which fit warns and auto also tries balanced class weights. */
 export const IMBALANCE_RATIO = 5;
 
+/**
+ * The most cross-validation folds the data allows: the smallest class's number of examples, or,
+ * with groups, of distinct groups (a fold needs one of each class it validates).
+ */
+export function foldLimit(labels: readonly string[], groups?: readonly (string | number)[]): number {
+  const perClass = new Map<string, Set<string | number>>();
+  labels.forEach((l, i) => {
+    const members = perClass.get(l) ?? new Set<string | number>();
+    members.add(groups ? groups[i] : i);
+    perClass.set(l, members);
+  });
+  return Math.min(...[...perClass.values()].map((m) => m.size));
+}
+
 export async function fitHead(x: EmbeddingsInput, labels: readonly string[], options: FitOptions = {}): Promise<FitReport> {
   const m = checkTrainingSet(x, labels);
   const classes = uniqueLabels(labels);
   const counts = Object.fromEntries(classes.map((c) => [c, 0]));
   for (const l of labels) counts[l]++;
-  // With groups, what limits the folds is the number of distinct groups per class.
-  const minCount = options.groups
-    ? Math.min(...classes.map((c) => new Set(options.groups!.filter((_, i) => labels[i] === c)).size))
-    : Math.min(...Object.values(counts));
   const seed = options.seed ?? 0;
+  const minCount = foldLimit(labels, options.groups);
   const folds = Math.min(options.folds ?? 5, minCount);
   const canCv = options.crossValidate !== false && folds >= 2;
   const log = options.onStep ?? (() => undefined);

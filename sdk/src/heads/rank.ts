@@ -6,7 +6,7 @@
  * @module
  */
 import { InvalidInputError } from '../core/errors.js';
-import { crossValidate, pairedMacroF1Error } from './fit.js';
+import { crossValidate, foldLimit, pairedMacroF1Error } from './fit.js';
 import { toMatrix, type EmbeddingsInput } from './matrix.js';
 import { logME } from './transferability.js';
 
@@ -59,21 +59,23 @@ const PROBE = { kind: 'linear', C: 1, tolerance: 1e-3 } as const;
 
 export async function rankEmbeddings(candidates: readonly RankCandidate[], labels: readonly string[], options: RankOptions = {}): Promise<RankResult> {
   if (candidates.length === 0) throw new InvalidInputError('rank needs at least one candidate.');
+  // Every candidate is checked before any is scored: a mistake in the last one costs no time.
   const names = new Set<string>();
-  for (const c of candidates) {
+  const matrices = candidates.map((c) => {
     if (names.has(c.name)) throw new InvalidInputError(`Two candidates are both named "${c.name}"; give each a distinct name.`);
     names.add(c.name);
-  }
-  const smallest = Math.min(...[...countBy(labels).values()]);
-  const folds = Math.min(options.folds ?? 3, smallest);
+    const x = toMatrix(c.embeddings, undefined, `${c.name} embedding`);
+    if (x.rows !== labels.length) throw new InvalidInputError(`Candidate "${c.name}" has ${x.rows} embeddings for ${labels.length} labels.`);
+    return x;
+  });
+  const folds = Math.min(options.folds ?? 3, foldLimit(labels, options.groups));
   const probe = (options.probe ?? true) && folds >= 2;
   const outOfFold = new Map<string, Awaited<ReturnType<typeof crossValidate>>>();
   const rows: RankedCandidate[] = [];
-  for (const candidate of candidates) {
-    const x = toMatrix(candidate.embeddings, undefined, `${candidate.name} embedding`);
-    if (x.rows !== labels.length) throw new InvalidInputError(`Candidate "${candidate.name}" has ${x.rows} embeddings for ${labels.length} labels.`);
+  for (const [index, candidate] of candidates.entries()) {
+    const x = matrices[index];
     let start = performance.now();
-    const score = logME(x, labels).score;
+    const score = logME(x, labels, { seed: options.seed }).score;
     const logMESeconds = (performance.now() - start) / 1000;
     const row: RankedCandidate = { name: candidate.name, baseline: candidate.baseline ?? false, dim: x.cols, logME: score, seconds: { embed: candidate.embedSeconds, logME: logMESeconds } };
     if (probe) {
@@ -112,10 +114,4 @@ function negativeTransfer(
   return gain < -2 * error
     ? `Negative transfer: the baseline ${baseline.name} (probe macro-F1 ${f1(baseline)}) beats every backbone (best ${backbone.name}, ${f1(backbone)}). These backbones' features do not suit this data; try another backbone, or fine-tune one.`
     : `No clear gain from transfer: the best backbone ${backbone.name} (probe macro-F1 ${f1(backbone)}) is within two standard errors (±${error.toFixed(3)}) of the baseline ${baseline.name} (${f1(baseline)}). A pretrained backbone may not suit this data; check with more examples or another backbone.`;
-}
-
-function countBy(labels: readonly string[]): Map<string, number> {
-  const counts = new Map<string, number>();
-  for (const l of labels) counts.set(l, (counts.get(l) ?? 0) + 1);
-  return counts;
 }

@@ -10,9 +10,11 @@
  * every iteration, so a score costs about as much as one small matrix factorisation.
  * @module
  */
-import { EigenvalueDecomposition, Matrix as MlMatrix } from 'ml-matrix';
 import { InvalidInputError } from '../core/errors.js';
-import { toMatrix, type EmbeddingsInput } from './matrix.js';
+import { symmetricEigen } from './eigen.js';
+import { labelIndices, uniqueLabels } from './head.js';
+import { selectRows, toMatrix, type EmbeddingsInput } from './matrix.js';
+import { createRng, shuffle } from './random.js';
 
 export interface LogMEResult {
   /** Mean over classes of the maximised log evidence per row. */
@@ -20,6 +22,17 @@ export interface LogMEResult {
   /** The same, per class (in the order of `classes`). */
   perClass: number[];
   classes: string[];
+  /** Rows scored (a seeded sample when both the rows and the dimension exceed `maxRows`). */
+  rows: number;
+}
+
+export interface LogMEOptions {
+  /**
+   * The eigendecomposition is cubic in min(rows, dimension): when both exceed this, a seeded
+   * sample of this many rows is scored. Default 1000 (about 10 s on one core here).
+   */
+  maxRows?: number;
+  seed?: number;
 }
 
 /** Relative change of α/β below which the fixed point is taken as reached. */
@@ -27,22 +40,30 @@ const TOLERANCE = 1e-10;
 const MAX_ITERATIONS = 500;
 /**
  * Bounds on the precisions. Features that carry nothing about a class drive α to infinity (the
- * weights to zero) and a perfect fit drives β there; the evidence has a finite limit in both
- * cases, which these bounds reach to many digits without overflowing.
+ * weights to zero): the evidence has a finite limit, which the bound reaches to many digits. A
+ * class fitted exactly (fewer rows than dimensions, labels in the span of the rows) drives β to
+ * infinity and its evidence without limit: there the bound on β caps the score, so such a score
+ * says "separable", not how well it will generalise; the probe beside it does.
  */
 const MAX_RATIO = 1e12;
 
 /** LogME of `embeddings` (n × d, as the backbone gives them) for `labels` (n class names). */
-export function logME(embeddings: EmbeddingsInput, labels: readonly string[]): LogMEResult {
-  const f = toMatrix(embeddings, undefined, 'embedding');
-  const n = f.rows;
-  const d = f.cols;
-  if (labels.length !== n) throw new InvalidInputError(`LogME needs one label per embedding; got ${labels.length} labels for ${n} embeddings.`);
-  const classes = [...new Set(labels)].sort();
+export function logME(embeddings: EmbeddingsInput, labels: readonly string[], options: LogMEOptions = {}): LogMEResult {
+  let f = toMatrix(embeddings, undefined, 'embedding');
+  if (labels.length !== f.rows) throw new InvalidInputError(`LogME needs one label per embedding; got ${labels.length} labels for ${f.rows} embeddings.`);
+  const maxRows = options.maxRows ?? 1000;
+  let rowLabels = labels;
+  if (f.rows > maxRows && f.cols > maxRows) {
+    const chosen = shuffle(Array.from({ length: f.rows }, (_, i) => i), createRng(options.seed ?? 0)).slice(0, maxRows).sort((a, b) => a - b);
+    f = selectRows(f, chosen);
+    rowLabels = chosen.map((i) => labels[i]);
+  }
+  const classes = uniqueLabels(rowLabels);
   if (classes.length < 2) throw new InvalidInputError('LogME needs at least two classes.');
-  const spectrum = projectedSpectrum(f.data, n, d, labels, classes);
-  const perClass = classes.map((_, c) => maximisedEvidence(spectrum.s, spectrum.z[c], spectrum.yy[c], n, d) / n);
-  return { score: perClass.reduce((a, b) => a + b, 0) / perClass.length, perClass, classes };
+  const n = f.rows;
+  const spectrum = projectedSpectrum(f.data, n, f.cols, labelIndices(rowLabels, classes), classes.length);
+  const perClass = classes.map((_, c) => maximisedEvidence(spectrum.s, spectrum.z[c], spectrum.yy[c], n) / n);
+  return { score: perClass.reduce((a, b) => a + b, 0) / perClass.length, perClass, classes, rows: n };
 }
 
 interface Spectrum {
@@ -54,9 +75,9 @@ interface Spectrum {
   yy: number[];
 }
 
-function projectedSpectrum(data: Float32Array, n: number, d: number, labels: readonly string[], classes: string[]): Spectrum {
-  const classOf = labels.map((l) => classes.indexOf(l));
-  const yy = classes.map((_, c) => classOf.filter((k) => k === c).length);
+function projectedSpectrum(data: Float32Array, n: number, d: number, classOf: Int32Array, classCount: number): Spectrum {
+  const yy = new Array<number>(classCount).fill(0);
+  for (const c of classOf) yy[c]++;
   const primal = d <= n;
   const k = primal ? d : n;
   const gram = new Float64Array(k * k);
@@ -83,33 +104,31 @@ function projectedSpectrum(data: Float32Array, n: number, d: number, labels: rea
     }
   }
   for (let a = 0; a < k; a++) for (let b = 0; b < a; b++) gram[a * k + b] = gram[b * k + a];
-  const eig = new EigenvalueDecomposition(MlMatrix.from1DArray(k, k, gram), { assumeSymmetric: true });
-  const values = eig.realEigenvalues;
-  const vectors = eig.eigenvectorMatrix;
+  const { values, vectors } = symmetricEigen(gram, k);
   // Eigenvalues below this are rounding noise of a rank-deficient Gram matrix.
-  const floor = Math.max(...values) * k * 1e-12;
-  const keep = values.map((v, i) => (v > floor ? i : -1)).filter((i) => i >= 0);
+  const floor = Math.max(values[0], 0) * k * 1e-12;
+  const keep = values.flatMap((v, i) => (v > floor ? [i] : []));
   const s = keep.map((i) => values[i]);
-  const z = classes.map(() => new Float64Array(keep.length));
+  const z = yy.map(() => new Float64Array(keep.length));
   if (primal) {
     // uᵢ = F vᵢ / √sᵢ, so uᵢᵀy = (Fᵀy)·vᵢ / √sᵢ; Fᵀy is the sum of the class's rows.
-    const fty = classes.map(() => new Float64Array(d));
+    const fty = yy.map(() => new Float64Array(d));
     for (let r = 0; r < n; r++) {
       const target = fty[classOf[r]];
       for (let a = 0; a < d; a++) target[a] += data[r * d + a];
     }
     keep.forEach((col, j) => {
       const scale = 1 / Math.sqrt(values[col]);
-      for (let c = 0; c < classes.length; c++) {
+      for (let c = 0; c < classCount; c++) {
         let sum = 0;
-        for (let a = 0; a < d; a++) sum += fty[c][a] * vectors.get(a, col);
+        for (let a = 0; a < d; a++) sum += fty[c][a] * vectors[a * k + col];
         z[c][j] = sum * scale;
       }
     });
   } else {
     // The eigenvectors of FFᵀ are the uᵢ themselves; uᵢᵀy sums uᵢ over the class's rows.
     keep.forEach((col, j) => {
-      for (let r = 0; r < n; r++) z[classOf[r]][j] += vectors.get(r, col);
+      for (let r = 0; r < n; r++) z[classOf[r]][j] += vectors[r * k + col];
     });
   }
   return { s, z, yy };
@@ -122,9 +141,11 @@ function projectedSpectrum(data: Float32Array, n: number, d: number, labels: rea
  *   ‖y − Fm‖² = Σ (α/(α+βsᵢ))²zᵢ² + (yᵀy − Σzᵢ²);  γ = Σ βsᵢ/(α+βsᵢ);
  *   α ← γ/‖m‖², β ← (n − γ)/‖y − Fm‖² until α/β stops moving;
  *   log p(y) = d/2·log α + n/2·log β − β/2‖y − Fm‖² − α/2‖m‖² − ½ log|A| − n/2·log 2π,
- * where log|A| counts the d − rank zero eigenvalues as log α each.
+ * where log|A| = (d − rank)·log α + Σ log(α + βsᵢ): the first part cancels d − rank of the d/2·log α,
+ * leaving rank/2·log α (so a zero spectrum is the model y = ε alone, β = n/yᵀy).
  */
-function maximisedEvidence(s: readonly number[], z: Float64Array, yy: number, n: number, d: number): number {
+function maximisedEvidence(s: readonly number[], z: Float64Array, yy: number, n: number): number {
+  if (s.length === 0) return (n / 2) * Math.log(n / yy) - n / 2 - (n / 2) * Math.log(2 * Math.PI);
   let alpha = 1;
   let beta = 1;
   const sMax = Math.max(...s, Number.MIN_VALUE);
@@ -151,12 +172,12 @@ function maximisedEvidence(s: readonly number[], z: Float64Array, yy: number, n:
   // m and the residual at the final α, β (the loop computed them at the previous pair).
   mm = 0;
   residual = outside;
-  let logDetA = (d - s.length) * Math.log(alpha);
+  let logDetSpectrum = 0;
   for (let i = 0; i < s.length; i++) {
     const denom = alpha + beta * s[i];
     mm += (beta * beta * s[i] * z[i] * z[i]) / (denom * denom);
     residual += ((alpha * alpha) / (denom * denom)) * z[i] * z[i];
-    logDetA += Math.log(denom);
+    logDetSpectrum += Math.log(denom);
   }
-  return (d / 2) * Math.log(alpha) + (n / 2) * Math.log(beta) - (beta / 2) * residual - (alpha / 2) * mm - logDetA / 2 - (n / 2) * Math.log(2 * Math.PI);
+  return (s.length / 2) * Math.log(alpha) + (n / 2) * Math.log(beta) - (beta / 2) * residual - (alpha / 2) * mm - logDetSpectrum / 2 - (n / 2) * Math.log(2 * Math.PI);
 }
