@@ -1,7 +1,7 @@
 /**
  * Drift at the edge. Each head version's Durable Object keeps, per time window, what the version
  * was asked: rows classified, the predicted-label mix, how many were answered unknown, and a
- * weighted reservoir sample of the embeddings (never raw inputs: the worker sees none). Memory and
+ * uniform reservoir sample of the embeddings (never raw inputs: the worker sees none). Memory and
  * storage are bounded by settings, whatever the traffic. `GET /v1/heads/{ref}/drift` tests the
  * recent sample against the sample of training embeddings the head file keeps
  * (`edgehead fit --keep-reference n`) with the SDK's MMD test.
@@ -28,17 +28,34 @@ export interface DriftConfig {
   sampleRows: number;
 }
 
+/** A whole-number setting, or its default when unset or not a number. */
+function setting(value: string | undefined, fallback: number, min: number, max: number): number {
+  const n = Number(value ?? fallback);
+  return Number.isFinite(n) ? Math.max(min, Math.min(max, Math.round(n))) : fallback;
+}
+
 export function driftConfigOf(env: DriftSettings): DriftConfig {
   return {
     enabled: env.DRIFT !== 'off',
-    windowMs: 1000 * Math.max(1, Number(env.DRIFT_WINDOW_SECONDS ?? 3600)),
-    windows: Math.max(1, Math.min(1000, Number(env.DRIFT_WINDOWS ?? 24))),
-    sampleRows: Math.max(2, Math.min(1024, Number(env.DRIFT_SAMPLE_ROWS ?? 64))),
+    windowMs: 1000 * setting(env.DRIFT_WINDOW_SECONDS, 3600, 1, 366 * 86_400),
+    windows: setting(env.DRIFT_WINDOWS, 24, 1, 1000),
+    sampleRows: setting(env.DRIFT_SAMPLE_ROWS, 64, 2, 1024),
   };
 }
 
-/** Rows of one request offered to the window's reservoir; each stands for rows / offered rows. */
-const OFFERED_PER_REQUEST = 8;
+/**
+ * The sample is a uniform one over every row the window classified (reservoir sampling with
+ * random keys: each row draws a key in [0, 1), the window keeps the rows with the largest keys).
+ * Only rows that can still enter travel to the Durable Object: those with a key above the
+ * window's current threshold (the smallest kept key once the sample is full), which each isolate
+ * remembers from the object's last answer — a stale threshold is lower, so it only sends rows the
+ * object then turns away.
+ */
+const thresholds = new Map<string, { windowStart: number; threshold: number }>();
+
+export function windowStartOf(at: number, config: DriftConfig): number {
+  return at - (at % config.windowMs);
+}
 
 /** What one classify request contributes. */
 export interface DriftRecord {
@@ -47,26 +64,31 @@ export interface DriftRecord {
   unknown: number;
   /** Predicted label → count (answers rejected as unknown are counted in `unknown` only). */
   labels: Record<string, number>;
+  /** Rows that may enter the sample, with their keys. */
   offered: Float32Array[];
-  /** Reservoir weight of each offered row. */
-  weight: number;
+  keys: number[];
 }
 
-export function driftRecord(embeddings: Float32Array[], predictions: readonly Prediction[], at = Date.now()): DriftRecord {
+export function driftRecord(uid: string, embeddings: Float32Array[], predictions: readonly Prediction[], config: DriftConfig, at = Date.now()): DriftRecord {
   const labels: Record<string, number> = {};
   let unknown = 0;
   for (const p of predictions) {
     if (p.label === null) unknown++;
     else labels[p.label] = (labels[p.label] ?? 0) + 1;
   }
-  // A uniform choice of rows within the request (partial Fisher–Yates).
-  const order = embeddings.map((_, i) => i);
-  const take = Math.min(OFFERED_PER_REQUEST, order.length);
-  for (let i = 0; i < take; i++) {
-    const j = i + Math.floor(Math.random() * (order.length - i));
-    [order[i], order[j]] = [order[j], order[i]];
-  }
-  return { at, rows: embeddings.length, unknown, labels, offered: order.slice(0, take).map((i) => embeddings[i]), weight: embeddings.length / Math.max(1, take) };
+  const known = thresholds.get(uid);
+  const threshold = known && known.windowStart === windowStartOf(at, config) ? known.threshold : 0;
+  // At most sampleRows rows of one request can enter: its largest keys above the threshold.
+  const candidates = embeddings.map((row) => ({ row, key: Math.random() })).filter((c) => c.key > threshold);
+  candidates.sort((a, b) => b.key - a.key);
+  const kept = candidates.slice(0, config.sampleRows);
+  return { at, rows: embeddings.length, unknown, labels, offered: kept.map((c) => c.row), keys: kept.map((c) => c.key) };
+}
+
+/** Remembers the window's threshold the object answered with (per isolate, bounded). */
+export function rememberThreshold(uid: string, answer: { windowStart: number; threshold: number }): void {
+  if (thresholds.size >= 10_000 && !thresholds.has(uid)) thresholds.clear();
+  thresholds.set(uid, answer);
 }
 
 /** A window's counts (its sample is stored beside it, one row per key). */
@@ -76,29 +98,40 @@ export interface WindowSummary {
   requests: number;
   unknown: number;
   labels: Record<string, number>;
-  /** Reservoir keys by slot (Efraimidis–Spirakis: u^(1/w); the largest keys are kept). */
+  /** Reservoir keys by slot. */
   keys: number[];
 }
 
 const WINDOW_PREFIX = 'drift:w:';
+const TOMBSTONE = 'drift:deleted';
 const windowKey = (start: number) => `${WINDOW_PREFIX}${String(start).padStart(15, '0')}`;
 const rowKey = (start: number, slot: number) => `drift:r:${String(start).padStart(15, '0')}:${String(slot).padStart(5, '0')}`;
 const rowPrefix = (start: number) => `drift:r:${String(start).padStart(15, '0')}:`;
 
+/** Rows the report's shift test uses at most, drawn from the pooled windows in proportion to their traffic. */
+export const MAX_TEST_ROWS = 256;
+
 /**
- * The Durable Object's side: counts and reservoir of the current window in memory (written
- * through to storage on each record, only the slots that change), older windows in storage.
+ * The drift side of a version, in a Durable Object of its own (named `drift:<uid>`, apart from
+ * the object that serves kNN/centroid heads, so recording never queues behind a classification):
+ * the current window's counts and keys in memory, written through on each record (only the
+ * sample slots that change), older windows in storage.
  */
 export class DriftStore {
   private current?: WindowSummary;
+  private deleted?: boolean;
 
   constructor(private readonly storage: DurableObjectStorage) {}
 
-  async record(r: DriftRecord, config: DriftConfig): Promise<void> {
-    const start = r.at - (r.at % config.windowMs);
+  /** Adds a record; answers the window's threshold for the isolate to remember. */
+  async record(r: DriftRecord, config: DriftConfig): Promise<{ windowStart: number; threshold: number }> {
+    const start = windowStartOf(r.at, config);
+    this.deleted ??= (await this.storage.get<boolean>(TOMBSTONE)) ?? false;
+    // A late record for a deleted version (waitUntil, or an isolate's cached row) is dropped.
+    if (this.deleted) return { windowStart: start, threshold: 1 };
     if (!this.current || this.current.start !== start) {
       this.current = (await this.storage.get<WindowSummary>(windowKey(start))) ?? { start, rows: 0, requests: 0, unknown: 0, labels: {}, keys: [] };
-      await this.prune(start, config);
+      await this.prune(config);
     }
     const w = this.current;
     w.rows += r.rows;
@@ -106,25 +139,29 @@ export class DriftStore {
     w.unknown += r.unknown;
     for (const [label, n] of Object.entries(r.labels)) w.labels[label] = (w.labels[label] ?? 0) + n;
     const changed: Record<string, Float32Array> = {};
-    for (const row of r.offered) {
-      const key = Math.random() ** (1 / r.weight);
+    r.offered.forEach((row, i) => {
+      const key = r.keys[i];
       let slot = -1;
       if (w.keys.length < config.sampleRows) slot = w.keys.length;
       else {
-        const smallest = w.keys.reduce((m, k, i) => (k < w.keys[m] ? i : m), 0);
+        const smallest = w.keys.reduce((m, k, j) => (k < w.keys[m] ? j : m), 0);
         if (key > w.keys[smallest]) slot = smallest;
       }
-      if (slot < 0) continue;
+      if (slot < 0) return;
       w.keys[slot] = key;
       changed[rowKey(start, slot)] = row;
-    }
-    await this.storage.put({ ...changed, [windowKey(start)]: w });
+    });
+    // At most sampleRows + 1 keys: puts of over 128 keys go in parts (the counts last, once every row is in).
+    const entries = Object.entries(changed);
+    for (let i = 0; i < entries.length; i += 127) await this.storage.put(Object.fromEntries(entries.slice(i, i + 127)));
+    await this.storage.put(windowKey(start), w);
+    return { windowStart: start, threshold: w.keys.length < config.sampleRows ? 0 : Math.min(...w.keys) };
   }
 
-  /** Deletes windows beyond the newest `config.windows` (including the one starting at `start`). */
-  private async prune(start: number, config: DriftConfig): Promise<void> {
+  /** Deletes windows beyond the newest `config.windows` (the current one included). */
+  private async prune(config: DriftConfig): Promise<void> {
     const starts = [...(await this.storage.list({ prefix: WINDOW_PREFIX })).keys()].map((k) => Number(k.slice(WINDOW_PREFIX.length)));
-    const all = [...new Set([...starts, start])].sort((a, b) => b - a);
+    const all = [...new Set([...starts, this.current!.start])].sort((a, b) => b - a);
     for (const old of all.slice(config.windows)) {
       const keys = [windowKey(old), ...(await this.storage.list({ prefix: rowPrefix(old) })).keys()];
       // Storage deletes at most 128 keys per call.
@@ -132,14 +169,36 @@ export class DriftStore {
     }
   }
 
-  /** Every kept window's counts, newest first, and the sample rows of the newest `pool` windows with data. */
+  /**
+   * Every kept window's counts, newest first, and a sample for the shift test: at most
+   * MAX_TEST_ROWS rows from the newest `pool` windows with data, each window contributing in
+   * proportion to the rows it classified.
+   */
   async read(pool: number): Promise<{ windows: WindowSummary[]; sample: Float32Array[] }> {
     const windows = [...(await this.storage.list<WindowSummary>({ prefix: WINDOW_PREFIX })).values()].sort((a, b) => b.start - a.start);
+    const pooled = windows.filter((w) => w.rows > 0).slice(0, pool);
+    const total = pooled.reduce((n, w) => n + w.rows, 0);
     const sample: Float32Array[] = [];
-    for (const w of windows.filter((w) => w.rows > 0).slice(0, pool)) {
-      sample.push(...(await this.storage.list<Float32Array>({ prefix: rowPrefix(w.start) })).values());
+    for (const w of pooled) {
+      const rows = [...(await this.storage.list<Float32Array>({ prefix: rowPrefix(w.start) })).values()];
+      const share = Math.max(1, Math.round((MAX_TEST_ROWS * w.rows) / total));
+      // The stored rows are a uniform sample of the window, and so is a random subset of them
+      // (slots fill in arrival order: a prefix would favour the window's first rows).
+      for (let i = rows.length - 1; i > 0; i--) {
+        const j = Math.floor(Math.random() * (i + 1));
+        [rows[i], rows[j]] = [rows[j], rows[i]];
+      }
+      sample.push(...rows.slice(0, share));
     }
     return { windows, sample };
+  }
+
+  /** Forgets everything and refuses records from now on (the version is deleted; uids are never reused). */
+  async clear(): Promise<void> {
+    await this.storage.deleteAll();
+    await this.storage.put(TOMBSTONE, true);
+    this.current = undefined;
+    this.deleted = true;
   }
 }
 

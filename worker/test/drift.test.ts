@@ -7,7 +7,7 @@
 import { env, runInDurableObject } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
 import { DriftStore, driftRecord } from '../src/drift.js';
-import { CentroidHead, LinearHead, encodeReference, headToJson } from 'edgehead/heads';
+import { CentroidHead, encodeReference, headToJson } from 'edgehead/heads';
 import { call, FINGERPRINT, tenant, upload } from './helpers.js';
 
 const CENTRES: Record<string, number[]> = { a: [1, 0, 0, 0.1], b: [0, 1, 0, 0.1], c: [0, 0, 1, 0.1] };
@@ -22,7 +22,7 @@ function draw(i: number, offset = 0): number[] {
 /** A centroid head fitted on 90 rows, keeping 60 of them as its reference sample. */
 function headWithReference(keep: boolean): string {
   const x = Array.from({ length: 90 }, (_, i) => draw(i + 10_000));
-  const y = x.map((_, i) => LABELS[i % 3]);
+  const y = x.map((_, i) => LABELS[(i + 10_000) % 3]);
   const head = CentroidHead.fit(x, y, { metric: 'euclidean' });
   const sample = { rows: 60, cols: 4, data: Float32Array.from(x.slice(0, 60).flat()) };
   return headToJson(head, {
@@ -41,26 +41,34 @@ async function stream(key: string, ref: string, requests: number, offset: number
     const rows = Array.from({ length: 8 }, (_, i) => draw(r * 8 + i, offset));
     expect((await call('POST', `/v1/heads/${ref}/classify`, { key, body: { embeddings: rows, rejectUnknown: false } })).status).toBe(200);
   }
-  // Recording runs after each answer (waitUntil): poll until it has caught up.
+  return settled(key, ref, requests);
+}
+
+/**
+ * Recording runs after each answer (waitUntil): polls until every request is counted. Pools all
+ * kept windows, so a run that crosses a window boundary still sees one sample of all its rows.
+ */
+async function settled(key: string, ref: string, requests: number): Promise<any> {
   for (let tries = 0; tries < 100; tries++) {
-    const drift = await call('GET', `/v1/heads/${ref}/drift`, { key });
-    if (drift.body.windows?.[0]?.requests === requests) return drift.body;
+    const drift = await call('GET', `/v1/heads/${ref}/drift?windows=24`, { key });
+    if (drift.body.windows?.reduce((n: number, w: { requests: number }) => n + w.requests, 0) === requests) return drift.body;
     await new Promise((r) => setTimeout(r, 20));
   }
   throw new Error('drift statistics did not catch up');
 }
+
+const config = () => ({ enabled: true, windowMs: 3_600_000, windows: 24, sampleRows: 64 });
 
 describe('drift', () => {
   it('a stream like the training data is not flagged; the same stream moved is, with p < 0.05', async () => {
     const t = await tenant();
     await upload(t.write, 'watched', headWithReference(true));
     const calm = await stream(t.read, 'watched@1', 6, 0);
-    expect(calm.windows).toHaveLength(1);
-    expect(calm.windows[0]).toMatchObject({ requests: 6, rows: 48, unknownRate: 0 });
+    expect(calm.windows[0]).toMatchObject({ unknownRate: 0 });
     // Rows cycle a, b, c: a third each, and the head recognises its own distribution.
     for (const l of LABELS) expect(calm.windows[0].labels[l]).toBeCloseTo(1 / 3, 1);
     expect(calm.training.labels).toEqual({ a: 1 / 3, b: 1 / 3, c: 1 / 3 });
-    expect(calm.shift).toMatchObject({ shifted: false, referenceRows: 60, rows: 48, windows: 1 });
+    expect(calm.shift).toMatchObject({ shifted: false, referenceRows: 60, rows: 48 });
     expect(calm.shift.pValue).toBeGreaterThan(0.05);
 
     await upload(t.write, 'watched', headWithReference(true));
@@ -69,24 +77,37 @@ describe('drift', () => {
     expect(moved.shift.shifted).toBe(true);
     expect(moved.shift.pValue).toBeLessThan(0.05);
     // Version 1's statistics are its own.
-    expect((await call('GET', '/v1/heads/watched@1/drift', { key: t.read })).body.shift.shifted).toBe(false);
+    expect((await call('GET', '/v1/heads/watched@1/drift?windows=24', { key: t.read })).body.shift.shifted).toBe(false);
   });
 
-  it('unknown answers are counted; a head without a reference sample reports windows and says how to get a test', async () => {
+  it('label shares and unknown answers are counted; a head without a reference sample says how to get a test', async () => {
     const t = await tenant();
-    const { x, y } = { x: [[1, 0, 0, 0], [0, 1, 0, 0]], y: ['a', 'b'] };
-    await upload(t.write, 'plain', headToJson(LinearHead.fit(x, y, { C: 10 }), { backbone: { id: 'toy', fingerprint: FINGERPRINT } }));
-    const r = await call('POST', '/v1/heads/plain/classify', { key: t.read, body: { embeddings: [[1, 0, 0, 0], [0, 1, 0, 0], [0, 1, 0, 0]] } });
-    expect(r.status).toBe(200);
-    let drift: any;
-    for (let tries = 0; tries < 100 && drift?.windows?.[0]?.requests !== 1; tries++) {
-      drift = (await call('GET', '/v1/heads/plain/drift', { key: t.read })).body;
-      await new Promise((res) => setTimeout(res, 20));
-    }
-    expect(drift.windows[0]).toMatchObject({ rows: 3, labels: { a: 1 / 3, b: 2 / 3 } });
+    await upload(t.write, 'plain', headWithReference(false));
+    // Two a, one b, and one row far from every class, which the head's gate answers unknown.
+    const rows = [draw(0), draw(3), draw(1), [0, 0, 0, 40]];
+    const r = await call('POST', '/v1/heads/plain/classify', { key: t.read, body: { embeddings: rows } });
+    expect(r.body.predictions.map((p: { label: string | null }) => p.label)).toEqual(['a', 'a', 'b', null]);
+    const drift = await settled(t.read, 'plain', 1);
+    expect(drift.windows[0]).toMatchObject({ rows: 4, unknownRate: 0.25, labels: { a: 2 / 3, b: 1 / 3 } });
     expect(drift.shift).toBeNull();
     expect(drift.note).toMatch(/--keep-reference/);
-    expect(drift.training).toBeNull();
+    expect(drift.training.labels).toEqual({ a: 1 / 3, b: 1 / 3, c: 1 / 3 });
+  });
+
+  it('deleting a head deletes its statistics, and a late record cannot bring them back', async () => {
+    const t = await tenant();
+    await upload(t.write, 'gone', headWithReference(true));
+    await stream(t.read, 'gone', 1, 0);
+    const { uid } = (await env.DB.prepare('SELECT uid FROM versions WHERE tenant_id = ? AND name = ?').bind(t.id, 'gone').first<{ uid: string }>())!;
+    const stub = env.HEAD_STATE.get(env.HEAD_STATE.idFromName(`drift:${uid}`));
+    const windows = () => runInDurableObject(stub, async (_instance, state) => [...(await state.storage.list({ prefix: 'drift:w:' })).keys()]);
+    expect(await windows()).toHaveLength(1);
+    expect((await call('DELETE', '/v1/heads/gone', { key: t.write })).status).toBe(200);
+    expect(await windows()).toEqual([]);
+    // A record arriving after the delete (waitUntil, or an isolate's cached row) is dropped.
+    await stub.recordDrift(driftRecord(uid, [Float32Array.of(1, 0, 0, 0)], [], config()), config());
+    expect(await windows()).toEqual([]);
+    expect((await call('GET', '/v1/heads/gone/drift', { key: t.read })).status).toBe(404);
   });
 
   it('refuses a bad windows parameter and unknown heads', async () => {
@@ -108,7 +129,7 @@ describe('drift storage stays bounded', () => {
       const prediction = (label: string) => ({ label, nearest: label, probability: 1, topK: [], unknown: false, distance: 0 });
       for (const at of [0, 10, 1000, 2000, 2500]) {
         const rows = Array.from({ length: 20 }, (_, i) => Float32Array.of(at, i));
-        await store.record(driftRecord(rows, rows.map(() => prediction('a')), at), config);
+        await store.record(driftRecord('bounds', rows, rows.map(() => prediction('a')), config, at), config);
       }
       const { windows, sample } = await store.read(5);
       // Windows at 0, 1000 and 2000: the oldest is gone, with its sample rows.
@@ -118,6 +139,27 @@ describe('drift storage stays bounded', () => {
       expect([...(await state.storage.list({ prefix: 'drift:' })).keys()]).toHaveLength(2 + 8);
       // Every kept row belongs to a kept window.
       expect(sample.every((r) => r[0] >= 1000)).toBe(true);
+    });
+  });
+
+  it('the sample is uniform over rows, not requests: a big request counts by its rows', async () => {
+    const stub = env.HEAD_STATE.get(env.HEAD_STATE.idFromName('drift-uniform-test'));
+    await runInDurableObject(stub, async (_instance, state) => {
+      const store = new DriftStore(state.storage);
+      const config = { enabled: true, windowMs: 3_600_000, windows: 24, sampleRows: 64 };
+      const record = (marker: number, n: number) => {
+        const rows = Array.from({ length: n }, () => Float32Array.of(marker));
+        return store.record(driftRecord('uniform', rows, [], config, 5), config);
+      };
+      // Nine small requests around one of 200 rows: 200 of the window's 272 rows are marked 1.
+      for (let i = 0; i < 4; i++) await record(0, 8);
+      await record(1, 200);
+      for (let i = 0; i < 5; i++) await record(0, 8);
+      const { sample } = await store.read(1);
+      const big = sample.filter((r) => r[0] === 1).length;
+      // Uniform over rows: hypergeometric, mean 64 · 200/272 = 47, sd 3.1; per request it would be 6.
+      expect(sample).toHaveLength(64);
+      expect(big).toBeGreaterThan(35);
     });
   });
 });

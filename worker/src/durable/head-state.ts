@@ -121,7 +121,7 @@ export class HeadState extends DurableObject<HeadStateEnv> {
   private generation = 0;
   private log: (Change & { bytes: number })[] = [];
   private logBytes = 0;
-  /** What this version was asked, per time window (any head kind). */
+  /** In the object named `drift:<uid>` only: what the version was asked, per time window. */
   private readonly drift = new DriftStore(this.ctx.storage);
 
   /** A new epoch: snapshots taken before reload in full (called whenever the state is rebuilt or cleared). */
@@ -276,14 +276,19 @@ export class HeadState extends DurableObject<HeadStateEnv> {
     return outcome(() => this.remove(ref, ids));
   }
 
-  /** Adds one classify request to the drift statistics (called after the answer was sent). */
-  recordDrift(record: DriftRecord, config: DriftConfig): Promise<void> {
+  /** Drift object: adds one classify request's statistics (sent after the answer). */
+  recordDrift(record: DriftRecord, config: DriftConfig): Promise<{ windowStart: number; threshold: number }> {
     return this.drift.record(record, config);
   }
 
-  /** The drift windows kept, and the sample rows of the newest `pool` windows with data. */
+  /** Drift object: the windows kept, and a sample of the newest `pool` windows with data. */
   readDrift(pool: number): Promise<{ windows: WindowSummary[]; sample: Float32Array[] }> {
     return this.drift.read(pool);
+  }
+
+  /** Drift object: forgets the statistics and refuses late records (the version is deleted). */
+  clearDrift(): Promise<void> {
+    return this.drift.clear();
   }
 
   /** Forgets everything: called when the version is deleted. */

@@ -11,7 +11,7 @@ import { assertDeclaredFits, assertHeadFits } from '../head-limits.js';
 import { assertSealed, integritySecret, sealVersion } from '../integrity.js';
 import { classifyKnn, forgetSnapshots } from '../snapshots.js';
 import { parseEmbeddings } from '../embeddings.js';
-import { driftConfigOf, driftRecord, driftReport } from '../drift.js';
+import { driftConfigOf, driftRecord, driftReport, rememberThreshold } from '../drift.js';
 import { ALIAS_PATTERN, headName, optionalNumber, parseRef, readJsonObject, readJsonText } from '../request.js';
 import { blobKey, readVerified } from '../store/blobs.js';
 import { Store, type VersionRow } from '../store/d1.js';
@@ -140,7 +140,8 @@ heads.delete('/:name', requireKey('write'), async (c) => {
   // before uids shared them within the head). A failure here leaves only unreachable state:
   // uids are never used again.
   const cleanup = await Promise.allSettled([
-    ...rows.map((r) => stateStub(c, r).clear()),
+    ...rows.filter((r) => r.kind !== 'linear').map((r) => stateStub(c, r).clear()),
+    ...rows.map((r) => driftStub(c, r).clearDrift()),
     ...[...new Set(rows.map((r) => r.blob_key))].map((k) => c.env.BLOBS.delete(k)),
   ]);
   for (const r of cleanup) if (r.status === 'rejected') console.warn('head delete: cleanup failed (state left unreachable)', r.reason);
@@ -223,6 +224,11 @@ function stateStub(c: Context<AppEnv>, row: VersionRow) {
   return c.env.HEAD_STATE.get(c.env.HEAD_STATE.idFromName(row.uid));
 }
 
+/** The version's drift statistics live in an object of their own: recording never queues behind a classification. */
+function driftStub(c: Context<AppEnv>, row: VersionRow) {
+  return c.env.HEAD_STATE.get(c.env.HEAD_STATE.idFromName(`drift:${row.uid}`));
+}
+
 /** Unwraps a Durable Object outcome: its status and code survive the RPC boundary. */
 function unwrap<T>(o: Outcome<T>): T {
   if (o.ok) return o.value;
@@ -261,7 +267,10 @@ heads.post('/:ref/classify', requireKey('read'), async (c) => {
   const drift = driftConfigOf(c.env);
   if (drift.enabled) {
     // After the answer: the statistics never delay or fail a classification.
-    const recorded = stateStub(c, row).recordDrift(driftRecord(embeddings, predictions), drift).catch((e: unknown) => console.warn('drift: not recorded', e));
+    const recorded = driftStub(c, row)
+      .recordDrift(driftRecord(row.uid, embeddings, predictions, drift), drift)
+      .then((answer) => rememberThreshold(row.uid, answer))
+      .catch((e: unknown) => console.warn('drift: not recorded', e));
     c.executionCtx.waitUntil(recorded);
   }
   return c.json({ head: row.name, version: row.version, predictions });
@@ -276,7 +285,7 @@ heads.get('/:ref/drift', requireKey('read'), async (c) => {
   if (!Number.isInteger(pool) || pool < 1 || pool > config.windows) throw badRequest('INVALID_FIELD', `"windows" must be an integer from 1 to ${config.windows} (the windows kept).`);
   const { training } = parseHead(await readVerified(c.env.BLOBS, row.blob_key, row.sha256));
   const reference = decodeReference(training, row.dim);
-  const read = await stateStub(c, row).readDrift(pool);
+  const read = await driftStub(c, row).readDrift(pool);
   return c.json({ head: row.name, version: row.version, ...driftReport(read, reference, training?.nPerClass, config, pool) });
 });
 
