@@ -224,6 +224,17 @@ function stateStub(c: Context<AppEnv>, row: VersionRow) {
   return c.env.HEAD_STATE.get(c.env.HEAD_STATE.idFromName(row.uid));
 }
 
+/** Keeps the Worker alive for `work` after the answer; without an execution context (app.request), it simply runs on. */
+function afterResponse(c: Context<AppEnv>, work: Promise<unknown>): void {
+  let ctx: ExecutionContext | undefined;
+  try {
+    ctx = c.executionCtx;
+  } catch {
+    // Hono throws when the app was called without one.
+  }
+  ctx?.waitUntil(work);
+}
+
 /** The version's drift statistics live in an object of their own: recording never queues behind a classification. */
 function driftStub(c: Context<AppEnv>, row: VersionRow) {
   return c.env.HEAD_STATE.get(c.env.HEAD_STATE.idFromName(`drift:${row.uid}`));
@@ -271,7 +282,7 @@ heads.post('/:ref/classify', requireKey('read'), async (c) => {
       .recordDrift(driftRecord(row.uid, embeddings, predictions, drift), drift)
       .then((answer) => rememberThreshold(row.uid, answer))
       .catch((e: unknown) => console.warn('drift: not recorded', e));
-    c.executionCtx.waitUntil(recorded);
+    afterResponse(c, recorded);
   }
   return c.json({ head: row.name, version: row.version, predictions });
 });
