@@ -6,6 +6,7 @@
  * fit like any other.
  * @module
  */
+import { InvalidInputError } from '../core/errors.js';
 import type { AudioClip } from '../inputs/audio/audio.js';
 import { resample } from '../inputs/audio/audio.js';
 import { preprocessImage, type DecodedImage, type ImageSpec } from '../inputs/image/image.js';
@@ -189,7 +190,11 @@ export function fftInPlace(re: Float64Array, im: Float64Array): void {
   }
 }
 
-/** The baseline for a modality. */
+/** The baseline for a modality, typed by it (like loadBackbone). */
+export function createBaseline(modality: 'image'): Promise<PixelBaseline>;
+export function createBaseline(modality: 'text'): Promise<BagOfWordsBaseline>;
+export function createBaseline(modality: 'audio'): Promise<SpectrogramBaseline>;
+export function createBaseline(modality: Modality): Promise<PixelBaseline | BagOfWordsBaseline | SpectrogramBaseline>;
 export async function createBaseline(modality: Modality): Promise<PixelBaseline | BagOfWordsBaseline | SpectrogramBaseline> {
   switch (modality) {
     case 'image':
@@ -198,5 +203,7 @@ export async function createBaseline(modality: Modality): Promise<PixelBaseline 
       return BagOfWordsBaseline.create();
     case 'audio':
       return SpectrogramBaseline.create();
+    default:
+      throw new InvalidInputError(`There is no baseline for "${String(modality)}"; the modalities are image, text and audio.`);
   }
 }

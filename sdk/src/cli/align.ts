@@ -4,6 +4,7 @@
  * embeddings the head file keeps (fit --keep-reference); the new side is unlabelled data from
  * the new domain (the inputs themselves will do).
  */
+import { stat } from 'node:fs/promises';
 import type { AnyBackbone } from '../backbone/create.js';
 import { coralAlign, type CoralAlignment } from '../heads/coral.js';
 import { decodeReference, type TrainingSummary } from '../heads/format.js';
@@ -12,8 +13,8 @@ import { UsageError } from './io.js';
 import { embedSide, type SideOptions } from './shift.js';
 
 export const coralHelp = `  --coral <data>     align the inputs' embeddings to the head's training domain first (CORAL; Sun &
-                     Saenko 2016), fitted on <data>: unlabelled inputs from the new domain (files,
-                     a folder, @list.txt; the inputs themselves will do) against the training sample
+                     Saenko 2016), fitted on <data>: unlabelled inputs from the new domain (one
+                     folder, file or @list.txt; the inputs themselves will do) against the training sample
                      the head keeps (fit --keep-reference 256). Align only when a shift costs
                      accuracy (edgehead shift; docs/results.md): it can also cost some.`;
 
@@ -29,6 +30,8 @@ export async function coralFromFlag(
   headPath: string,
   values: SideOptions,
 ): Promise<CoralFit> {
+  // Checked first, so a typo is named as the --coral path, not as an unreadable input.
+  if (!target.startsWith('@') && !(await stat(target).catch(() => undefined))) throw new UsageError(`--coral ${target}: no such file or folder. Give one folder, file or @list.txt of unlabelled inputs from the new domain.`);
   const kept = decodeReference(opened.training, opened.backbone.dim);
   if (!kept) throw new UsageError(`--coral aligns inputs to the head's training sample, and ${headPath} keeps none: fit it again with --keep-reference 256.`);
   const rows = await embedSide(opened.backbone, opened.manifest, target, values);

@@ -231,6 +231,7 @@ export async function fitCommand(argv: string[]): Promise<number> {
     const originals = embedded.kept.flatMap((_, r) => (embedded.augmented[r] ? [] : [r]));
     const sampled = keepReference ? shuffle(originals.slice(), createRng(seed + 1)).slice(0, keepReference).sort((a, b) => a - b) : undefined;
     const reference = sampled ? encodeReference(selectRows(embedded.embeddings, sampled), sampled.map((r) => keptLabels[r])) : undefined;
+    if (sampled) log(`kept a reference sample of ${sampled.length} training embeddings in the head file${sampled.length < keepReference! ? ` (all ${sampled.length} examples; --keep-reference asked for ${keepReference})` : ''}, for shift --head and --coral`);
     const file = serializeHead(report.head, {
       backbone: { id: values.backbone, fingerprint: backbone.fingerprint },
       training: {

@@ -38,12 +38,12 @@ export function progress(label: string): ((done: number, total: number) => void)
  * Prints an error and returns the exit code. With `--json`, scripts also get one object
  * `{"error":{"code","message"}}` on stdout, so they can tell what failed without parsing stderr.
  */
-export function reportError(e: unknown, options: { json?: boolean } = {}): number {
+export function reportError(e: unknown, options: { json?: boolean; command?: string } = {}): number {
   const { code, message, exit, stack } = describeError(e);
   if (options.json) out(JSON.stringify({ error: { code, message } }));
   if (code === 'USAGE') {
     warn(`edgehead: ${message}`);
-    warn('Run `edgehead <command> --help` for usage.');
+    warn(`Run \`edgehead ${options.command ?? '<command>'} --help\` for usage.`);
   } else if (stack) warn(`edgehead: unexpected error: ${stack}`);
   else warn(`edgehead: ${code}: ${message}`);
   return exit;

@@ -95,7 +95,7 @@ export async function main(argv: string[]): Promise<number> {
         throw new UsageError(`unknown command "${command}".`);
     }
   } catch (e) {
-    if (e instanceof TypeError && (e as NodeJS.ErrnoException).code?.startsWith('ERR_PARSE_ARGS')) return reportError(new UsageError(e.message), { json });
-    return reportError(e, { json });
+    if (e instanceof TypeError && (e as NodeJS.ErrnoException).code?.startsWith('ERR_PARSE_ARGS')) return reportError(new UsageError(e.message), { json, command: COMMAND_HELP[command ?? ''] ? command : undefined });
+    return reportError(e, { json, command: COMMAND_HELP[command ?? ''] ? command : undefined });
   }
 }

@@ -27,7 +27,7 @@ export async function predictCommand(argv: string[]): Promise<number> {
   let failures = 0;
   try {
     const coral = values.coral ? await coralFromFlag(values.coral, opened, headPath, values) : undefined;
-    if (coral && !values.json) warn(`CORAL: aligned to ${coral.referenceRows} kept training rows, fitted on ${coral.targetRows} inputs from ${values.coral}`);
+    if (coral && !values.json) warn(`CORAL: aligned to the head's ${coral.referenceRows} kept training rows, fitted on ${coral.targetRows} inputs from ${values.coral}`);
     // Batches stream through: output appears as each finishes, memory stays bounded, and an
     // unreadable input is reported on its own line without losing the others' answers.
     for await (const batch of streamEmbeddings(backbone, manifest.modality, await expandInputs(manifest.modality, inputs), { cache: !values['no-cache'], decode: decodeOptionsFor(manifest) })) {

@@ -129,7 +129,8 @@ export async function rankCommand(argv: string[]): Promise<number> {
     );
   }
   const probe = result.ranked[0].probe;
-  out(`* baseline (no pretrained weights). ${probe ? `Probe: linear head, C = 1, ${probe.folds}-fold${groups ? ' grouped' : ''} cross-validation.` : 'No probe (--no-probe, or a class with a single example).'}`);
+  const hasBaseline = result.ranked.some((r) => r.baseline);
+  out(`${hasBaseline ? '* baseline (no pretrained weights). ' : ''}${probe ? `Probe: linear head, C = 1, ${probe.folds}-fold${groups ? ' grouped' : ''} cross-validation.` : 'No probe (--no-probe, or a class with a single example).'}`);
   if (result.best) out(`best by LogME: ${result.best}`);
   if (result.negativeTransfer) out(`warning: ${result.negativeTransfer}`);
   return 0;
@@ -158,6 +159,7 @@ async function planCandidates(modality: Modality, backbones: string | undefined,
     const count = cuts === 'auto' ? 3 : /^\d+$/.test(cuts) ? Number(cuts) : undefined;
     if (count === 0) throw new UsageError('--cuts takes auto, a number of blocks from 1, or tensor names.');
     if (count !== undefined && blocks.length === 0) throw new InvalidInputError(`${manifest.id} has no residual blocks to cut at; name tensors with --cuts <tensor,…> (edgehead models info ${manifest.id}).`);
+    if (count !== undefined && count > blocks.length) warn(`--cuts ${count}: ${manifest.id} has ${blocks.length} residual blocks; scoring all of them.`);
     const tensors = count !== undefined ? blocks.slice(-count).reverse() : cuts.split(',').map((s) => s.trim()).filter(Boolean);
     // Names are checked now, before any candidate is embedded.
     const known = new Set(summary.tensors.map((t) => t.name));

@@ -112,6 +112,6 @@ function negativeTransfer(
   if (gain > 2 * error) return undefined;
   const f1 = (r: RankedCandidate) => r.probe!.macroF1.toFixed(3);
   return gain < -2 * error
-    ? `Negative transfer: the baseline ${baseline.name} (probe macro-F1 ${f1(baseline)}) beats every backbone (best ${backbone.name}, ${f1(backbone)}). These backbones' features do not suit this data; try another backbone, or fine-tune one.`
-    : `No clear gain from transfer: the best backbone ${backbone.name} (probe macro-F1 ${f1(backbone)}) is within two standard errors (±${error.toFixed(3)}) of the baseline ${baseline.name} (${f1(baseline)}). A pretrained backbone may not suit this data; check with more examples or another backbone.`;
+    ? `Negative transfer: the baseline (${baseline.name}, probe macro-F1 ${f1(baseline)}) beats every backbone (best: ${backbone.name}, ${f1(backbone)}). These backbones' features do not suit this data; try another backbone, or fine-tune one.`
+    : `No clear gain from transfer: the best backbone (${backbone.name}, probe macro-F1 ${f1(backbone)}) is not better than the baseline (${baseline.name}, ${f1(baseline)}) by two standard errors (±${error.toFixed(3)}). A pretrained backbone may not suit this data; check with more examples or another backbone.`;
 }
