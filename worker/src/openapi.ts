@@ -38,11 +38,12 @@ export const openapi = {
       },
       Prediction: {
         type: 'object',
+        required: ['label', 'nearest', 'probability', 'topK', 'unknown', 'distance'],
         properties: {
           label: { type: ['string', 'null'] },
           nearest: { type: 'string' },
           probability: { type: 'number' },
-          topK: { type: 'array', items: { type: 'object', properties: { label: { type: 'string' }, probability: { type: 'number' } } } },
+          topK: { type: 'array', items: { type: 'object', required: ['label', 'probability'], properties: { label: { type: 'string' }, probability: { type: 'number' } } } },
           unknown: { type: 'boolean' },
           distance: { type: 'number' },
         },
@@ -64,14 +65,14 @@ export const openapi = {
           labels: { type: 'array', items: { type: 'string' } },
           sha256: { type: 'string' },
           size: { type: 'integer', description: 'the head file in bytes' },
-          backbone: { type: ['object', 'null'], properties: { id: { type: 'string' }, fingerprint: { type: ['string', 'null'] } } },
+          backbone: { type: ['object', 'null'], required: ['id', 'fingerprint'], properties: { id: { type: 'string' }, fingerprint: { type: ['string', 'null'] } } },
           createdAt: { type: 'string' },
         },
       },
       Alias: {
         type: 'object',
         required: ['alias', 'version', 'canary', 'updatedAt'],
-        properties: { alias: { type: 'string' }, version: { type: 'integer' }, canary: { type: ['object', 'null'], properties: { version: { type: 'integer' }, weight: { type: 'number' } } }, updatedAt: { type: 'string' } },
+        properties: { alias: { type: 'string' }, version: { type: 'integer' }, canary: { type: ['object', 'null'], required: ['version', 'weight'], properties: { version: { type: 'integer' }, weight: { type: 'number' } } }, updatedAt: { type: 'string' } },
       },
     },
   },
@@ -117,7 +118,7 @@ export const openapi = {
       get: {
         summary: "List the caller's tenant's keys (write key); `current` marks the caller's",
         security: bearer,
-        responses: { '200': json({ type: 'object', required: ['keys'], properties: { keys: { type: 'array', items: { allOf: [ref('KeyInfo'), { type: 'object', properties: { current: { type: 'boolean' } } }] } } } }, 'The keys'), ...errors(401, 403) },
+        responses: { '200': json({ type: 'object', required: ['keys'], properties: { keys: { type: 'array', items: { allOf: [ref('KeyInfo'), { type: 'object', required: ['current'], properties: { current: { type: 'boolean' } } }] } } } }, 'The keys'), ...errors(401, 403) },
       },
     },
     '/v1/keys/{keyId}': { parameters: [param('keyId', 'Key id (k_…)')], delete: { summary: "Revoke one of your tenant's keys (write key)", security: bearer, responses: { '200': json(revoked, 'Revoked'), ...errors(401, 403, 404) } } },
@@ -158,7 +159,7 @@ export const openapi = {
         security: bearer,
         parameters: [{ name: 'alias', in: 'query', required: false, schema: { type: 'string' }, description: 'also point this alias at the new version' }],
         requestBody: body(ref('HeadFile')),
-        responses: { '201': json({ allOf: [ref('VersionInfo'), { type: 'object', properties: { name: { type: 'string' }, alias: { type: ['string', 'null'] } } }] }, 'The new version'), ...errors(400, 401, 403, 413) },
+        responses: { '201': json({ allOf: [ref('VersionInfo'), { type: 'object', required: ['name', 'alias'], properties: { name: { type: 'string' }, alias: { type: ['string', 'null'] } } }] }, 'The new version'), ...errors(400, 401, 403, 413) },
       },
     },
     '/v1/heads/{name}/aliases/{alias}': {
@@ -167,9 +168,15 @@ export const openapi = {
         summary: 'Point an alias at a version, optionally splitting traffic with a canary',
         security: bearer,
         requestBody: body({ type: 'object', required: ['version'], properties: { version: { type: 'integer' }, canary: { type: ['object', 'null'], properties: { version: { type: 'integer' }, weight: { type: 'number' } } } } }),
-        responses: { '200': json({ type: 'object', properties: { name: { type: 'string' }, alias: { type: 'string' }, version: { type: 'integer' }, canary: { type: ['object', 'null'] } } }, 'The alias'), ...errors(400, 401, 403, 404) },
+        responses: {
+          '200': json(
+            { type: 'object', required: ['name', 'alias', 'version', 'canary'], properties: { name: { type: 'string' }, alias: { type: 'string' }, version: { type: 'integer' }, canary: { type: ['object', 'null'], required: ['version', 'weight'], properties: { version: { type: 'integer' }, weight: { type: 'number' } } } } },
+            'The alias',
+          ),
+          ...errors(400, 401, 403, 404),
+        },
       },
-      delete: { summary: 'Remove an alias', security: bearer, responses: { '200': json({ type: 'object', properties: { deleted: { type: 'string' } } }, 'Removed'), ...errors(401, 403, 404) } },
+      delete: { summary: 'Remove an alias', security: bearer, responses: { '200': json({ type: 'object', required: ['deleted'], properties: { deleted: { type: 'string' } } }, 'Removed'), ...errors(401, 403, 404) } },
     },
     '/v1/heads/{ref}/classify': {
       parameters: [param('ref', 'name, name@version or name@alias')],
@@ -206,9 +213,10 @@ export const openapi = {
                     properties: { start: { type: 'string', format: 'date-time' }, end: { type: 'string', format: 'date-time' }, requests: { type: 'integer' }, rows: { type: 'integer' }, unknownRate: { type: 'number' }, labels: { type: 'object', additionalProperties: { type: 'number' } } },
                   },
                 },
-                training: { type: ['object', 'null'], properties: { labels: { type: 'object', additionalProperties: { type: 'number' } } } },
+                training: { type: ['object', 'null'], required: ['labels'], properties: { labels: { type: 'object', additionalProperties: { type: 'number' } } } },
                 shift: {
                   type: ['object', 'null'],
+                  required: ['mmd2', 'pValue', 'effect', 'shifted', 'referenceRows', 'rows', 'windows'],
                   properties: { mmd2: { type: 'number' }, pValue: { type: 'number' }, effect: { type: 'number' }, shifted: { type: 'boolean' }, referenceRows: { type: 'integer' }, rows: { type: 'integer' }, windows: { type: 'integer' } },
                 },
                 note: { type: 'string' },

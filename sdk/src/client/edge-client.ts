@@ -4,7 +4,19 @@
  * @module
  */
 import type { HeadFile } from '../heads/format.js';
-import type { Prediction } from '../heads/head.js';
+import type { paths } from './api-types.js';
+
+/**
+ * The JSON body the edge API answers `method` on `path` with `status` — from its OpenAPI
+ * document (api-types.ts is generated from it; the end-to-end test checks real answers against it).
+ */
+export type EdgeApiBody<P extends keyof paths, M extends keyof paths[P], S extends number> = paths[P][M] extends { responses: infer R }
+  ? S extends keyof R
+    ? R[S] extends { content: { 'application/json': infer B } }
+      ? B
+      : never
+    : never
+  : never;
 
 export interface EdgeClientOptions {
   /** e.g. https://edgehead.example.workers.dev or http://127.0.0.1:8787 */
@@ -21,24 +33,12 @@ export interface EdgeClientOptions {
   maxRetryWaitMs?: number;
 }
 
-export interface HeadVersionInfo {
-  name: string;
-  version: number;
-  kind: string;
-  dim: number;
-  labels: string[];
-  sha256: string;
-  size: number;
-  backbone: { id: string; fingerprint: string | null } | null;
-  createdAt: string;
-  alias?: string | null;
-}
-
-export interface ClassifyResult {
-  head: string;
-  version: number;
-  predictions: Prediction[];
-}
+/** A version as an upload answers it (with the head's name and the alias moved to it, if any). */
+export type HeadVersionInfo = EdgeApiBody<'/v1/heads/{name}/versions', 'post', 201>;
+export type ClassifyResult = EdgeApiBody<'/v1/heads/{ref}/classify', 'post', 200>;
+export type HeadList = EdgeApiBody<'/v1/heads', 'get', 200>;
+export type HeadDetails = EdgeApiBody<'/v1/heads/{name}', 'get', 200>;
+export type DriftReport = EdgeApiBody<'/v1/heads/{ref}/drift', 'get', 200>;
 
 export interface ClassifyOptions {
   fingerprint?: string;
@@ -125,19 +125,19 @@ export class EdgeClient {
     return this.request('POST', `/v1/heads/${encodeURIComponent(name)}/versions${q}`, typeof head === 'string' ? head : JSON.stringify(head));
   }
 
-  list(): Promise<{ heads: Array<{ name: string; latestVersion: number | null; versions: number; createdAt: string }> }> {
+  list(): Promise<HeadList> {
     return this.request('GET', '/v1/heads');
   }
 
-  get(name: string): Promise<{ name: string; versions: HeadVersionInfo[]; aliases: Array<{ alias: string; version: number; canary: { version: number; weight: number } | null }> }> {
+  get(name: string): Promise<HeadDetails> {
     return this.request('GET', `/v1/heads/${encodeURIComponent(name)}`);
   }
 
-  delete(name: string): Promise<{ deleted: string; versions: number }> {
+  delete(name: string): Promise<EdgeApiBody<'/v1/heads/{name}', 'delete', 200>> {
     return this.request('DELETE', `/v1/heads/${encodeURIComponent(name)}`);
   }
 
-  setAlias(name: string, alias: string, version: number, canary?: { version: number; weight: number }): Promise<unknown> {
+  setAlias(name: string, alias: string, version: number, canary?: { version: number; weight: number }): Promise<EdgeApiBody<'/v1/heads/{name}/aliases/{alias}', 'put', 200>> {
     return this.request('PUT', `/v1/heads/${encodeURIComponent(name)}/aliases/${encodeURIComponent(alias)}`, { version, canary: canary ?? null });
   }
 
@@ -150,11 +150,17 @@ export class EdgeClient {
     });
   }
 
-  addExamples(ref: string, embeddings: Embeddings, labels: string[]): Promise<{ ids: number[]; total: number; version: number }> {
+  addExamples(ref: string, embeddings: Embeddings, labels: string[]): Promise<EdgeApiBody<'/v1/heads/{ref}/examples', 'post', 201>> {
     return this.request('POST', `/v1/heads/${encodeURIComponent(ref).replace('%40', '@')}/examples`, { embeddings: encodeEmbeddings(embeddings), labels });
   }
 
-  removeExamples(ref: string, ids: number[]): Promise<{ removed: number }> {
+  removeExamples(ref: string, ids: number[]): Promise<EdgeApiBody<'/v1/heads/{ref}/examples', 'delete', 200>> {
     return this.request('DELETE', `/v1/heads/${encodeURIComponent(ref).replace('%40', '@')}/examples`, { ids });
+  }
+
+  /** Drift statistics of the version `ref` answers with, and a shift test of the newest `windows` windows. */
+  drift(ref: string, options: { windows?: number } = {}): Promise<DriftReport> {
+    const q = options.windows ? `?windows=${options.windows}` : '';
+    return this.request('GET', `/v1/heads/${encodeURIComponent(ref).replace('%40', '@')}/drift${q}`);
   }
 }

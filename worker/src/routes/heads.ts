@@ -1,5 +1,6 @@
 /** Heads: upload versions, list, metadata, aliases (with weighted canaries), delete, classify, examples, drift. */
 import { BackboneMismatchError, decodeReference, LinearHead, parseHead, type AnyHead } from 'edgehead/heads';
+import type { EdgeApiBody as Body } from 'edgehead';
 import { Hono, type Context } from 'hono';
 import { requireKey } from '../auth.js';
 import { sha256Hex } from '../hash.js';
@@ -105,12 +106,12 @@ heads.post('/:name/versions', requireKey('write'), async (c) => {
     throw new ApiError(503, 'STORAGE_BUSY', `Too many concurrent uploads to "${name}" (more than ${SEAL_WINDOW * INSERT_ATTEMPTS}); nothing was created. Retry in a second.`, 1);
   }
   // Answered from what was written, not re-read: a delete racing this upload must not turn a committed upload into a 500.
-  return c.json({ name, ...versionInfo(inserted), alias: alias ?? null }, 201);
+  return c.json({ name, ...versionInfo(inserted), alias: alias ?? null } satisfies Body<'/v1/heads/{name}/versions', 'post', 201>, 201);
 });
 
 heads.get('/', requireKey('read'), async (c) => {
   const rows = await new Store(c.env.DB).listHeads(tenant(c));
-  return c.json({ heads: rows.map((r) => ({ name: r.name, latestVersion: r.latest, versions: r.versions, createdAt: r.created_at })) });
+  return c.json({ heads: rows.map((r) => ({ name: r.name, latestVersion: r.latest, versions: r.versions, createdAt: r.created_at })) } satisfies Body<'/v1/heads', 'get', 200>);
 });
 
 heads.get('/:name', requireKey('read'), async (c) => {
@@ -125,7 +126,7 @@ heads.get('/:name', requireKey('read'), async (c) => {
     name,
     versions: versions.map(versionInfo),
     aliases: aliases.map((a) => ({ alias: a.alias, version: a.version, canary: a.canary_version ? { version: a.canary_version, weight: a.canary_weight } : null, updatedAt: a.updated_at })),
-  });
+  } satisfies Body<'/v1/heads/{name}', 'get', 200>);
 });
 
 heads.delete('/:name', requireKey('write'), async (c) => {
@@ -145,7 +146,7 @@ heads.delete('/:name', requireKey('write'), async (c) => {
     ...[...new Set(rows.map((r) => r.blob_key))].map((k) => c.env.BLOBS.delete(k)),
   ]);
   for (const r of cleanup) if (r.status === 'rejected') console.warn('head delete: cleanup failed (state left unreachable)', r.reason);
-  return c.json({ deleted: name, versions: rows.length });
+  return c.json({ deleted: name, versions: rows.length } satisfies Body<'/v1/heads/{name}', 'delete', 200>);
 });
 
 heads.put('/:name/aliases/:alias', requireKey('write'), async (c) => {
@@ -169,13 +170,13 @@ heads.put('/:name/aliases/:alias', requireKey('write'), async (c) => {
     if (!(await store.version(tenant(c), name, v))) throw notFound(`Head "${name}" has no version ${v}.`);
   }
   await store.setAlias(tenant(c), name, alias, version, canary);
-  return c.json({ name, alias, version, canary });
+  return c.json({ name, alias, version, canary } satisfies Body<'/v1/heads/{name}/aliases/{alias}', 'put', 200>);
 });
 
 heads.delete('/:name/aliases/:alias', requireKey('write'), async (c) => {
   const name = headName(c.req.param('name'));
   if (!(await new Store(c.env.DB).deleteAlias(tenant(c), name, c.req.param('alias')))) throw notFound(`Head "${name}" has no alias "${c.req.param('alias')}".`);
-  return c.json({ deleted: c.req.param('alias') });
+  return c.json({ deleted: c.req.param('alias') } satisfies Body<'/v1/heads/{name}/aliases/{alias}', 'delete', 200>);
 });
 
 /**
@@ -284,7 +285,7 @@ heads.post('/:ref/classify', requireKey('read'), async (c) => {
       .catch((e: unknown) => console.warn('drift: not recorded', e));
     afterResponse(c, recorded);
   }
-  return c.json({ head: row.name, version: row.version, predictions });
+  return c.json({ head: row.name, version: row.version, predictions } satisfies Body<'/v1/heads/{ref}/classify', 'post', 200>);
 });
 
 heads.get('/:ref/drift', requireKey('read'), async (c) => {
@@ -297,7 +298,7 @@ heads.get('/:ref/drift', requireKey('read'), async (c) => {
   const { training } = parseHead(await readVerified(c.env.BLOBS, row.blob_key, row.sha256));
   const reference = decodeReference(training, row.dim);
   const read = await driftStub(c, row).readDrift(pool);
-  return c.json({ head: row.name, version: row.version, ...driftReport(read, reference, training?.nPerClass, config, pool) });
+  return c.json({ head: row.name, version: row.version, ...driftReport(read, reference, training?.nPerClass, config, pool) } satisfies Body<'/v1/heads/{ref}/drift', 'get', 200>);
 });
 
 heads.post('/:ref/examples', requireKey('write'), async (c) => {
@@ -310,7 +311,7 @@ heads.post('/:ref/examples', requireKey('write'), async (c) => {
     throw badRequest('INVALID_FIELD', `"labels" must be ${embeddings.length} non-empty strings (at most ${MAX_LABEL_LENGTH} characters), one per embedding.`);
   }
   const result = unwrap(await stateStub(c, row).addExamples({ blobKey: row.blob_key, sha256: row.sha256, limits: headLimitsOf(c.env) }, embeddings, labels as string[]));
-  return c.json({ head: row.name, version: row.version, ...result }, 201);
+  return c.json({ head: row.name, version: row.version, ...result } satisfies Body<'/v1/heads/{ref}/examples', 'post', 201>, 201);
 });
 
 heads.delete('/:ref/examples', requireKey('write'), async (c) => {
@@ -324,5 +325,5 @@ heads.delete('/:ref/examples', requireKey('write'), async (c) => {
   const { maxBatch } = limitsOf(c.env);
   if (ids.length > maxBatch) throw badRequest('BATCH_TOO_LARGE', `At most ${maxBatch} ids per request; got ${ids.length}. Split the removal.`);
   const result = unwrap(await stateStub(c, row).removeExamples({ blobKey: row.blob_key, sha256: row.sha256 }, [...new Set(ids as number[])]));
-  return c.json({ head: row.name, version: row.version, ...result });
+  return c.json({ head: row.name, version: row.version, ...result } satisfies Body<'/v1/heads/{ref}/examples', 'delete', 200>);
 });

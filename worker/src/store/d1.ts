@@ -8,7 +8,8 @@ export interface VersionRow {
   blob_key: string;
   sha256: string;
   size: number;
-  kind: string;
+  /** Written only from a parsed head, and sealed: a changed kind fails the seal before it is used. */
+  kind: 'linear' | 'knn' | 'centroid';
   dim: number;
   labels: string;
   backbone_id: string | null;
