@@ -1,4 +1,5 @@
 /** The Hono app: routes under /v1, one error handler mapping every failure to a JSON body. */
+import type { EdgeApiBody as Body } from 'edgehead';
 import { HEAD_FORMAT_VERSION } from 'edgehead/heads';
 import { Hono } from 'hono';
 import { corsByDeployment } from './cors.js';
@@ -12,8 +13,8 @@ import { keys } from './routes/keys.js';
 export function createApp(): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
   app.use('/v1/*', corsByDeployment);
-  app.get('/v1/health', (c) => c.json({ ok: true }));
-  app.get('/v1/version', (c) => c.json({ service: 'edgehead', version: SERVICE_VERSION, headFormatVersion: HEAD_FORMAT_VERSION }));
+  app.get('/v1/health', (c) => c.json({ ok: true } satisfies Body<'/v1/health', 'get', 200>));
+  app.get('/v1/version', (c) => c.json({ service: 'edgehead', version: SERVICE_VERSION, headFormatVersion: HEAD_FORMAT_VERSION } satisfies Body<'/v1/version', 'get', 200>));
   app.get('/v1/openapi.json', (c) => c.json(openapi));
   app.route('/v1/admin', admin);
   app.route('/v1/heads', heads);

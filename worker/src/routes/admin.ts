@@ -1,4 +1,5 @@
 /** Bootstrap routes, behind ADMIN_TOKEN: create tenants; issue, list, revoke and rotate their API keys; seal version rows. */
+import type { EdgeApiBody as Body } from 'edgehead';
 import { Hono, type Context } from 'hono';
 import { requireAdmin } from '../auth.js';
 import { badRequest, notFound } from '../errors.js';
@@ -17,7 +18,7 @@ admin.post('/tenants', async (c) => {
   if (typeof name !== 'string' || !name.trim() || name.length > 200) throw badRequest('INVALID_FIELD', '"name" must be a non-empty string (≤ 200 characters).');
   const id = `t_${crypto.randomUUID().replace(/-/g, '').slice(0, 20)}`;
   await new Store(c.env.DB).createTenant(id, name.trim());
-  return c.json({ id, name: name.trim() }, 201);
+  return c.json({ id, name: name.trim() } satisfies Body<'/v1/admin/tenants', 'post', 201>, 201);
 });
 
 /** The store, once the tenant in the path is known to exist. */
@@ -34,23 +35,23 @@ admin.post('/tenants/:id/keys', async (c) => {
   if (scope !== 'read' && scope !== 'write') throw badRequest('INVALID_FIELD', '"scope" must be "read" or "write".');
   const { store, tenantId } = await tenantStore(c);
   // The key itself is returned once and never stored.
-  return c.json(await issueKey(store, tenantId, scope), 201);
+  return c.json((await issueKey(store, tenantId, scope)) satisfies Body<'/v1/admin/tenants/{id}/keys', 'post', 201>, 201);
 });
 
 admin.get('/tenants/:id/keys', async (c) => {
   const { store, tenantId } = await tenantStore(c);
-  return c.json({ keys: (await store.listKeys(tenantId)).map(keyInfo) });
+  return c.json({ keys: (await store.listKeys(tenantId)).map(keyInfo) } satisfies Body<'/v1/admin/tenants/{id}/keys', 'get', 200>);
 });
 
 admin.delete('/tenants/:id/keys/:keyId', async (c) => {
   const { store, tenantId } = await tenantStore(c);
   await revokeKey(store, tenantId, c.req.param('keyId'));
-  return c.json({ revoked: c.req.param('keyId') });
+  return c.json({ revoked: c.req.param('keyId') } satisfies Body<'/v1/admin/tenants/{id}/keys/{keyId}', 'delete', 200>);
 });
 
 admin.post('/tenants/:id/keys/:keyId/rotate', async (c) => {
   const { store, tenantId } = await tenantStore(c);
-  return c.json(await rotateKey(store, tenantId, c.req.param('keyId')), 201);
+  return c.json((await rotateKey(store, tenantId, c.req.param('keyId'))) satisfies Body<'/v1/admin/tenants/{id}/keys/{keyId}/rotate', 'post', 201>, 201);
 });
 
 /**
@@ -71,5 +72,5 @@ admin.post('/seal-versions', async (c) => {
     sealed += rows.length;
     after = rows[rows.length - 1].rid;
   }
-  return c.json({ sealed });
+  return c.json({ sealed } satisfies Body<'/v1/admin/seal-versions', 'post', 200>);
 });
