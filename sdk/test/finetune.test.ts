@@ -1,0 +1,92 @@
+/**
+ * Fine-tuning, step 1 (issue 14): the top of MobileNetV2 (fp32) translated to TF.js. References:
+ * onnxruntime's own outputs on real photos (the translated top must reproduce the model's
+ * embedding from the activations at the cut), and central finite differences for the gradients.
+ */
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { cutModel } from '../src/backbone/onnx/graph.js';
+import { OnnxSession } from '../src/backbone/onnx/session.js';
+import { loadTf } from '../src/backbone/tfjs/use-backbone.js';
+import { translateTop } from '../src/finetune/onnx-to-tfjs.js';
+import { imagesToTensor } from '../src/inputs/image/image.js';
+import { readImageFile } from '../src/inputs/image/decode-node.js';
+import { cifar, manifest, SHARED } from './helpers.js';
+
+const CLASSES = ['airplane', 'cat', 'ship', 'truck'];
+let model: Uint8Array;
+let tf: Awaited<ReturnType<typeof loadTf>>;
+/** Per cut tensor: onnxruntime's activations there (NCHW) and its `features` output, for 8 real photos. */
+const reference = new Map<string, { activations: { data: Float32Array; dims: number[] }; features: { data: Float32Array; dims: number[] } }>();
+
+beforeAll(async () => {
+  model = new Uint8Array(await readFile(join(SHARED, 'models', 'mobilenetv2-12-fp32-features.onnx')));
+  tf = await loadTf({});
+  const spec = manifest('mobilenetv2-fp32');
+  if (spec.modality !== 'image') throw new Error('expected an image manifest');
+  const images = await Promise.all(CLASSES.flatMap((c) => [0, 1].map((i) => readImageFile(cifar('test', c, i)))));
+  const input = imagesToTensor(images, spec.input.image);
+  for (const tensor of ['452_quantized', '426_quantized']) {
+    const cut = cutModel(model, { tensor, keepOutputs: ['features'] });
+    const session = await OnnxSession.create(cut.bytes, `cut at ${tensor}`);
+    const out = await session.run({ input: { type: 'float32', data: input.data, dims: input.dims } }, [cut.outputName, 'features']);
+    reference.set(tensor, { activations: out[cut.outputName], features: out.features });
+    await session.release();
+  }
+}, 120_000);
+
+describe('ONNX → TF.js top of a backbone', () => {
+  for (const from of ['452_quantized', '426_quantized']) {
+    it(`from ${from} to features: the same embeddings as onnxruntime on real photos (max |diff| ≤ 1e-4)`, () => {
+      const top = translateTop(tf, model, { from, to: 'features' });
+      const { activations, features } = reference.get(from)!;
+      const out = top.apply(tf.tensor(activations.data, activations.dims));
+      const got = out.dataSync();
+      let maxDiff = 0;
+      for (let i = 0; i < got.length; i++) maxDiff = Math.max(maxDiff, Math.abs(got[i] - features.data[i]));
+      console.log(`${from} → features: ${top.ops.length} ops (${[...new Set(top.ops)].join(', ')}), ${top.variables.size} weight tensors, max |diff| ${maxDiff.toExponential(2)}`);
+      expect(out.shape).toEqual(features.dims);
+      expect(maxDiff).toBeLessThanOrEqual(1e-4);
+      out.dispose();
+      top.dispose();
+    });
+  }
+
+  it('gradients match central finite differences', () => {
+    const top = translateTop(tf, model, { from: '452_quantized', to: 'features' });
+    const { activations } = reference.get('452_quantized')!;
+    const x = tf.tensor(activations.data, activations.dims);
+    // A scalar of the output that depends smoothly on the weights: a fixed random projection.
+    const projection = tf.tensor1d(Float32Array.from({ length: 1280 }, (_, i) => Math.sin(i * 12.9898) * 0.1));
+    const loss = () => tf.sum(tf.mul(top.apply(x), projection)) as ReturnType<typeof tf.scalar>;
+    const name = '629_quantized__f'; // the last conv's bias: 1280 values
+    const bias = top.variables.get(name)!;
+    const { grads } = tf.variableGrads(loss, [bias]);
+    const analytic = grads[bias.name].dataSync();
+    const original = bias.dataSync().slice();
+    const h = 1e-2;
+    for (const k of [3, 500, 1279]) {
+      const at = (delta: number) => {
+        const w = original.slice();
+        w[k] += delta;
+        bias.assign(tf.tensor1d(w));
+        return loss().dataSync()[0];
+      };
+      const numeric = (at(h) - at(-h)) / (2 * h);
+      expect(Math.abs(analytic[k] - numeric)).toBeLessThanOrEqual(1e-3 + 1e-2 * Math.abs(numeric));
+    }
+    bias.assign(tf.tensor1d(original));
+    top.dispose();
+  });
+
+  it('refuses an op it cannot translate, by name, and a cut that a residual connection crosses', async () => {
+    // The int8 original computes with quantized ops.
+    const int8 = new Uint8Array(await readFile(join(SHARED, 'models', 'mobilenetv2-12-int8.onnx')));
+    expect(() => translateTop(tf, int8, { from: '452_quantized', to: '472_quantized' })).toThrow(/Cannot translate op\(s\) QLinearConv.*use the fp32 model/);
+    // Inside block 15 (after its expansion conv), the block's Add also needs its input from below the cut.
+    expect(() => translateTop(tf, model, { from: '612_quantized', to: 'features' })).toThrow(/also needs "(443_quantized|615_quantized)[^"]*", computed below the cut.*cut at a block output/);
+    expect(() => translateTop(tf, model, { from: 'nope', to: 'features' })).toThrow(/nope/);
+    expect(() => translateTop(tf, model, { from: '452_quantized', to: '443_quantized' })).toThrow(/"443_quantized" is not computed from "452_quantized"/);
+  });
+});
