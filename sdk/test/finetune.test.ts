@@ -3,6 +3,7 @@
  * onnxruntime's own outputs on real photos (the translated top must reproduce the model's
  * embedding from the activations at the cut), and central finite differences for the gradients.
  */
+import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -15,6 +16,7 @@ import { readImageFile } from '../src/inputs/image/decode-node.js';
 import { cifar, manifest, SHARED } from './helpers.js';
 
 const CLASSES = ['airplane', 'cat', 'ship', 'truck'];
+const sha256 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
 let model: Uint8Array;
 let tf: Awaited<ReturnType<typeof loadTf>>;
 /** Per cut tensor: onnxruntime's activations there (NCHW) and its `features` output, for 8 real photos. */
@@ -77,6 +79,37 @@ describe('ONNX → TF.js top of a backbone', () => {
       expect(Math.abs(analytic[k] - numeric)).toBeLessThanOrEqual(1e-3 + 1e-2 * Math.abs(numeric));
     }
     bias.assign(tf.tensor1d(original));
+    top.dispose();
+  });
+
+  it('exports the changed weights back into ONNX: onnxruntime on the new file equals the TF.js top (≤ 1e-4), and differs from the original', async () => {
+    const top = translateTop(tf, model, { from: '426_quantized', to: 'features' });
+    // Stand-in for training: every weight of the top moved by a few per cent, differently per tensor.
+    let k = 0;
+    for (const v of top.variables.values()) {
+      const factor = 1 + 0.03 * Math.sin(++k);
+      v.assign(tf.tidy(() => tf.add(tf.mul(v, factor), 0.001 * Math.cos(k))));
+    }
+    const exported = top.exportOnnx();
+    expect(sha256(exported)).not.toBe(sha256(model));
+    const { activations, features: original } = reference.get('426_quantized')!;
+    const expected = top.apply(tf.tensor(activations.data, activations.dims)).dataSync();
+    const session = await OnnxSession.create(exported, 'exported');
+    const images = await Promise.all(CLASSES.flatMap((c) => [0, 1].map((i) => readImageFile(cifar('test', c, i)))));
+    const spec = manifest('mobilenetv2-fp32');
+    if (spec.modality !== 'image') throw new Error('expected an image manifest');
+    const input = imagesToTensor(images, spec.input.image);
+    const got = (await session.run({ input: { type: 'float32', data: input.data, dims: input.dims } }, ['features'])).features.data;
+    await session.release();
+    let maxDiff = 0;
+    let moved = 0;
+    for (let i = 0; i < got.length; i++) {
+      maxDiff = Math.max(maxDiff, Math.abs(got[i] - expected[i]));
+      moved = Math.max(moved, Math.abs(got[i] - original.data[i]));
+    }
+    console.log(`exported model vs TF.js top: max |diff| ${maxDiff.toExponential(2)}; vs the original model: ${moved.toFixed(3)}`);
+    expect(maxDiff).toBeLessThanOrEqual(1e-4);
+    expect(moved).toBeGreaterThan(0.01);
     top.dispose();
   });
 

@@ -37,6 +37,11 @@ export interface TfjsTop {
   readonly variables: Map<string, tfCore.Variable>;
   /** Runs the top on activations at `from`; returns the tensor at `to`. Call inside tf.tidy or dispose the result. */
   apply(activations: tfCore.Tensor): tfCore.Tensor;
+  /**
+   * The ONNX model with the variables' current values written back into its initialisers (in
+   * ONNX layout, float32): a new backbone file for onnxruntime everywhere, with a new sha256.
+   */
+  exportOnnx(): Uint8Array;
   dispose(): void;
 }
 
@@ -132,6 +137,8 @@ export function translateTop(tf: Tf, modelBytes: Uint8Array, options: { from: st
   }
 
   const variables = new Map<string, tfCore.Variable>();
+  /** Per variable: the permutation that takes its TF.js layout back to the ONNX one (none: same layout). */
+  const backToOnnx = new Map<string, number[] | undefined>();
   const decoded = new Map<string, ReturnType<typeof decodeInitializer>>();
   const init = (name: string) => {
     let d = decoded.get(name);
@@ -144,7 +151,8 @@ export function translateTop(tf: Tf, modelBytes: Uint8Array, options: { from: st
     return d;
   };
   /** A trainable weight, created once in the layout TF.js needs. */
-  const variable = (name: string, make: (floats: Float32Array, dims: number[]) => tfCore.Tensor) => {
+  const variable = (name: string, make: (floats: Float32Array, dims: number[]) => tfCore.Tensor, back?: number[]) => {
+    backToOnnx.set(name, back);
     let v = variables.get(name);
     if (!v) {
       const { floats, dims } = init(name);
@@ -168,8 +176,9 @@ export function translateTop(tf: Tf, modelBytes: Uint8Array, options: { from: st
       const w = init(inputs[1]);
       const group = attrInt(n, 'group', 1);
       const [cout, cinPerGroup, kh, kw] = w.dims;
-      if (group === 1) variable(inputs[1], (f) => tf.transpose(tf.tensor4d(f, [cout, cinPerGroup, kh, kw]), [2, 3, 1, 0]));
-      else if (cinPerGroup === 1) variable(inputs[1], (f) => tf.transpose(tf.tensor4d(f, [group, cout / group, kh, kw]), [2, 3, 0, 1]));
+      // OIHW → HWIO for conv2d (back: [3, 2, 0, 1]); [C, m, kh, kw] → [kh, kw, C, m] for depthwise (its own inverse).
+      if (group === 1) variable(inputs[1], (f) => tf.transpose(tf.tensor4d(f, [cout, cinPerGroup, kh, kw]), [2, 3, 1, 0]), [3, 2, 0, 1]);
+      else if (cinPerGroup === 1) variable(inputs[1], (f) => tf.transpose(tf.tensor4d(f, [group, cout / group, kh, kw]), [2, 3, 0, 1]), [2, 3, 0, 1]);
       else throw new InvalidInputError(`Conv "${n.name}" has group=${group} with ${cinPerGroup} input channels per group: only plain (group 1) and depthwise convolutions are supported.`);
       if (inputs[2]) variable(inputs[2], (f) => tf.tensor1d(f));
     } else if (n.opType === 'BatchNormalization') {
@@ -328,12 +337,30 @@ export function translateTop(tf: Tf, modelBytes: Uint8Array, options: { from: st
     return nchw(output);
   };
 
+  const exportOnnx = (): Uint8Array => {
+    const model = onnx.ModelProto.decode(modelBytes);
+    for (const t of model.graph?.initializer ?? []) {
+      const v = variables.get(t.name ?? '');
+      if (!v) continue;
+      const back = backToOnnx.get(t.name ?? '');
+      const values = tf.tidy(() => (back ? tf.transpose(v, back) : tf.clone(v)).dataSync() as Float32Array);
+      // Stored as raw little-endian float32 (what onnxruntime reads fastest), whatever it was before.
+      const bytes = new Uint8Array(values.length * 4);
+      const view = new DataView(bytes.buffer);
+      values.forEach((x, i) => view.setFloat32(i * 4, x, true));
+      t.rawData = bytes;
+      t.floatData = [];
+    }
+    return onnx.ModelProto.encode(model).finish();
+  };
+
   return {
     from: options.from,
     to: options.to,
     ops: nodes.map((n) => n.opType ?? ''),
     variables,
     apply: (activations) => tf.tidy(() => apply(activations)),
+    exportOnnx,
     dispose: () => {
       for (const v of variables.values()) v.dispose();
       variables.clear();
