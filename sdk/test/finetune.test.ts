@@ -9,8 +9,7 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { cutModel } from '../src/backbone/onnx/graph.js';
 import { OnnxSession } from '../src/backbone/onnx/session.js';
-import { loadTf } from '../src/backbone/tfjs/use-backbone.js';
-import { translateTop } from '../src/finetune/onnx-to-tfjs.js';
+import { loadTrainingTf, translateTop } from '../src/finetune/onnx-to-tfjs.js';
 import { imagesToTensor } from '../src/inputs/image/image.js';
 import { readImageFile } from '../src/inputs/image/decode-node.js';
 import { cifar, manifest, SHARED } from './helpers.js';
@@ -18,13 +17,13 @@ import { cifar, manifest, SHARED } from './helpers.js';
 const CLASSES = ['airplane', 'cat', 'ship', 'truck'];
 const sha256 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
 let model: Uint8Array;
-let tf: Awaited<ReturnType<typeof loadTf>>;
+let tf: Awaited<ReturnType<typeof loadTrainingTf>>;
 /** Per cut tensor: onnxruntime's activations there (NCHW) and its `features` output, for 8 real photos. */
 const reference = new Map<string, { activations: { data: Float32Array; dims: number[] }; features: { data: Float32Array; dims: number[] } }>();
 
 beforeAll(async () => {
   model = new Uint8Array(await readFile(join(SHARED, 'models', 'mobilenetv2-12-fp32-features.onnx')));
-  tf = await loadTf({});
+  tf = await loadTrainingTf();
   const spec = manifest('mobilenetv2-fp32');
   if (spec.modality !== 'image') throw new Error('expected an image manifest');
   const images = await Promise.all(CLASSES.flatMap((c) => [0, 1].map((i) => readImageFile(cifar('test', c, i)))));

@@ -11,8 +11,6 @@
  * @module
  */
 import type * as tfCore from '@tensorflow/tfjs-core';
-// Training needs TF.js's gradient functions, which tfjs-core alone does not register.
-import '@tensorflow/tfjs-core/dist/register_all_gradients.js';
 import onnxProto from 'onnx-proto';
 import { InvalidInputError, TensorNotFoundError, nearestNames } from '../core/errors.js';
 
@@ -43,6 +41,25 @@ export interface TfjsTop {
    */
   exportOnnx(): Uint8Array;
   dispose(): void;
+}
+
+/**
+ * TF.js for training, on its WASM backend: tfjs-core's ES modules with every gradient registered.
+ * Gradients exist only as ES modules, and in Node the package's main entry is a separate CommonJS
+ * bundle, so the training build must be the ES one throughout (the engine and backend registry
+ * are global, so the WASM backend registered by its own package serves it).
+ */
+let trainingTf: Promise<Tf> | undefined;
+export function loadTrainingTf(): Promise<Tf> {
+  trainingTf ??= (async () => {
+    const tf = (await import('@tensorflow/tfjs-core/dist/index.js')) as unknown as Tf;
+    await import('@tensorflow/tfjs-core/dist/register_all_gradients.js');
+    await import('@tensorflow/tfjs-backend-wasm');
+    if (!(await tf.setBackend('wasm'))) throw new Error('tf.setBackend("wasm") returned false');
+    await tf.ready();
+    return tf;
+  })();
+  return trainingTf;
 }
 
 /** A value flowing through the graph: a float tensor (with its layout) or small integer arithmetic on shapes. */

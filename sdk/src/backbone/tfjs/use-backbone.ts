@@ -24,7 +24,7 @@ export interface TfjsOptions extends BackboneOptions {
 type Tf = typeof tfCore;
 let tfReady: Promise<Tf> | undefined;
 
-export async function loadTf(options: TfjsOptions): Promise<Tf> {
+async function loadTf(options: TfjsOptions): Promise<Tf> {
   tfReady ??= (async () => {
     const tf = await import('@tensorflow/tfjs-core');
     const wasm = await import('@tensorflow/tfjs-backend-wasm');
