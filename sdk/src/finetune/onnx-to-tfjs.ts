@@ -90,6 +90,17 @@ function decodeInitializer(t: TensorProto): { dims: number[]; floats?: Float32Ar
   }
 }
 
+/** How a Conv node is computed (see the variable layouts in translateTop). */
+function convKind(node: NodeProto, dims: number[]): 'pointwise' | 'depthwise' | 'general' {
+  const group = attrInt(node, 'group', 1);
+  const [cout, cinPerGroup, kh, kw] = dims;
+  const plainStride = attrInts(node, 'strides', [1, 1]).every((v) => v === 1);
+  const noPad = attrInts(node, 'pads', [0, 0, 0, 0]).every((v) => v === 0);
+  if (group === 1 && kh === 1 && kw === 1 && plainStride && noPad) return 'pointwise';
+  if (group > 1 && cinPerGroup === 1 && cout === group) return 'depthwise';
+  return 'general';
+}
+
 function attr(node: NodeProto, name: string): onnxProto.onnx.IAttributeProto | undefined {
   return (node.attribute ?? []).find((a) => a.name === name);
 }
@@ -193,10 +204,14 @@ export function translateTop(tf: Tf, modelBytes: Uint8Array, options: { from: st
       const w = init(inputs[1]);
       const group = attrInt(n, 'group', 1);
       const [cout, cinPerGroup, kh, kw] = w.dims;
-      // OIHW → HWIO for conv2d (back: [3, 2, 0, 1]); [C, m, kh, kw] → [kh, kw, C, m] for depthwise (its own inverse).
-      if (group === 1) variable(inputs[1], (f) => tf.transpose(tf.tensor4d(f, [cout, cinPerGroup, kh, kw]), [2, 3, 1, 0]), [3, 2, 0, 1]);
-      else if (cinPerGroup === 1) variable(inputs[1], (f) => tf.transpose(tf.tensor4d(f, [group, cout / group, kh, kw]), [2, 3, 0, 1]), [2, 3, 0, 1]);
-      else throw new InvalidInputError(`Conv "${n.name}" has group=${group} with ${cinPerGroup} input channels per group: only plain (group 1) and depthwise convolutions are supported.`);
+      // Layouts chosen so training needs only kernels tfjs-backend-wasm can differentiate (it has
+      // no convolution backprop): 1×1 convolutions as a matMul ([Cin, Cout]; back: [1, 0]),
+      // depthwise ones as shifted multiply-adds ([kh, kw, C]; back: [2, 0, 1]); others as conv2d
+      // (HWIO; back: [3, 2, 0, 1]), which trains on the CPU backend only.
+      if (convKind(n, w.dims) === 'pointwise') variable(inputs[1], (f) => tf.transpose(tf.tensor2d(f, [cout, cinPerGroup])), [1, 0]);
+      else if (convKind(n, w.dims) === 'depthwise') variable(inputs[1], (f) => tf.transpose(tf.tensor3d(f, [cout, kh, kw]), [1, 2, 0]), [2, 0, 1]);
+      else if (group === 1) variable(inputs[1], (f) => tf.transpose(tf.tensor4d(f, [cout, cinPerGroup, kh, kw]), [2, 3, 1, 0]), [3, 2, 0, 1]);
+      else throw new InvalidInputError(`Conv "${n.name}" has group=${group} with ${cinPerGroup} input channels and ${cout / group} outputs per group: only plain, pointwise and depthwise (one output per channel) convolutions are supported.`);
       if (inputs[2]) variable(inputs[2], (f) => tf.tensor1d(f));
     } else if (n.opType === 'BatchNormalization') {
       variable(inputs[1], (f) => tf.tensor1d(f));
@@ -243,8 +258,32 @@ export function translateTop(tf: Tf, modelBytes: Uint8Array, options: { from: st
           const strides = attrInts(n, 'strides', [1, 1]) as [number, number];
           const dilations = attrInts(n, 'dilations', [1, 1]) as [number, number];
           const pad: [[number, number], [number, number], [number, number], [number, number]] = [[0, 0], [pt, pb], [pl, pr], [0, 0]];
-          const w = variables.get(inputs[1])! as tfCore.Tensor4D;
-          let y = attrInt(n, 'group', 1) === 1 ? tf.conv2d(input, w, strides, pad, 'NHWC', dilations) : tf.depthwiseConv2d(input, w, strides, pad, 'NHWC', dilations);
+          const w = variables.get(inputs[1])!;
+          const kind = convKind(n, init(inputs[1]).dims);
+          let y: tfCore.Tensor;
+          if (kind === 'pointwise') {
+            const [batch, height, width, channels] = input.shape;
+            y = tf.reshape(tf.matMul(tf.reshape(input, [-1, channels]), w as tfCore.Tensor2D), [batch, height, width, w.shape[1]!]);
+          } else if (kind === 'depthwise') {
+            const [kh, kw, channels] = w.shape as [number, number, number];
+            const padded = tf.pad(input, pad);
+            const [batch, height, width] = padded.shape;
+            const outH = Math.floor((height - dilations[0] * (kh - 1) - 1) / strides[0]) + 1;
+            const outW = Math.floor((width - dilations[1] * (kw - 1) - 1) / strides[1]) + 1;
+            y = tf.zeros([batch, outH, outW, channels]);
+            for (let i = 0; i < kh; i++) {
+              for (let j = 0; j < kw; j++) {
+                const begin = [0, i * dilations[0], j * dilations[1], 0];
+                const patch =
+                  strides[0] === 1 && strides[1] === 1
+                    ? tf.slice(padded, begin, [batch, outH, outW, channels])
+                    : tf.stridedSlice(padded, begin, [batch, begin[1] + (outH - 1) * strides[0] + 1, begin[2] + (outW - 1) * strides[1] + 1, channels], [1, strides[0], strides[1], 1]);
+                y = tf.add(y, tf.mul(patch, tf.reshape(tf.slice(w, [i, j, 0], [1, 1, channels]), [channels])));
+              }
+            }
+          } else {
+            y = tf.conv2d(input, w as tfCore.Tensor4D, strides, pad, 'NHWC', dilations);
+          }
           if (inputs[2]) y = tf.add(y, variables.get(inputs[2])!);
           result = { tensor: y, layout: 'nhwc' };
           break;
@@ -274,8 +313,8 @@ export function translateTop(tf: Tf, modelBytes: Uint8Array, options: { from: st
         }
         case 'BatchNormalization': {
           const x = tensorOf(inputs[0]);
-          const mean = tensorOf(inputs[3]).tensor.reshape([-1]);
-          const variance = tensorOf(inputs[4]).tensor.reshape([-1]);
+          const mean = tf.reshape(tensorOf(inputs[3]).tensor, [-1]);
+          const variance = tf.reshape(tensorOf(inputs[4]).tensor, [-1]);
           const epsilon = attrFloat(n, 'epsilon', 1e-5);
           const normed = tf.div(tf.sub(x.tensor, mean), tf.sqrt(tf.add(variance, epsilon)));
           result = { tensor: tf.add(tf.mul(normed, variables.get(inputs[1])!), variables.get(inputs[2])!), layout: x.layout };
