@@ -5,7 +5,7 @@
  */
 import { existsSync } from 'node:fs';
 import { readFile, readdir } from 'node:fs/promises';
-import { basename, dirname, extname, join, resolve } from 'node:path';
+import { basename, dirname, extname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { availableParallelism } from 'node:os';
 import { createBackbone, type AnyBackbone, type BackboneFor, type CreateBackboneOptions, type ImageBackbone } from './backbone/create.js';
@@ -66,7 +66,12 @@ async function readManifestFile(path: string): Promise<Manifest> {
     throw new NotFoundError(`Cannot read manifest ${path}.`, { cause });
   }
   try {
-    return parseManifest(JSON.parse(text));
+    const manifest = parseManifest(JSON.parse(text));
+    // A relative `file` source is relative to the manifest (a model written beside it travels with it).
+    for (const file of Object.values(manifest.files)) {
+      for (const source of file.sources) if ('file' in source && !isAbsolute(source.file)) source.file = resolve(dirname(path), source.file);
+    }
+    return manifest;
   } catch (cause) {
     if (cause instanceof InvalidManifestError) throw cause;
     throw new InvalidManifestError(`${path} is not valid JSON: ${(cause as Error).message}`, { cause });

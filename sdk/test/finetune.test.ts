@@ -4,16 +4,19 @@
  * embedding from the activations at the cut), and central finite differences for the gradients.
  */
 import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, symlink } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { main } from '../src/cli/main.js';
+import { loadBackbone } from '../src/node.js';
 import { cutModel } from '../src/backbone/onnx/graph.js';
 import { OnnxSession } from '../src/backbone/onnx/session.js';
 import { loadTrainingTf, translateTop } from '../src/finetune/onnx-to-tfjs.js';
 import { fineTune } from '../src/finetune/train.js';
 import { imagesToTensor } from '../src/inputs/image/image.js';
 import { readImageFile } from '../src/inputs/image/decode-node.js';
-import { cifar, manifest, SHARED } from './helpers.js';
+import { capture, cifar, manifest, SHARED } from './helpers.js';
 
 const CLASSES = ['airplane', 'cat', 'ship', 'truck'];
 const sha256 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
@@ -159,5 +162,42 @@ describe('fine-tuning the top with a new head', () => {
     original.dispose();
     const second = await run();
     expect(second.result.history.map((h) => h.validationLoss)).toEqual(history.map((h) => h.validationLoss));
+  }, 300_000);
+});
+
+describe('edgehead finetune', () => {
+  afterEach(() => vi.restoreAllMocks());
+
+  it('writes a new backbone (.onnx + manifest) and a head with its fingerprint; fit takes the manifest, and a head of the original refuses it', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'edgehead-finetune-'));
+    for (const c of CLASSES) {
+      await mkdir(join(dir, 'photos', c), { recursive: true });
+      for (let i = 0; i < 12; i++) await symlink(cifar('train', c, i), join(dir, 'photos', c, `${i}.jpg`));
+    }
+    const io = capture();
+    const out = join(dir, 'mine.onnx');
+    expect(await main(['finetune', join(dir, 'photos'), '--backbone', 'mobilenetv2-fp32', '--out', out, '--epochs', '2', '--json'])).toBe(0);
+    const summary = JSON.parse(io.stdout().trim().split('\n').at(-1)!) as { manifest: string; head: string; cut: string; history: unknown[] };
+    expect(summary.cut).toBe('452_quantized');
+    expect(summary.history.length).toBeGreaterThanOrEqual(1);
+    const manifestFile = JSON.parse(await readFile(summary.manifest, 'utf8')) as { id: string; files: { model: { sha256: string; sources: Array<{ file: string }> } } };
+    expect(manifestFile.id).toBe('mine');
+    expect(manifestFile.files.model.sources).toEqual([{ file: 'mine.onnx' }]);
+    expect(manifestFile.files.model.sha256).toBe(sha256(new Uint8Array(await readFile(out))));
+    // The head finetune wrote carries the new backbone's fingerprint, and predicts.
+    const head = JSON.parse(await readFile(summary.head, 'utf8')) as { backbone: { fingerprint: string } };
+    const original = await loadBackbone('mobilenetv2-fp32');
+    const originalFingerprint = original.backbone.fingerprint;
+    await original.backbone.dispose();
+    expect(head.backbone.fingerprint).not.toBe(originalFingerprint);
+    expect(await main(['predict', summary.head, cifar('test', 'ship', 1), '--json'])).toBe(0);
+    // fit takes the manifest like any backbone; a head fitted on the original refuses it.
+    expect(await main(['fit', join(dir, 'photos'), '--backbone', summary.manifest, '--head', 'centroid', '--out', join(dir, 'c.json')])).toBe(0);
+    expect(await main(['fit', join(dir, 'photos'), '--backbone', 'mobilenetv2-fp32', '--head', 'centroid', '--out', join(dir, 'orig.json')])).toBe(0);
+    expect(await main(['predict', join(dir, 'orig.json'), '--backbone', summary.manifest, cifar('test', 'ship', 1)])).toBe(1);
+    expect(io.stderr()).toMatch(/BACKBONE_MISMATCH/);
+    // Outputs are not overwritten by accident.
+    expect(await main(['finetune', join(dir, 'photos'), '--backbone', 'mobilenetv2-fp32', '--out', out])).toBe(2);
+    expect(io.stderr()).toMatch(/exists; refusing to overwrite it/);
   }, 300_000);
 });

@@ -7,6 +7,7 @@ import { fitCommand, fitHelp } from './fit.js';
 import { evalCommand, evalHelp } from './eval.js';
 import { predictCommand, predictHelp } from './predict.js';
 import { classifyCommand, pushCommand, remoteHelp, serveCommand } from './remote.js';
+import { finetuneCommand, finetuneHelp } from './finetune.js';
 import { rankCommand, rankHelp } from './rank.js';
 import { shiftCommand, shiftHelp } from './shift.js';
 import { signCommand, signHelp } from './sign.js';
@@ -28,6 +29,8 @@ ${predictHelp}
 
 ${rankHelp}
 
+${finetuneHelp}
+
 ${shiftHelp}
 
 ${remoteHelp}
@@ -44,6 +47,7 @@ const COMMAND_HELP: Record<string, string> = {
   eval: evalHelp,
   predict: predictHelp,
   rank: rankHelp,
+  finetune: finetuneHelp,
   shift: shiftHelp,
   serve: remoteHelp,
   push: remoteHelp,
@@ -71,6 +75,8 @@ export async function main(argv: string[]): Promise<number> {
         return await evalCommand(rest);
       case 'predict':
         return await predictCommand(rest);
+      case 'finetune':
+        return await finetuneCommand(rest);
       case 'rank':
         return await rankCommand(rest);
       case 'shift':

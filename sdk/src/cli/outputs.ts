@@ -95,7 +95,7 @@ function cleanUpOnInterrupt(): void {
 }
 
 /** Write then rename: an interrupted or failed write never leaves a half-written file or a temp file. */
-export async function writeAtomically(path: string, text: string): Promise<void> {
+export async function writeAtomically(path: string, text: string | Uint8Array): Promise<void> {
   cleanUpOnInterrupt();
   const tmp = `${path}.${process.pid}.tmp`;
   pendingTemps.add(tmp);

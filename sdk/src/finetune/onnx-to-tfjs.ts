@@ -12,7 +12,7 @@
  */
 import type * as tfCore from '@tensorflow/tfjs-core';
 import onnxProto from 'onnx-proto';
-import { InvalidInputError, TensorNotFoundError, nearestNames } from '../core/errors.js';
+import { BackendUnavailableError, InvalidInputError, TensorNotFoundError, nearestNames } from '../core/errors.js';
 
 const { onnx } = onnxProto;
 type NodeProto = onnxProto.onnx.INodeProto;
@@ -44,21 +44,28 @@ export interface TfjsTop {
 }
 
 /**
- * TF.js for training, on its WASM backend: tfjs-core's ES modules with every gradient registered.
- * Gradients exist only as ES modules, and in Node the package's main entry is a separate CommonJS
- * bundle, so the training build must be the ES one throughout (the engine and backend registry
- * are global, so the WASM backend registered by its own package serves it).
+ * TF.js for training, on its WASM backend, with every gradient registered. tfjs-core registers
+ * none; the union package `@tensorflow/tfjs` (an optional peer dependency: only fine-tuning needs
+ * it) registers them against the same tfjs-core copy in Node (its CommonJS bundle) and in
+ * bundlers (its ES modules).
  */
 let trainingTf: Promise<Tf> | undefined;
 export function loadTrainingTf(): Promise<Tf> {
   trainingTf ??= (async () => {
-    const tf = (await import('@tensorflow/tfjs-core/dist/index.js')) as unknown as Tf;
-    await import('@tensorflow/tfjs-core/dist/register_all_gradients.js');
+    const tf = await import('@tensorflow/tfjs-core');
+    try {
+      await import('@tensorflow/tfjs');
+    } catch (cause) {
+      throw new BackendUnavailableError('Fine-tuning needs the gradients of TF.js from @tensorflow/tfjs: npm i @tensorflow/tfjs@4.22.0', { cause });
+    }
     await import('@tensorflow/tfjs-backend-wasm');
-    if (!(await tf.setBackend('wasm'))) throw new Error('tf.setBackend("wasm") returned false');
+    if (!(await tf.setBackend('wasm'))) throw new BackendUnavailableError('tf.setBackend("wasm") returned false: TF.js\'s WASM backend could not start.');
     await tf.ready();
     return tf;
-  })();
+  })().catch((e: unknown) => {
+    trainingTf = undefined;
+    throw e;
+  });
   return trainingTf;
 }
 
