@@ -6,6 +6,7 @@ import { readdir, readFile, stat } from 'node:fs/promises';
 import { basename, extname, join } from 'node:path';
 import { InvalidInputError } from '../core/errors.js';
 import type { Modality } from '../manifest/manifest.js';
+import { sampleFewShot } from '../heads/split.js';
 
 export const IMAGE_EXTENSIONS = new Set(['.jpg', '.jpeg', '.png', '.webp', '.gif', '.tif', '.tiff', '.avif']);
 export const AUDIO_EXTENSIONS = new Set(['.wav']);
@@ -278,4 +279,17 @@ async function readTextFile(path: string, options: TextDataOptions): Promise<Lab
   }
   if (items.length === 0) throw new InvalidInputError(`${path} has no labelled lines.`);
   return { modality: 'text', items, labels, ignored: [], ...(fields.length ? { fields } : {}) };
+}
+
+/** The examples a command works on: all of them, or with `--per-class k` a seeded few-shot sample (items, labels and groups together). */
+export function perClassSample(
+  items: string[],
+  labels: string[],
+  groups: string[] | undefined,
+  perClass: number | undefined,
+  seed: number,
+): { items: string[]; labels: string[]; groups: string[] | undefined } {
+  if (!perClass) return { items, labels, groups };
+  const chosen = sampleFewShot(labels, perClass, seed);
+  return { items: chosen.map((i) => items[i]), labels: chosen.map((i) => labels[i]), groups: groups && chosen.map((i) => groups[i]) };
 }

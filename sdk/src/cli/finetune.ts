@@ -14,13 +14,12 @@ import { loadTrainingTf, translateTop } from '../finetune/onnx-to-tfjs.js';
 import { fineTune } from '../finetune/train.js';
 import { fitHead } from '../heads/fit.js';
 import { serializeHead } from '../heads/format.js';
-import { sampleFewShot } from '../heads/split.js';
 import { imagesToTensor } from '../inputs/image/image.js';
 import { decodeImageBytes } from '../inputs/image/decode-node.js';
 import { readInputFile } from '../inputs/read-file.js';
 import type { ImageManifest } from '../manifest/manifest.js';
 import { loadBackbone, loadModelFilesNode, resolveManifest } from '../node.js';
-import { readLabelledData, resolveGroups } from './data.js';
+import { perClassSample, readLabelledData, resolveGroups } from './data.js';
 import { embedItems } from './embed-items.js';
 import { decodeOptionsFor } from './inputs.js';
 import { numberFlag, out, UsageError, warn } from './io.js';
@@ -87,15 +86,7 @@ export async function finetuneCommand(argv: string[]): Promise<number> {
 
   const dataset = await readLabelledData(data, { onNote: log });
   if (dataset.modality !== 'image') throw new UsageError(`finetune trains on photos; ${data} holds ${dataset.modality} data.`);
-  let items = dataset.items;
-  let labels = dataset.labels;
-  let groups = values['group-by'] ? resolveGroups(dataset, values['group-by']).groups : undefined;
-  if (perClass) {
-    const chosen = sampleFewShot(labels, perClass, seed);
-    items = chosen.map((i) => items[i]);
-    labels = chosen.map((i) => labels[i]);
-    groups = groups && chosen.map((i) => groups![i]);
-  }
+  const { items, labels, groups } = perClassSample(dataset.items, dataset.labels, values['group-by'] ? resolveGroups(dataset, values['group-by']).groups : undefined, perClass, seed);
 
   // The frozen base, once per photo.
   const cut = cutModel(model, { tensor: from });
@@ -145,7 +136,7 @@ export async function finetuneCommand(argv: string[]): Promise<number> {
       optimizer: values.optimizer as 'adam' | 'sgd' | undefined,
       patience,
       validationShare,
-      groups: groups && kept.map((i) => groups![i]),
+      groups: groups && kept.map((i) => groups[i]),
       seed,
       onEpoch: (r) => log(`epoch ${r.epoch}: loss ${r.trainLoss.toFixed(3)}, accuracy ${(100 * r.trainAccuracy).toFixed(1)} %; held out: loss ${r.validationLoss.toFixed(3)}, accuracy ${(100 * r.validationAccuracy).toFixed(1)} %`),
     });
@@ -167,7 +158,7 @@ export async function finetuneCommand(argv: string[]): Promise<number> {
     try {
       const embedded = await embedItems(backbone, 'image', kept.map((i) => items[i]), { decode: decodeOptionsFor(newManifest), cache: false, label: 'embedding with the fine-tuned backbone' });
       const headLabels = embedded.kept.map((k) => labels[kept[k]]);
-      const report = await fitHead(embedded.embeddings, headLabels, { head: 'linear', seed, groups: groups && embedded.kept.map((k) => groups![kept[k]]) });
+      const report = await fitHead(embedded.embeddings, headLabels, { head: 'linear', seed, groups: groups && embedded.kept.map((k) => groups[kept[k]]) });
       await writeAtomically(outputs.head, JSON.stringify(serializeHead(report.head, { backbone: { id: outputs.manifest, fingerprint: backbone.fingerprint }, training: report.training })));
       const summary = {
         backbone: outputs.model,

@@ -5,13 +5,12 @@ import { CentroidHead, DEFAULT_PRIOR_WEIGHT } from '../heads/centroid.js';
 import { describeCv, describeSpec, fitHead, type HeadSpec } from '../heads/fit.js';
 import { encodeReference, serializeHead } from '../heads/format.js';
 import { selectRows } from '../heads/matrix.js';
-import { sampleFewShot } from '../heads/split.js';
 import { loadBackbone } from '../node.js';
 import { createOnnxObjective } from '../accel/onnx-objective.js';
 import { augmentImage, describeAugment } from '../inputs/image/augment.js';
 import { createRng, shuffle } from '../heads/random.js';
 import { renderReport } from '../report/html-report.js';
-import { readLabelledData, resolveGroups } from './data.js';
+import { perClassSample, readLabelledData, resolveGroups } from './data.js';
 import { embedItems } from './embed-items.js';
 import { descriptionPrior, readLabelDescriptions, type LabelDescriptions } from './label-descriptions.js';
 import { decodeOptionsFor } from './inputs.js';
@@ -159,19 +158,11 @@ export async function fitCommand(argv: string[]): Promise<number> {
       if (undescribed.length) warn(`warning: ${undescribed.length} label(s) of ${data} have no description: ${undescribed.slice(0, 5).join(', ')}${undescribed.length > 5 ? ', …' : ''}.`);
     }
     if (dataset.ignored.length) log(`ignored ${dataset.ignored.length} file(s) that are not images or WAV (e.g. ${dataset.ignored[0]})`);
-    let items = dataset.items;
-    let labels = dataset.labels;
     const grouped = values['group-by'] ? resolveGroups(dataset, values['group-by']) : undefined;
-    let itemGroups = grouped?.groups;
     if (grouped) log(`cross-validation grouped by ${grouped.description}: ${new Set(grouped.groups).size} groups`);
     else if (dataset.folders?.some((f) => f !== undefined)) log('class folders have sub-folders; if they are groups (one object, one speaker…), --group-by folder keeps each in one CV fold');
-    if (perClass) {
-      const chosen = sampleFewShot(labels, perClass, seed);
-      items = chosen.map((i) => items[i]);
-      labels = chosen.map((i) => labels[i]);
-      itemGroups = itemGroups && chosen.map((i) => itemGroups![i]);
-      log(`few-shot: ${values['per-class']} per class (seed ${seed}) → ${items.length} examples`);
-    }
+    const { items, labels, groups: itemGroups } = perClassSample(dataset.items, dataset.labels, grouped?.groups, perClass, seed);
+    if (perClass) log(`few-shot: ${values['per-class']} per class (seed ${seed}) → ${items.length} examples`);
     const views = values.augment ? Number(values.augment) : 0;
     if (!Number.isInteger(views) || views < 0 || views > 32) throw new UsageError('--augment takes a number of views per image from 0 to 32.');
     if (views && dataset.modality !== 'image') throw new UsageError('--augment applies to images only.');
@@ -214,7 +205,7 @@ export async function fitCommand(argv: string[]): Promise<number> {
       onStep: log,
       objective: big ? createOnnxObjective({ device: 'auto' }) : undefined,
       // Views of one image share a fold (so do a group's items), and only originals are scored.
-      groups: itemGroups ? embedded.kept.map((i) => itemGroups![i]) : views ? embedded.kept : undefined,
+      groups: itemGroups ? embedded.kept.map((i) => itemGroups[i]) : views ? embedded.kept : undefined,
       groupedBy: grouped ? grouped.description : views ? 'augmented views of one image' : undefined,
       scored: views ? embedded.augmented.map((a) => !a) : undefined,
     });

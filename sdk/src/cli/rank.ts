@@ -5,10 +5,9 @@ import type { AnyBackbone } from '../backbone/create.js';
 import { blockOutputs, summarizeModel } from '../backbone/onnx/graph.js';
 import { InvalidInputError } from '../core/errors.js';
 import { rankEmbeddings, type RankCandidate } from '../heads/rank.js';
-import { sampleFewShot } from '../heads/split.js';
 import type { Manifest, Modality } from '../manifest/manifest.js';
 import { listManifests, loadBackbone, loadModelFilesNode, resolveManifest } from '../node.js';
-import { readLabelledData, resolveGroups } from './data.js';
+import { perClassSample, readLabelledData, resolveGroups } from './data.js';
 import { embedItems } from './embed-items.js';
 import { decodeOptionsFor } from './inputs.js';
 import { encodingFlag, numberFlag, out, UsageError, warn } from './io.js';
@@ -68,16 +67,7 @@ export async function rankCommand(argv: string[]): Promise<number> {
   const log = values.json ? () => undefined : (s: string) => warn(s);
 
   const dataset = await readLabelledData(data, { textColumn: values['text-column'], labelColumn: values['label-column'], encoding, onNote: log });
-  let items = dataset.items;
-  let labels = dataset.labels;
-  const grouped = values['group-by'] ? resolveGroups(dataset, values['group-by']) : undefined;
-  let groups = grouped?.groups;
-  if (perClass) {
-    const chosen = sampleFewShot(labels, perClass, seed);
-    items = chosen.map((i) => items[i]);
-    labels = chosen.map((i) => labels[i]);
-    groups = groups && chosen.map((i) => groups![i]);
-  }
+  const { items, labels, groups } = perClassSample(dataset.items, dataset.labels, values['group-by'] ? resolveGroups(dataset, values['group-by']).groups : undefined, perClass, seed);
   const plan = await planCandidates(dataset.modality, values.backbones, values.cuts, values.device as 'auto' | undefined);
   if (!values['no-baseline']) plan.push({ name: `baseline:${baselineName(dataset.modality)}`, baseline: true, load: () => createBaseline(dataset.modality) });
   log(`ranking ${plan.length} candidate(s) on ${items.length} ${dataset.modality} examples in ${new Set(labels).size} classes`);
@@ -110,7 +100,7 @@ export async function rankCommand(argv: string[]): Promise<number> {
   const result = await rankEmbeddings(candidates, keptLabels, {
     folds,
     seed,
-    groups: groups && rows!.map((i) => groups![i]),
+    groups: groups && rows!.map((i) => groups[i]),
     probe: !values['no-probe'],
     onStep: log,
   });

@@ -148,7 +148,7 @@ function maximisedEvidence(s: readonly number[], z: Float64Array, yy: number, n:
   if (s.length === 0) return (n / 2) * Math.log(n / yy) - n / 2 - (n / 2) * Math.log(2 * Math.PI);
   let alpha = 1;
   let beta = 1;
-  const sMax = Math.max(...s, Number.MIN_VALUE);
+  const sMax = Math.max(s[0], Number.MIN_VALUE); // the spectrum is in descending order
   let zz = 0;
   for (let i = 0; i < z.length; i++) zz += z[i] * z[i];
   const outside = Math.max(0, yy - zz);
