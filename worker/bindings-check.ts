@@ -6,8 +6,8 @@
  */
 import type { Env } from './src/env.js';
 
-/** [vars] of wrangler.toml: optional strings in Env, with defaults in limits.ts. */
-type Settings = 'MAX_BODY_BYTES' | 'MAX_BATCH' | 'MAX_DIM';
+/** [vars] of wrangler.toml: optional strings in Env, with defaults in limits.ts and backbones/served.ts. */
+type Settings = 'MAX_BODY_BYTES' | 'MAX_BATCH' | 'MAX_DIM' | 'BACKBONES' | 'MAX_RAW_BATCH' | 'MAX_IMAGE_PIXELS';
 
 export const providesBindings = (env: Env): Omit<Cloudflare.Env, Settings | 'RATE_LIMITER'> => env;
 // The rate limiter is declared but a setup may lack it (then no per-key limit).

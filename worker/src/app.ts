@@ -7,6 +7,7 @@ import { errorBody, handleError } from './errors.js';
 import { SERVICE_VERSION, type AppEnv } from './env.js';
 import { openapi } from './openapi.js';
 import { admin } from './routes/admin.js';
+import { adminBackbones, backbones } from './routes/backbones.js';
 import { heads } from './routes/heads.js';
 import { keys } from './routes/keys.js';
 
@@ -16,7 +17,10 @@ export function createApp(): Hono<AppEnv> {
   app.get('/v1/health', (c) => c.json({ ok: true } satisfies Body<'/v1/health', 'get', 200>));
   app.get('/v1/version', (c) => c.json({ service: 'edgehead', version: SERVICE_VERSION, headFormatVersion: HEAD_FORMAT_VERSION } satisfies Body<'/v1/version', 'get', 200>));
   app.get('/v1/openapi.json', (c) => c.json(openapi));
+  // Before /v1/admin's catch-all middleware: both require the admin token.
+  app.route('/v1/admin/backbones', adminBackbones);
   app.route('/v1/admin', admin);
+  app.route('/v1/backbones', backbones);
   app.route('/v1/heads', heads);
   app.route('/v1/keys', keys);
   app.notFound((c) => c.json(errorBody('NOT_FOUND', `No route ${c.req.method} ${new URL(c.req.url).pathname}; see /v1/openapi.json.`), 404));

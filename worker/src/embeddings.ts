@@ -9,11 +9,14 @@ const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789
 const SEXTET = new Int16Array(128).fill(-1);
 for (let i = 0; i < ALPHABET.length; i++) SEXTET[ALPHABET.charCodeAt(i)] = i;
 
-/** Strict base64 (standard alphabet, optional padding) straight into bytes — no binary string. */
-function decodeBase64(text: string): Uint8Array {
+/**
+ * Strict base64 (standard alphabet, optional padding) straight into bytes — no binary string.
+ * `field` and `errorCode` name the request field and the error code.
+ */
+export function decodeBase64(text: string, field = 'embeddings.base64', errorCode = 'INVALID_EMBEDDING'): Uint8Array {
   let end = text.length;
   while (end > 0 && text.charCodeAt(end - 1) === 61 /* = */) end--;
-  if (text.length - end > 2 || end % 4 === 1) throw badRequest('INVALID_EMBEDDING', '"embeddings.base64" is not valid base64.');
+  if (text.length - end > 2 || end % 4 === 1) throw badRequest(errorCode, `"${field}" is not valid base64.`);
   const out = new Uint8Array(Math.floor((end * 3) / 4));
   let acc = 0;
   let bits = 0;
@@ -21,7 +24,7 @@ function decodeBase64(text: string): Uint8Array {
   for (let i = 0; i < end; i++) {
     const code = text.charCodeAt(i);
     const v = code < 128 ? SEXTET[code] : -1;
-    if (v < 0) throw badRequest('INVALID_EMBEDDING', `"embeddings.base64" has an invalid character at position ${i}.`);
+    if (v < 0) throw badRequest(errorCode, `"${field}" has an invalid character at position ${i}.`);
     acc = (acc << 6) | v;
     bits += 6;
     if (bits >= 8) {

@@ -1,4 +1,5 @@
 /** The worker's bindings (declared in wrangler.toml) and settings. Read only through `c.env`. */
+import type { BackboneSettings } from './backbones/served.js';
 import type { HeadState } from './durable/head-state.js';
 import type { DriftSettings } from './drift.js';
 import type { LimitSettings } from './limits.js';
@@ -10,7 +11,7 @@ import type { LimitSettings } from './limits.js';
  * are optional strings (limits: LimitSettings); secrets and optional bindings wrangler cannot see
  * are declared here only.
  */
-export interface Env extends LimitSettings, DriftSettings {
+export interface Env extends LimitSettings, DriftSettings, BackboneSettings {
   DB: D1Database;
   BLOBS: R2Bucket;
   HEAD_STATE: DurableObjectNamespace<HeadState>;

@@ -20,12 +20,41 @@ const json = (schema: object, description = 'JSON body') => ({ description, cont
 const body = (schema: object) => ({ required: true, content: { 'application/json': { schema } } });
 const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
 const param = (name: string, description: string) => ({ name, in: 'path', required: true, schema: { type: 'string' }, description });
+/**
+ * classify/examples bodies: embeddings, or raw inputs this deployment embeds with the head's own
+ * backbone (GET /v1/backbones), as JSON or as multipart/form-data with image files.
+ */
+const inputBody = (extra: Record<string, object>, required: string[] = []) => ({
+  required: true,
+  content: {
+    'application/json': {
+      schema: {
+        type: 'object',
+        description: 'Exactly one of embeddings, inputs or images.',
+        required,
+        properties: {
+          embeddings: ref('Embeddings'),
+          inputs: { type: 'array', items: { type: 'string' }, description: 'Texts, for a head on a text backbone this deployment runs' },
+          images: { type: 'array', items: { type: 'string', contentEncoding: 'base64' }, description: 'Base64 JPEG, PNG or WebP files, for a head on an image backbone this deployment runs' },
+          ...extra,
+        },
+      },
+    },
+    'multipart/form-data': {
+      schema: {
+        type: 'object',
+        description: 'Image files (any field name, in order), with the other fields as text.',
+        properties: { image: { type: 'array', items: { type: 'string', contentMediaType: 'application/octet-stream' } }, ...extra },
+      },
+    },
+  },
+});
 const revoked = { type: 'object', required: ['revoked'], properties: { revoked: { type: 'string' } } };
 const bearer = [{ apiKey: [] }];
 
 export const openapi = {
   openapi: '3.1.0',
-  info: { title: 'edgehead edge API', version: '0.1.0', description: 'Stores classifier heads and applies them to embeddings.' },
+  info: { title: 'edgehead edge API', version: '0.1.0', description: 'Stores classifier heads and applies them to embeddings, or to raw texts and images for heads on a backbone the deployment runs.' },
   components: {
     securitySchemes: { apiKey: { type: 'http', scheme: 'bearer', description: 'A tenant API key (read or write scope), or ADMIN_TOKEN for /v1/admin.' } },
     schemas: {
@@ -178,12 +207,66 @@ export const openapi = {
       },
       delete: { summary: 'Remove an alias', security: bearer, responses: { '200': json({ type: 'object', required: ['deleted'], properties: { deleted: { type: 'string' } } }, 'Removed'), ...errors(401, 403, 404) } },
     },
+    '/v1/backbones': {
+      get: {
+        summary: 'The backbones this deployment runs, so heads on them take raw texts or images',
+        security: bearer,
+        responses: {
+          '200': json(
+            {
+              type: 'object',
+              required: ['backbones'],
+              properties: {
+                backbones: {
+                  type: 'array',
+                  items: {
+                    type: 'object',
+                    required: ['id', 'name', 'modality', 'dim', 'license', 'ready', 'missingFiles', 'loadedInThisIsolate'],
+                    properties: {
+                      id: { type: 'string' },
+                      name: { type: 'string' },
+                      modality: { enum: ['image', 'text'] },
+                      dim: { type: 'integer' },
+                      license: { type: 'string' },
+                      ready: { type: 'boolean', description: 'All files uploaded' },
+                      missingFiles: { type: 'array', items: { type: 'string' } },
+                      loadedInThisIsolate: { type: 'boolean' },
+                    },
+                  },
+                },
+              },
+            },
+            'Served backbones',
+          ),
+          ...errors(401),
+        },
+      },
+    },
+    '/v1/admin/backbones/{id}/files/{name}': {
+      parameters: [param('id', 'a backbone id from GET /v1/backbones'), param('name', "one of the backbone manifest's files")],
+      put: {
+        summary: "Upload one file of a served backbone (checked against its manifest's sha256 and size); `edgehead push --backbone` does this for every file",
+        security: bearer,
+        requestBody: { required: true, content: { 'application/octet-stream': { schema: { type: 'string', contentMediaType: 'application/octet-stream' } } } },
+        responses: {
+          '201': json(
+            {
+              type: 'object',
+              required: ['backbone', 'file', 'sha256', 'size', 'ready', 'missingFiles'],
+              properties: { backbone: { type: 'string' }, file: { type: 'string' }, sha256: { type: 'string' }, size: { type: 'integer' }, ready: { type: 'boolean' }, missingFiles: { type: 'array', items: { type: 'string' } } },
+            },
+            'Stored',
+          ),
+          ...errors(400, 401, 413),
+        },
+      },
+    },
     '/v1/heads/{ref}/classify': {
       parameters: [param('ref', 'name, name@version or name@alias')],
       post: {
-        summary: 'Classify a batch of embeddings',
+        summary: 'Classify a batch of embeddings, texts or images',
         security: bearer,
-        requestBody: body({ type: 'object', required: ['embeddings'], properties: { embeddings: ref('Embeddings'), fingerprint: { type: 'string' }, topK: { type: 'integer' }, threshold: { type: 'number' }, rejectUnknown: { type: 'boolean' } } }),
+        requestBody: inputBody({ fingerprint: { type: 'string' }, topK: { type: 'integer' }, threshold: { type: 'number' }, rejectUnknown: { type: 'boolean' } }),
         responses: {
           '200': json({ type: 'object', required: ['head', 'version', 'predictions'], properties: { head: { type: 'string' }, version: { type: 'integer' }, predictions: { type: 'array', items: ref('Prediction') } } }, 'One prediction per embedding'),
           ...errors(400, 401, 404, 409, 413),
@@ -231,9 +314,9 @@ export const openapi = {
     '/v1/heads/{ref}/examples': {
       parameters: [param('ref', 'name, name@version or name@alias (its main version, never the canary)')],
       post: {
-        summary: 'Add labelled embeddings to a kNN or centroid head (seen by the next classify)',
+        summary: 'Add labelled examples (embeddings, texts or images) to a kNN or centroid head (seen by the next classify)',
         security: bearer,
-        requestBody: body({ type: 'object', required: ['embeddings', 'labels'], properties: { embeddings: ref('Embeddings'), labels: { type: 'array', items: { type: 'string' } } } }),
+        requestBody: inputBody({ labels: { type: 'array', items: { type: 'string' } } }, ['labels']),
         responses: {
           '201': json({ type: 'object', required: ['head', 'version', 'ids', 'total'], properties: { head: { type: 'string' }, version: { type: 'integer' }, ids: { type: 'array', items: { type: 'integer' } }, total: { type: 'integer' } } }, 'The new examples\' ids'),
           ...errors(400, 401, 403, 404, 409, 413),

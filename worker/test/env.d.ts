@@ -8,5 +8,8 @@ declare namespace Cloudflare {
     OLD_DB: D1Database;
     PRE_SEAL_DB: D1Database;
     TIGHT_LIMITER: RateLimit;
+    /** Backbone files to upload: fetch `https://files/<binding>` from BACKBONE_FILES. */
+    TEST_BACKBONE_FILES: Array<{ id: string; name: string; binding: string }>;
+    BACKBONE_FILES: Fetcher;
   }
 }

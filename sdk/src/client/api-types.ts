@@ -1491,6 +1491,202 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/backbones": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The backbones this deployment runs, so heads on them take raw texts or images */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Served backbones */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            backbones: {
+                                id: string;
+                                name: string;
+                                /** @enum {unknown} */
+                                modality: "image" | "text";
+                                dim: number;
+                                license: string;
+                                /** @description All files uploaded */
+                                ready: boolean;
+                                missingFiles: string[];
+                                loadedInThisIsolate: boolean;
+                            }[];
+                        };
+                    };
+                };
+                /** @description Missing or invalid API key (or admin token) */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Rate limited; slow down and retry */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Stored state failed an integrity check (STORAGE_CORRUPT) or the server failed */
+                500: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Storage unavailable or busy, database not migrated, or admin routes switched off; retry or fix the deployment */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/admin/backbones/{id}/files/{name}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description a backbone id from GET /v1/backbones */
+                id: string;
+                /** @description one of the backbone manifest's files */
+                name: string;
+            };
+            cookie?: never;
+        };
+        get?: never;
+        /** Upload one file of a served backbone (checked against its manifest's sha256 and size); `edgehead push --backbone` does this for every file */
+        put: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description a backbone id from GET /v1/backbones */
+                    id: string;
+                    /** @description one of the backbone manifest's files */
+                    name: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/octet-stream": string;
+                };
+            };
+            responses: {
+                /** @description Stored */
+                201: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            backbone: string;
+                            file: string;
+                            sha256: string;
+                            size: number;
+                            ready: boolean;
+                            missingFiles: string[];
+                        };
+                    };
+                };
+                /** @description The request is invalid; `error.code` and `error.message` say what to fix */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Missing or invalid API key (or admin token) */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description The body or the head is over a limit (BODY_TOO_LARGE, HEAD_TOO_LARGE) */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Rate limited; slow down and retry */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Stored state failed an integrity check (STORAGE_CORRUPT) or the server failed */
+                500: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Storage unavailable or busy, database not migrated, or admin routes switched off; retry or fix the deployment */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/heads/{ref}/classify": {
         parameters: {
             query?: never;
@@ -1503,7 +1699,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Classify a batch of embeddings */
+        /** Classify a batch of embeddings, texts or images */
         post: {
             parameters: {
                 query?: never;
@@ -1517,7 +1713,18 @@ export interface paths {
             requestBody: {
                 content: {
                     "application/json": {
-                        embeddings: components["schemas"]["Embeddings"];
+                        embeddings?: components["schemas"]["Embeddings"];
+                        /** @description Texts, for a head on a text backbone this deployment runs */
+                        inputs?: string[];
+                        /** @description Base64 JPEG, PNG or WebP files, for a head on an image backbone this deployment runs */
+                        images?: string[];
+                        fingerprint?: string;
+                        topK?: number;
+                        threshold?: number;
+                        rejectUnknown?: boolean;
+                    };
+                    "multipart/form-data": {
+                        image?: string[];
                         fingerprint?: string;
                         topK?: number;
                         threshold?: number;
@@ -1761,7 +1968,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Add labelled embeddings to a kNN or centroid head (seen by the next classify) */
+        /** Add labelled examples (embeddings, texts or images) to a kNN or centroid head (seen by the next classify) */
         post: {
             parameters: {
                 query?: never;
@@ -1775,8 +1982,16 @@ export interface paths {
             requestBody: {
                 content: {
                     "application/json": {
-                        embeddings: components["schemas"]["Embeddings"];
+                        embeddings?: components["schemas"]["Embeddings"];
+                        /** @description Texts, for a head on a text backbone this deployment runs */
+                        inputs?: string[];
+                        /** @description Base64 JPEG, PNG or WebP files, for a head on an image backbone this deployment runs */
+                        images?: string[];
                         labels: string[];
+                    };
+                    "multipart/form-data": {
+                        image?: string[];
+                        labels?: string[];
                     };
                 };
             };

@@ -11,7 +11,7 @@ import { DEFAULT_HEAD_CACHE_BYTES, headLimitsOf, limitsOf } from '../limits.js';
 import { assertDeclaredFits, assertHeadFits } from '../head-limits.js';
 import { assertSealed, integritySecret, sealVersion } from '../integrity.js';
 import { classifyKnn, forgetSnapshots } from '../snapshots.js';
-import { parseEmbeddings } from '../embeddings.js';
+import { embeddingsFor, readInputBody } from '../backbones/raw-inputs.js';
 import { driftConfigOf, driftRecord, driftReport, rememberThreshold } from '../drift.js';
 import { ALIAS_PATTERN, headName, optionalNumber, parseRef, readJsonObject, readJsonText } from '../request.js';
 import { blobKey, readVerified } from '../store/blobs.js';
@@ -248,7 +248,8 @@ function unwrap<T>(o: Outcome<T>): T {
 }
 
 heads.post('/:ref/classify', requireKey('read'), async (c) => {
-  const body = await readJsonObject(c);
+  const input = await readInputBody(c);
+  const body = input.fields;
   const row = await resolve(c, c.req.param('ref'));
   if (body.fingerprint !== undefined) {
     if (typeof body.fingerprint !== 'string') throw badRequest('INVALID_FIELD', '"fingerprint" must be a string.');
@@ -257,7 +258,7 @@ heads.post('/:ref/classify', requireKey('read'), async (c) => {
       throw new ApiError(409, e.code, e.message);
     }
   }
-  const embeddings = parseEmbeddings(body.embeddings, limitsOf(c.env), row.dim);
+  const embeddings = await embeddingsFor(c, row, input);
   const topK = optionalNumber(body, 'topK', (n) => Number.isInteger(n) && n >= 1 && n <= 100, 'must be an integer from 1 to 100');
   const threshold = optionalNumber(body, 'threshold', () => true, 'must be a number');
   if (body.rejectUnknown !== undefined && typeof body.rejectUnknown !== 'boolean') throw badRequest('INVALID_FIELD', '"rejectUnknown" must be true or false.');
@@ -302,13 +303,14 @@ heads.get('/:ref/drift', requireKey('read'), async (c) => {
 });
 
 heads.post('/:ref/examples', requireKey('write'), async (c) => {
-  const body = await readJsonObject(c);
+  const input = await readInputBody(c);
+  const body = input.fields;
   const row = await resolve(c, c.req.param('ref'), { for: 'write' });
   if (row.kind === 'linear') throw badRequest('NOT_SUPPORTED', 'Online examples apply to knn and centroid heads; re-fit and upload a new version of a linear head.');
-  const embeddings = parseEmbeddings(body.embeddings, limitsOf(c.env), row.dim);
+  const embeddings = await embeddingsFor(c, row, input);
   const labels = body.labels;
   if (!Array.isArray(labels) || labels.length !== embeddings.length || labels.some((l) => typeof l !== 'string' || !l || l.length > MAX_LABEL_LENGTH)) {
-    throw badRequest('INVALID_FIELD', `"labels" must be ${embeddings.length} non-empty strings (at most ${MAX_LABEL_LENGTH} characters), one per embedding.`);
+    throw badRequest('INVALID_FIELD', `"labels" must be ${embeddings.length} non-empty strings (at most ${MAX_LABEL_LENGTH} characters), one per example.`);
   }
   const result = unwrap(await stateStub(c, row).addExamples({ blobKey: row.blob_key, sha256: row.sha256, limits: headLimitsOf(c.env) }, embeddings, labels as string[]));
   return c.json({ head: row.name, version: row.version, ...result } satisfies Body<'/v1/heads/{ref}/examples', 'post', 201>, 201);

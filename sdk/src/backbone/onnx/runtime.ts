@@ -32,9 +32,18 @@ export interface OnnxRuntimeOptions {
   wasmPaths?: string;
   /** Where warnings go (a runtime fallback, a rejected execution provider). Default: console.warn. */
   onWarning?: (message: string) => void;
+  /**
+   * An onnxruntime-web module you loaded yourself, used for `wasm`/`webgpu` instead of importing
+   * `onnxruntime-web`. For runtimes that cannot fetch or compile `.wasm` at run time, such as
+   * Cloudflare Workers: import `onnxruntime-web/wasm` and its `.wasm` as a module, then pass the
+   * result of `workersOnnxRuntime` (see docs/workers.md).
+   */
+  onnxruntime?: OnnxRuntimeModule;
 }
 
-type OrtModule = Pick<typeof OrtWeb, 'InferenceSession' | 'Tensor' | 'env'>;
+/** The parts of onnxruntime-web the SDK uses. */
+export type OnnxRuntimeModule = Pick<typeof OrtWeb, 'InferenceSession' | 'Tensor' | 'env'>;
+type OrtModule = OnnxRuntimeModule;
 
 export type ConcreteDevice = Exclude<OnnxDevice, 'auto'>;
 
@@ -67,7 +76,7 @@ let webConfigured = false;
 
 /** onnxruntime-web's default browser build carries both the WASM and the WebGPU (JSEP) EPs. */
 async function loadWeb(options: OnnxRuntimeOptions): Promise<OrtModule> {
-  const ort = await (webModule ??= import('onnxruntime-web') as Promise<OrtModule>);
+  const ort = options.onnxruntime ?? (await (webModule ??= import('onnxruntime-web') as Promise<OrtModule>));
   if (!webConfigured) {
     webConfigured = true;
     const wasm = ort.env.wasm;

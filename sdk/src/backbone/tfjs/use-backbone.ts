@@ -15,6 +15,13 @@ import { l2NormalizeInPlace } from '../../core/vector.js';
 import { fingerprintOf, inBatches, type Backbone, type BackboneOptions, type EmbedOptions } from '../backbone.js';
 
 export interface TfjsOptions extends BackboneOptions {
+  /**
+   * `wasm` (default): tfjs-backend-wasm, the fast path. `cpu`: tfjs-backend-cpu, plain
+   * JavaScript, for runtimes that cannot load a .wasm file at run time (Cloudflare Workers).
+   * The same model on either gives the same embeddings to float rounding. TF.js has one active
+   * backend per JavaScript realm: the first backbone created decides it.
+   */
+  tfjsBackend?: 'wasm' | 'cpu';
   /** Where tfjs-backend-wasm's .wasm files are served (browsers); Node finds them in the package. */
   tfjsWasmPaths?: string;
   /** Called when an input is longer than input.maxTokens and is truncated. */
@@ -23,10 +30,25 @@ export interface TfjsOptions extends BackboneOptions {
 
 type Tf = typeof tfCore;
 let tfReady: Promise<Tf> | undefined;
+let tfBackend: 'wasm' | 'cpu' | undefined;
 
 async function loadTf(options: TfjsOptions): Promise<Tf> {
+  const backend = options.tfjsBackend ?? 'wasm';
+  if (tfBackend && tfBackend !== backend) {
+    throw new BackendUnavailableError(`TF.js already runs on its ${tfBackend} backend here; one backend per page or process (asked for ${backend}).`);
+  }
+  tfBackend = backend;
   tfReady ??= (async () => {
     const tf = await import('@tensorflow/tfjs-core');
+    if (backend === 'cpu') {
+      await import('@tensorflow/tfjs-backend-cpu');
+      // Production mode: without it, the CPU backend advises installing tfjs-node wherever
+      // `process` exists (Workers with nodejs_compat), and TF.js runs extra debug checks.
+      tf.env().set('PROD', true);
+      if (!(await tf.setBackend('cpu'))) throw new Error('tf.setBackend("cpu") returned false');
+      await tf.ready();
+      return tf;
+    }
     const wasm = await import('@tensorflow/tfjs-backend-wasm');
     if (options.tfjsWasmPaths) wasm.setWasmPaths(options.tfjsWasmPaths);
     if (options.threads) wasm.setThreadsCount(options.threads);
@@ -35,7 +57,9 @@ async function loadTf(options: TfjsOptions): Promise<Tf> {
     return tf;
   })().catch((cause) => {
     tfReady = undefined;
-    throw new BackendUnavailableError(`TF.js WASM backend failed to start: ${(cause as Error).message}. In browsers pass tfjsWasmPaths.`, { cause });
+    tfBackend = undefined;
+    const hint = backend === 'wasm' ? ' In browsers pass tfjsWasmPaths.' : '';
+    throw new BackendUnavailableError(`TF.js ${backend} backend failed to start: ${(cause as Error).message}.${hint}`, { cause });
   });
   return tfReady;
 }
@@ -77,9 +101,9 @@ function memoryHandler(files: ModelFiles): tfCore.io.IOHandler {
 
 export class UseBackbone implements Backbone<string> {
   readonly modality = 'text' as const;
-  readonly device = 'tfjs-wasm';
-
   private constructor(
+    /** 'tfjs-wasm' or 'tfjs-cpu'. */
+    readonly device: string,
     readonly id: string,
     readonly dim: number,
     readonly fingerprint: string,
@@ -104,6 +128,7 @@ export class UseBackbone implements Backbone<string> {
       normalize,
     });
     return new UseBackbone(
+      `tfjs-${tfBackend ?? 'wasm'}`,
       manifest.id,
       manifest.output.dim,
       fingerprint,

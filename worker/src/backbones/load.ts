@@ -1,0 +1,49 @@
+/**
+ * Served backbones, loaded once per isolate from R2 and shared by every head that uses them.
+ * ONNX models run on onnxruntime-web's WASM build (its .wasm compiled at deploy time), USE on
+ * TF.js's plain-JavaScript CPU backend: the same code and manifests as the SDK, so the
+ * fingerprints match heads fitted with the CLI.
+ */
+import { createBackbone, workersOnnxRuntime, type ImageBackbone, type TextBackbone } from 'edgehead';
+import * as ort from 'onnxruntime-web/wasm';
+import ortWasm from 'onnxruntime-web/ort-wasm-simd-threaded.wasm';
+import { readBackboneFiles } from './files.js';
+import type { ServableManifest } from './served.js';
+
+export type ServedBackbone = ImageBackbone | TextBackbone;
+
+export interface LoadedBackbone {
+  backbone: ServedBackbone;
+  /** Milliseconds from the first request for it to ready (R2 reads, checks, session creation). */
+  loadMs: number;
+}
+
+const loaded = new Map<string, Promise<LoadedBackbone>>();
+
+export function loadServedBackbone(bucket: R2Bucket, manifest: ServableManifest): Promise<LoadedBackbone> {
+  let pending = loaded.get(manifest.id);
+  if (!pending) {
+    pending = load(bucket, manifest);
+    // A failure (file not uploaded yet, R2 hiccup) is not remembered: the next request retries.
+    pending.catch(() => loaded.delete(manifest.id));
+    loaded.set(manifest.id, pending);
+  }
+  return pending;
+}
+
+/** Whether a backbone is already loaded in this isolate (for GET /v1/backbones). */
+export function isLoaded(id: string): boolean {
+  return loaded.has(id);
+}
+
+async function load(bucket: R2Bucket, manifest: ServableManifest): Promise<LoadedBackbone> {
+  const started = Date.now();
+  const files = await readBackboneFiles(bucket, manifest);
+  const backbone = (await createBackbone(manifest, files, {
+    device: 'wasm',
+    onnxruntime: workersOnnxRuntime(ort, ortWasm),
+    tfjsBackend: 'cpu',
+    maxBatchSize: 8,
+  })) as ServedBackbone;
+  return { backbone, loadMs: Date.now() - started };
+}

@@ -1,0 +1,157 @@
+/**
+ * Raw texts and images at the edge, in workerd: the Worker runs the head's backbone itself
+ * (onnxruntime-web WASM for MobileNetV2, TF.js CPU for USE-lite) on files uploaded through the
+ * admin route. The reference is the SDK in Node (onnxruntime-node, sharp, TF.js WASM), computed
+ * by raw-reference.setup.ts: embeddings must agree (cosine) and predictions must be identical.
+ */
+import { env, SELF } from 'cloudflare:test';
+import { beforeAll, describe, expect, inject, it } from 'vitest';
+import { cosineSimilarity } from 'edgehead';
+import { decodeImage } from '../src/backbones/decode.js';
+import { loadServedBackbone } from '../src/backbones/load.js';
+import { servedManifest } from '../src/backbones/served.js';
+import { ADMIN, call, isErrorBody, readResponse, tenant, upload } from './helpers.js';
+
+const ref = inject('rawReference');
+const bytesOf = (b64: string) => Uint8Array.from(atob(b64), (ch) => ch.charCodeAt(0));
+
+async function putFile(id: string, name: string, bytes: ArrayBuffer | Uint8Array) {
+  const res = await SELF.fetch(`https://edge.test/v1/admin/backbones/${id}/files/${name}`, {
+    method: 'PUT',
+    headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/octet-stream' },
+    body: bytes,
+  });
+  return readResponse(res);
+}
+
+let t: { id: string; write: string; read: string };
+
+beforeAll(async () => {
+  for (const f of env.TEST_BACKBONE_FILES) {
+    const put = await putFile(f.id, f.name, await (await env.BACKBONE_FILES.fetch(`https://files/${f.binding}`)).arrayBuffer());
+    expect(put.status, JSON.stringify(put.body)).toBe(201);
+  }
+  t = await tenant('raw');
+  await upload(t.write, 'photos', ref.image.head);
+  await upload(t.write, 'intents', ref.text.head);
+}, 120_000);
+
+describe('backbone files', () => {
+  it('are listed as ready once uploaded, and a file that is not the manifest\'s is refused', async () => {
+    const listed = await call('GET', '/v1/backbones', { key: t.read });
+    expect(listed.status).toBe(200);
+    expect(listed.body.backbones.map((b: { id: string; ready: boolean }) => [b.id, b.ready])).toEqual([
+      ['mobilenetv2-int8', true],
+      ['use-lite', true],
+    ]);
+    const wrong = await putFile('use-lite', 'vocab.json', new TextEncoder().encode('[]'));
+    expect(wrong.status).toBe(400);
+    expect(wrong.body.error.code).toBe('CHECKSUM_MISMATCH');
+    expect((await putFile('use-lite', 'other.bin', new Uint8Array(4))).body.error.code).toBe('UNKNOWN_FILE');
+    expect((await putFile('resnet-50', 'model', new Uint8Array(4))).body.error.code).toBe('BACKBONE_NOT_SERVED');
+    const noAdmin = await SELF.fetch('https://edge.test/v1/admin/backbones/use-lite/files/vocab.json', { method: 'PUT', headers: { authorization: `Bearer ${t.write}` }, body: '[]' });
+    expect(noAdmin.status).toBe(401);
+  });
+});
+
+describe('images', () => {
+  it("embed in the Worker as the SDK does in Node (jSquash+onnxruntime-web vs sharp+onnxruntime-node)", async () => {
+    const manifest = servedManifest(env, 'mobilenetv2-int8');
+    const { backbone } = await loadServedBackbone(env.BLOBS, manifest);
+    if (manifest.modality !== 'image' || backbone.modality !== 'image') throw new Error('image backbone expected');
+    const decoded = await Promise.all(ref.image.photos.map((p, i) => decodeImage(bytesOf(p), manifest.input.image, 4e6, `photo ${i}`)));
+    const rows = await backbone.embed(decoded);
+    const cosines = rows.map((r, i) => cosineSimilarity(r, Float32Array.from(ref.image.embeddings[i])));
+    console.log(`image embeddings, Worker vs SDK in Node: min cosine ${Math.min(...cosines).toFixed(7)} over ${cosines.length} CIFAR-10 test photos`);
+    expect(Math.min(...cosines)).toBeGreaterThanOrEqual(0.999);
+  });
+
+  it('classify as base64 JSON and as multipart files with the labels the SDK predicts locally', async () => {
+    const json = await call('POST', '/v1/heads/photos/classify', { key: t.read, body: { images: ref.image.photos } });
+    expect(json.status, JSON.stringify(json.body)).toBe(200);
+    expect(json.body.predictions.map((p: { label: string }) => p.label)).toEqual(ref.image.labels);
+
+    const form = new FormData();
+    ref.image.photos.slice(0, 5).forEach((p, i) => form.append('image', new File([bytesOf(p)], `photo-${i}.jpg`, { type: 'image/jpeg' })));
+    form.append('topK', '2');
+    const multipart = await readResponse(await SELF.fetch('https://edge.test/v1/heads/photos/classify', { method: 'POST', headers: { authorization: `Bearer ${t.read}` }, body: form }));
+    expect(multipart.status, JSON.stringify(multipart.body)).toBe(200);
+    expect(multipart.body.predictions.map((p: { label: string }) => p.label)).toEqual(ref.image.labels.slice(0, 5));
+    expect(multipart.body.predictions[0].topK).toHaveLength(2);
+  });
+
+  it('teach a centroid head with raw photos', async () => {
+    await upload(t.write, 'photo-protos', ref.image.centroidHead);
+    const added = await call('POST', '/v1/heads/photo-protos/examples', { key: t.write, body: { images: ref.image.photos.slice(0, 2), labels: ['ship', 'ship'] } });
+    expect(added.status, JSON.stringify(added.body)).toBe(201);
+    expect(added.body.ids).toHaveLength(2);
+  });
+
+  it('refuse bad images with a 4xx that says what is wrong, before decoding', async () => {
+    const photo = bytesOf(ref.image.photos[0]);
+    const b64 = (b: Uint8Array) => btoa(String.fromCharCode(...b));
+    const cases: Array<[unknown, number, string]> = [
+      [{ images: [b64(photo.slice(0, photo.length >> 1))] }, 400, 'UNREADABLE_IMAGE'], // truncated JPEG
+      [{ images: [b64(new TextEncoder().encode('not an image at all'))] }, 400, 'UNREADABLE_IMAGE'],
+      [{ images: ['***'] }, 400, 'INVALID_IMAGE'],
+      [{ images: [] }, 400, 'EMPTY_BATCH'],
+      [{ images: Array(33).fill(ref.image.photos[0]) }, 400, 'BATCH_TOO_LARGE'],
+      [{ inputs: ['a sentence'] }, 400, 'WRONG_MODALITY'],
+      [{ images: [ref.image.photos[0]], embeddings: [[1]] }, 400, 'INVALID_BODY'],
+    ];
+    // A PNG header declaring 30000×30000 (900 megapixels): refused from the header alone.
+    const huge = new Uint8Array(33);
+    huge.set([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 13, 0x49, 0x48, 0x44, 0x52]);
+    new DataView(huge.buffer).setUint32(16, 30_000);
+    new DataView(huge.buffer).setUint32(20, 30_000);
+    cases.push([{ images: [b64(huge)] }, 413, 'IMAGE_TOO_LARGE']);
+    for (const [body, status, code] of cases) {
+      const res = await call('POST', '/v1/heads/photos/classify', { key: t.read, body });
+      expect([res.status, res.body.error?.code], JSON.stringify(body).slice(0, 80)).toEqual([status, code]);
+      expect(isErrorBody(res.body)).toBe(true);
+    }
+  });
+});
+
+describe('texts', () => {
+  it('embed in the Worker as the SDK does in Node (TF.js CPU vs WASM)', async () => {
+    const manifest = servedManifest(env, 'use-lite');
+    const { backbone } = await loadServedBackbone(env.BLOBS, manifest);
+    if (backbone.modality !== 'text') throw new Error('text backbone expected');
+    const rows = await backbone.embed(ref.text.sentences);
+    const cosines = rows.map((r, i) => cosineSimilarity(r, Float32Array.from(ref.text.embeddings[i])));
+    console.log(`text embeddings, Worker vs SDK in Node: min cosine ${Math.min(...cosines).toFixed(7)} over ${cosines.length} sentences`);
+    expect(Math.min(...cosines)).toBeGreaterThanOrEqual(0.999);
+  });
+
+  it("classify the demo's sentences with the labels the SDK predicts locally, and teach with texts", async () => {
+    const res = await call('POST', '/v1/heads/intents/classify', { key: t.read, body: { inputs: ref.text.sentences } });
+    expect(res.status, JSON.stringify(res.body)).toBe(200);
+    expect(res.body.predictions.map((p: { label: string }) => p.label)).toEqual(ref.text.labels);
+
+    await upload(t.write, 'intent-protos', ref.text.centroidHead);
+    const taught = await call('POST', '/v1/heads/intent-protos/examples', { key: t.write, body: { inputs: ['where is my order number 5521'], labels: ['track_order'] } });
+    expect(taught.status, JSON.stringify(taught.body)).toBe(201);
+  });
+
+  it('refuse empty, overlong and wrong-modality texts', async () => {
+    const cases: Array<[unknown, string]> = [
+      [{ inputs: [''] }, 'EMPTY_TEXT'],
+      [{ inputs: ['   '] }, 'EMPTY_TEXT'],
+      [{ inputs: ['x'.repeat(10_001)] }, 'TEXT_TOO_LONG'],
+      [{ inputs: 'one string' }, 'INVALID_FIELD'],
+      [{ images: [ref.image.photos[0]] }, 'WRONG_MODALITY'],
+    ];
+    for (const [body, code] of cases) {
+      const res = await call('POST', '/v1/heads/intents/classify', { key: t.read, body });
+      expect([res.status, res.body.error?.code]).toEqual([400, code]);
+    }
+  });
+
+  it('a head whose backbone the deployment does not run asks for embeddings', async () => {
+    expect((await upload(t.write, 'elsewhere', ref.text.foreignHead)).status).toBe(201);
+    const res = await call('POST', '/v1/heads/elsewhere/classify', { key: t.read, body: { inputs: ['hello'] } });
+    expect([res.status, res.body.error.code]).toEqual([400, 'BACKBONE_NOT_SERVED']);
+    expect(res.body.error.message).toMatch(/Send embeddings/);
+  });
+});
