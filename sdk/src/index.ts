@@ -61,5 +61,5 @@ export { createOnnxObjective, objectiveGraph } from './accel/onnx-objective.js';
 export { createOnnxNeighbourSearch } from './accel/onnx-knn.js';
 export type { NeighbourSearch } from './heads/knn.js';
 export type { ObjectiveFactory } from './heads/linear.js';
-export { EdgeClient, EdgeApiError, encodeEmbeddings, type EdgeClientOptions, type ClassifyResult, type ClassifyOptions, type HeadVersionInfo, type HeadList, type HeadDetails, type DriftReport, type EdgeApiBody } from './client/edge-client.js';
+export { EdgeClient, EdgeApiError, encodeEmbeddings, type EdgeClientOptions, type ClassifyResult, type ClassifyOptions, type HeadVersionInfo, type HeadList, type HeadDetails, type DriftReport, type EdgeApiBody, type BackboneList, type BackboneFileInfo, type ClassifyInput, type EncodedImage } from './client/edge-client.js';
 export type { paths as EdgeApiPaths, components as EdgeApiComponents } from './client/api-types.js';

@@ -276,6 +276,8 @@ describe('SDK → worker (wrangler dev) → SDK', () => {
     await call('GET', '/v1/heads/{name}', '/v1/heads/no-such-head', { key: read.key });
     await call('POST', '/v1/heads/{name}/versions', `/v1/heads/${name}/versions`, { key: read.key, raw: '{}' });
     await call('DELETE', '/v1/heads/{name}', `/v1/heads/${name}`, { key: write.key });
+    await call('GET', '/v1/backbones', '/v1/backbones', { key: read.key });
+    await call('PUT', '/v1/admin/backbones/{id}/files/{name}', '/v1/admin/backbones/use-lite/files/vocab.json', { key: admin, raw: '[]' });
 
     expect(problems).toEqual([]);
     // Every documented operation was exercised: a new route without a check here fails.
@@ -298,14 +300,25 @@ describe('SDK → worker (wrangler dev) → SDK', () => {
     const pushed = JSON.parse(stdout.pop() as string) as { name: string; version: number };
     expect(pushed).toMatchObject({ name });
     const image = cifar('test', 'ship', 3);
-    expect(await main(['classify', '--remote', `${name}@prod`, '-b', 'mobilenetv2-int8', '--url', worker.url, '--key', keys.readKey, '--json', image])).toBe(0);
-    const remote = JSON.parse(stdout.pop() as string) as { label: string | null; nearest: string; version: number };
-    expect(remote.version).toBe(pushed.version);
+    const classify = async (...extra: string[]) => {
+      expect(await main(['classify', '--remote', `${name}@prod`, '-b', 'mobilenetv2-int8', '--url', worker.url, '--key', keys.readKey, '--json', ...extra, image])).toBe(0);
+      return JSON.parse(stdout.pop() as string) as { label: string | null; nearest: string; version: number; probability: number };
+    };
+    const local = await classify('--embed-locally');
+    expect(local.version).toBe(pushed.version);
     // The same image through the SDK locally.
     const { loadBackbone, readImageFile } = await import('../src/node.js');
     const { backbone: mobilenet } = await loadBackbone('mobilenetv2-int8');
     const [embedding] = await (mobilenet as import('../src/backbone/backbone.js').Backbone<import('../src/inputs/image/image.js').DecodedImage>).embed([await readImageFile(image)]);
     await mobilenet.dispose();
-    expect(remote.nearest).toBe(head.predict([embedding])[0].nearest);
+    const expected = head.predict([embedding])[0];
+    expect(local.nearest).toBe(expected.nearest);
+
+    // Once the backbone is pushed, classify sends the photo itself and the worker embeds it.
+    expect(await main(['push', '--backbone', 'mobilenetv2-int8', '--url', worker.url, '--key', worker.adminToken, '--json'])).toBe(0);
+    expect(JSON.parse(stdout.pop() as string)).toMatchObject({ backbone: 'mobilenetv2-int8', ready: true });
+    const raw = await classify();
+    expect(raw.nearest).toBe(expected.nearest);
+    expect(raw.probability).toBeCloseTo(expected.probability, 4);
   });
 });

@@ -1,9 +1,13 @@
 /** `edgehead serve`, `edgehead push`, `edgehead classify --remote`: the CLI side of the edge API. */
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
-import { EdgeClient } from '../client/edge-client.js';
+import { EdgeApiError, EdgeClient, type ClassifyResult } from '../client/edge-client.js';
+import { InvalidInputError } from '../core/errors.js';
 import { parseHead } from '../heads/format.js';
-import { loadBackbone } from '../node.js';
+import { loadModelFilesNode } from '../manifest/files-node.js';
+import type { Manifest } from '../manifest/manifest.js';
+import { loadBackbone, resolveManifest } from '../node.js';
+import { readInputFile } from '../inputs/read-file.js';
 import { decodeOptionsFor, expandInputs } from './inputs.js';
 import { numberFlag, out, reportInputFailure, UsageError, warn } from './io.js';
 import { isEmbedded, streamEmbeddings } from './stream-embeddings.js';
@@ -12,9 +16,13 @@ import { bootstrapTenant, startLocalWorker } from './local-worker.js';
 export const remoteHelp = `edgehead serve [--port 8787] [--persist-to dir] [--json]   run the edge worker locally (wrangler dev on 127.0.0.1);
                                                    prints an admin token and a write key for a new tenant
 edgehead push head.json --name <name> [--alias prod] --url <worker> --key <write key>
-edgehead classify --remote <name[@version|@alias]> --url <worker> --key <key> --backbone <id> <inputs...> [--json] [--batch 256] [--top-k n] [--no-cache]
-  Embeds locally (files, folders, @list.txt, sentences; cached on disk by content unless --no-cache)
-  and sends the embeddings in calls of --batch rows, printing each call's answers as they come.
+edgehead push --backbone <id> --url <worker> --key <admin token>
+  Uploads a backbone's files (checked against its manifest) so the worker runs it for raw inputs.
+edgehead classify --remote <name[@version|@alias]> --url <worker> --key <key> --backbone <id> <inputs...> [--json] [--batch 256] [--top-k n] [--no-cache] [--embed-locally]
+  When the worker runs the backbone (GET /v1/backbones), sends the raw texts or image files
+  (16 per call) and the worker embeds them. Otherwise, or with --embed-locally, embeds here (files,
+  folders, @list.txt, sentences; cached on disk by content unless --no-cache) and sends the
+  embeddings in calls of --batch rows. Answers print as each call returns.
   --url/--key default to $EDGEHEAD_URL / $EDGEHEAD_KEY.`;
 
 export async function serveCommand(argv: string[]): Promise<number> {
@@ -48,8 +56,9 @@ export async function pushCommand(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
-    options: { name: { type: 'string' }, alias: { type: 'string' }, url: { type: 'string' }, key: { type: 'string' }, json: { type: 'boolean' } },
+    options: { name: { type: 'string' }, alias: { type: 'string' }, url: { type: 'string' }, key: { type: 'string' }, json: { type: 'boolean' }, backbone: { type: 'string' } },
   });
+  if (values.backbone) return pushBackbone(values.backbone, client(values), !!values.json);
   const path = positionals[0];
   if (!path || !values.name) throw new UsageError('push needs a head file and --name.');
   const text = await readFile(path, 'utf8');
@@ -60,20 +69,54 @@ export async function pushCommand(argv: string[]): Promise<number> {
   return 0;
 }
 
+/** Uploads every file of a backbone's manifest through the admin route (the key is ADMIN_TOKEN). */
+async function pushBackbone(id: string, api: EdgeClient, json: boolean): Promise<number> {
+  const manifest = await resolveManifest(id);
+  const files = await loadModelFilesNode(manifest);
+  let last;
+  for (const [name, bytes] of Object.entries(files)) {
+    last = await api.uploadBackboneFile(manifest.id, name, bytes);
+    if (json) out(JSON.stringify(last));
+    else out(`pushed ${manifest.id}/${name} (${bytes.length} bytes, sha256 ${last.sha256.slice(0, 12)}…)`);
+  }
+  if (!json && last) out(last.ready ? `${manifest.id} is ready: heads on it now take raw inputs.` : `${manifest.id} still misses ${last.missingFiles.join(', ')}.`);
+  return 0;
+}
+
+/** The worker's answers that blame one input (the others in its call are fine). */
+const INPUT_ERRORS = new Set(['UNREADABLE_IMAGE', 'INVALID_IMAGE', 'IMAGE_TOO_LARGE', 'EMPTY_TEXT', 'TEXT_TOO_LONG']);
+
+/** Raw inputs per call: well under the worker's MAX_RAW_BATCH (32 by default). */
+const RAW_BATCH = 16;
+
 export async function classifyCommand(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
-    options: { remote: { type: 'string' }, backbone: { type: 'string', short: 'b' }, url: { type: 'string' }, key: { type: 'string' }, json: { type: 'boolean' }, 'top-k': { type: 'string' }, batch: { type: 'string' }, 'no-cache': { type: 'boolean' } },
+    options: {
+      remote: { type: 'string' },
+      backbone: { type: 'string', short: 'b' },
+      url: { type: 'string' },
+      key: { type: 'string' },
+      json: { type: 'boolean' },
+      'top-k': { type: 'string' },
+      batch: { type: 'string' },
+      'no-cache': { type: 'boolean' },
+      'embed-locally': { type: 'boolean' },
+    },
   });
   if (!values.remote || !values.backbone || positionals.length === 0) throw new UsageError('classify needs --remote <head>, --backbone <id> and inputs.');
   // The API takes at most MAX_BATCH rows per call (256 by default): inputs stream through in
   // calls of --batch rows, each answered as soon as it returns; each line says which version answered.
   const batch = numberFlag('batch', values.batch, { min: 1, integer: true }) ?? 256;
   const topK = numberFlag('top-k', values['top-k'], { min: 1, integer: true });
+  const api = client(values);
+  if (!values['embed-locally']) {
+    const manifest = await resolveManifest(values.backbone);
+    if (await servesBackbone(api, manifest)) return classifyRaw(api, values.remote, manifest, positionals, { topK, json: !!values.json });
+  }
   const { backbone, manifest } = await loadBackbone(values.backbone);
   try {
-    const api = client(values);
     let failures = 0;
     let announced = false;
     for await (const part of streamEmbeddings(backbone, manifest.modality, await expandInputs(manifest.modality, positionals), { size: batch, cache: !values['no-cache'], decode: decodeOptionsFor(manifest) })) {
@@ -100,4 +143,58 @@ export async function classifyCommand(argv: string[]): Promise<number> {
   } finally {
     await backbone.dispose();
   }
+}
+
+/** Whether the worker runs this backbone with all its files uploaded (an older worker: no). */
+async function servesBackbone(api: EdgeClient, manifest: Manifest): Promise<boolean> {
+  if (manifest.modality !== 'image' && manifest.modality !== 'text') return false;
+  try {
+    const { backbones } = await api.backbones();
+    return backbones.some((b) => b.id === manifest.id && b.ready);
+  } catch {
+    return false;
+  }
+}
+
+/** Sends texts or image files as they are; the worker embeds them with the head's backbone. */
+async function classifyRaw(api: EdgeClient, ref: string, manifest: Manifest, args: string[], options: { topK?: number; json: boolean }): Promise<number> {
+  const inputs = await expandInputs(manifest.modality, args);
+  let announced = false;
+  let failures = 0;
+  const send = async (part: string[]) => {
+    const body = manifest.modality === 'text' ? { inputs: part } : { images: await Promise.all(part.map((p) => readInputFile(p))) };
+    return api.classify(ref, body, { topK: options.topK });
+  };
+  for (let i = 0; i < inputs.length; i += RAW_BATCH) {
+    const part = inputs.slice(i, i + RAW_BATCH);
+    let answers: Array<{ input: string; result: ClassifyResult; k: number }>;
+    try {
+      const result = await send(part);
+      answers = part.map((input, k) => ({ input, result, k }));
+    } catch (e) {
+      // One bad input (an unreadable or oversized image, an empty line) refuses the whole call:
+      // send the inputs one by one so the others are answered and the bad one is named.
+      if (!(e instanceof EdgeApiError) || !INPUT_ERRORS.has(e.code)) throw e;
+      answers = [];
+      for (const input of part) {
+        try {
+          answers.push({ input, result: await send([input]), k: 0 });
+        } catch (one) {
+          if (!(one instanceof EdgeApiError) || !INPUT_ERRORS.has(one.code)) throw one;
+          reportInputFailure(input, new InvalidInputError(`${input}: ${one.message}`), options.json);
+          failures++;
+        }
+      }
+    }
+    for (const { input, result, k } of answers) {
+      if (!options.json && !announced) {
+        warn(`answered by ${result.head} version ${result.version} (embedded by the worker with ${manifest.id})`);
+        announced = true;
+      }
+      const p = result.predictions[k];
+      if (options.json) out(JSON.stringify({ input, version: result.version, ...p }));
+      else out(`${input}\t${p.unknown ? `unknown (nearest: ${p.nearest})` : p.label}\t${p.probability.toFixed(3)}`);
+    }
+  }
+  return failures ? 1 : 0;
 }

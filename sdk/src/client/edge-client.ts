@@ -39,6 +39,17 @@ export type ClassifyResult = EdgeApiBody<'/v1/heads/{ref}/classify', 'post', 200
 export type HeadList = EdgeApiBody<'/v1/heads', 'get', 200>;
 export type HeadDetails = EdgeApiBody<'/v1/heads/{name}', 'get', 200>;
 export type DriftReport = EdgeApiBody<'/v1/heads/{ref}/drift', 'get', 200>;
+export type BackboneList = EdgeApiBody<'/v1/backbones', 'get', 200>;
+export type BackboneFileInfo = EdgeApiBody<'/v1/admin/backbones/{id}/files/{name}', 'put', 201>;
+
+/** An encoded image file (JPEG, PNG or WebP) as the worker takes it. */
+export type EncodedImage = Uint8Array | ArrayBuffer | Blob;
+
+/**
+ * What to classify or teach: embeddings you computed, or raw inputs the worker embeds itself
+ * with the head's backbone (when it runs it: `backbones()`): texts, or encoded image files.
+ */
+export type ClassifyInput = Embeddings | { inputs: readonly string[] } | { images: readonly EncodedImage[] };
 
 export interface ClassifyOptions {
   fingerprint?: string;
@@ -95,8 +106,11 @@ export class EdgeClient {
 
   private async request<T>(method: string, path: string, body?: unknown): Promise<T> {
     const headers: Record<string, string> = { authorization: `Bearer ${this.options.apiKey}` };
-    if (body !== undefined) headers['content-type'] = 'application/json';
-    const payload = body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body);
+    // FormData and bytes go as they are (fetch sets the multipart boundary); anything else as JSON.
+    const passThrough = body instanceof FormData || body instanceof Uint8Array;
+    if (body !== undefined && !passThrough) headers['content-type'] = 'application/json';
+    if (body instanceof Uint8Array) headers['content-type'] = 'application/octet-stream';
+    const payload = body === undefined ? undefined : passThrough ? (body as BodyInit) : typeof body === 'string' ? body : JSON.stringify(body);
     let res: Response;
     for (let attempt = 0; ; attempt++) {
       res = await this.doFetch(`${this.base}${path}`, { method, headers, body: payload });
@@ -141,17 +155,28 @@ export class EdgeClient {
     return this.request('PUT', `/v1/heads/${encodeURIComponent(name)}/aliases/${encodeURIComponent(alias)}`, { version, canary: canary ?? null });
   }
 
-  /** `ref`: name, name@version or name@alias. */
-  classify(ref: string, embeddings: Embeddings, options: ClassifyOptions = {}): Promise<ClassifyResult> {
+  /**
+   * `ref`: name, name@version or name@alias. `input`: embeddings, `{ inputs: texts }` or
+   * `{ images: files }` (sent as multipart/form-data) for a head whose backbone the worker runs.
+   */
+  classify(ref: string, input: ClassifyInput, options: ClassifyOptions = {}): Promise<ClassifyResult> {
     const { binary = true, ...rest } = options;
-    return this.request('POST', `/v1/heads/${encodeURIComponent(ref).replace('%40', '@')}/classify`, {
-      embeddings: binary ? encodeEmbeddings(embeddings) : embeddings.map((r) => Array.from(r)),
-      ...rest,
-    });
+    return this.request('POST', `/v1/heads/${encodeURIComponent(ref).replace('%40', '@')}/classify`, inputBody(input, rest, binary));
   }
 
-  addExamples(ref: string, embeddings: Embeddings, labels: string[]): Promise<EdgeApiBody<'/v1/heads/{ref}/examples', 'post', 201>> {
-    return this.request('POST', `/v1/heads/${encodeURIComponent(ref).replace('%40', '@')}/examples`, { embeddings: encodeEmbeddings(embeddings), labels });
+  /** Adds labelled examples (embeddings, texts or images, as for `classify`) to a kNN or centroid head. */
+  addExamples(ref: string, input: ClassifyInput, labels: string[]): Promise<EdgeApiBody<'/v1/heads/{ref}/examples', 'post', 201>> {
+    return this.request('POST', `/v1/heads/${encodeURIComponent(ref).replace('%40', '@')}/examples`, inputBody(input, { labels }, true));
+  }
+
+  /** The backbones this deployment runs, so heads on them take raw texts or images. */
+  backbones(): Promise<BackboneList> {
+    return this.request('GET', '/v1/backbones');
+  }
+
+  /** Admin (the client's key is the ADMIN_TOKEN): stores one file of a served backbone. */
+  uploadBackboneFile(id: string, name: string, bytes: Uint8Array): Promise<BackboneFileInfo> {
+    return this.request('PUT', `/v1/admin/backbones/${encodeURIComponent(id)}/files/${encodeURIComponent(name)}`, bytes);
   }
 
   removeExamples(ref: string, ids: number[]): Promise<EdgeApiBody<'/v1/heads/{ref}/examples', 'delete', 200>> {
@@ -163,4 +188,22 @@ export class EdgeClient {
     const q = options.windows ? `?windows=${options.windows}` : '';
     return this.request('GET', `/v1/heads/${encodeURIComponent(ref).replace('%40', '@')}/drift${q}`);
   }
+}
+
+/** The request body for embeddings (JSON), texts (JSON) or images (multipart files), plus `fields`. */
+function inputBody(input: ClassifyInput, fields: Record<string, unknown>, binary: boolean): unknown {
+  if (isRows(input)) return { embeddings: binary ? encodeEmbeddings(input) : input.map((r) => Array.from(r)), ...fields };
+  if ('inputs' in input) return { inputs: [...input.inputs], ...fields };
+  const form = new FormData();
+  input.images.forEach((image, i) => form.append('image', image instanceof Blob ? image : new Blob([image as BlobPart]), `image-${i}`));
+  for (const [key, value] of Object.entries(fields)) {
+    if (value === undefined) continue;
+    if (Array.isArray(value)) value.forEach((v) => form.append(key, String(v)));
+    else form.append(key, String(value));
+  }
+  return form;
+}
+
+function isRows(input: ClassifyInput): input is Embeddings {
+  return Array.isArray(input);
 }
