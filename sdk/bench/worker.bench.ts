@@ -4,7 +4,11 @@
  * 16 × 1280-d embeddings on a 10-class linear head, beside a bare JSON route on the same worker;
  * then a kNN head grown to BENCH_KNN_EXAMPLES (10,000) × 1280-d examples through online additions,
  * classified at BENCH_KNN_CONCURRENCY (64) beside the linear head at the same concurrency, with
- * status counts (back-pressure shows as 503 OVERLOADED, never as resets).
+ * status counts (back-pressure shows as 503 OVERLOADED, never as resets). Then raw inputs
+ * (BENCH_RAW=off skips): the worker embeds CIFAR-10 photos (MobileNetV2 int8) and sentences
+ * (USE-lite) itself — the first call (loading the backbone from R2) timed apart, then throughput
+ * and p50/p99 for 1 and 16 inputs per request beside the embedding route, and the workerd
+ * process's resident memory before and after each backbone is loaded.
  */
 import { execFile } from 'node:child_process';
 import { mkdtemp, writeFile } from 'node:fs/promises';
@@ -16,13 +20,18 @@ import { bootstrapTenant, startLocalWorker } from '../src/cli/local-worker.js';
 import { headToJson } from '../src/heads/format.js';
 import { KnnHead } from '../src/heads/knn.js';
 import { LinearHead } from '../src/heads/linear.js';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
+import { loadModelFilesNode } from '../src/manifest/files-node.js';
+import { loadBackbone, resolveManifest } from '../src/node.js';
+import type { Backbone } from '../src/backbone/backbone.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 16);
 const MAX_REQUESTS = Number(process.env.BENCH_MAX_REQUESTS ?? 50_000);
 const KNN_EXAMPLES = Number(process.env.BENCH_KNN_EXAMPLES ?? 10_000);
 const KNN_CONCURRENCY = Number(process.env.BENCH_KNN_CONCURRENCY ?? 64);
+const RAW = process.env.BENCH_RAW !== 'off';
+const SHARED = process.env.EDGEHEAD_SHARED_DIR ?? join(import.meta.dirname, '..', '..', '..', 'shared');
 const root = join(import.meta.dirname, '..', '..');
 
 function fixture() {
@@ -91,9 +100,89 @@ async function main(): Promise<void> {
       withStatuses(`POST bench@1/classify (linear), c=${KNN_CONCURRENCY}`, linearRun);
       console.log(`kNN (${KNN_EXAMPLES} × ${meta.dim}-d) / linear throughput at concurrency ${KNN_CONCURRENCY}: ${(knnRun.rps / linearRun.rps).toFixed(2)}× (target ≥ 0.3), ${knnRun.errors} kNN errors`);
     }
+    if (RAW) await rawInputs(worker, keys, { meta, train, trainLabels, test, auth, drive, line });
   } finally {
     await worker.stop();
   }
+}
+
+/** Resident memory of the workerd processes (wrangler dev's runtime), in MiB. */
+function workerdRssMiB(): number {
+  let kib = 0;
+  for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+    try {
+      if (!readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('workerd')) continue;
+      kib += Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
+    } catch {
+      // the process ended while being read
+    }
+  }
+  return kib / 1024;
+}
+
+type Run = Awaited<ReturnType<typeof drive>>;
+interface Context {
+  meta: { fingerprint: string; dim: number };
+  train: Float32Array[];
+  trainLabels: string[];
+  test: Float32Array[];
+  auth: Record<string, string>;
+  drive: typeof drive;
+  line: (name: string, r: Run) => void;
+}
+
+async function rawInputs(worker: { url: string; adminToken: string }, keys: { writeKey: string; readKey: string }, ctx: Context): Promise<void> {
+  const operator = new EdgeClient({ baseUrl: worker.url, apiKey: worker.adminToken });
+  const writer = new EdgeClient({ baseUrl: worker.url, apiKey: keys.writeKey });
+  const reader = new EdgeClient({ baseUrl: worker.url, apiKey: keys.readKey });
+  for (const id of ['mobilenetv2-int8', 'use-lite']) {
+    const manifest = await resolveManifest(id);
+    for (const [name, bytes] of Object.entries(await loadModelFilesNode(manifest))) await operator.uploadBackboneFile(id, name, bytes);
+  }
+  // Heads: the linear image head above (its fixture was embedded with mobilenetv2-int8) and a text head on the demo's intents.
+  const { backbone: use } = await loadBackbone('use-lite');
+  const tsv = readFileSync(join(root, 'models', 'examples', 'support-intents.tsv'), 'utf8').trim().split('\n').map((l) => l.split('\t'));
+  const textX = await (use as Backbone<string>).embed(tsv.map(([, t]) => t));
+  await writer.upload('bench-text', headToJson(LinearHead.fit(textX, tsv.map(([l]) => l), { C: 1 }), { backbone: { id: 'use-lite', fingerprint: use.fingerprint } }));
+  await use.dispose();
+
+  const photos = ['airplane', 'cat', 'ship', 'truck'].flatMap((c) => [0, 1, 2, 3].map((i) => readFileSync(join(SHARED, 'data', 'cifar10', 'test', c, `000${i}.jpg`))));
+  const sentences = tsv.slice(0, 16).map(([, t]) => t);
+  const dir = await mkdtemp(join(tmpdir(), 'edgehead-bench-raw-'));
+  const body = async (name: string, value: unknown) => {
+    const path = join(dir, name);
+    await writeFile(path, JSON.stringify(value));
+    return path;
+  };
+  const before = workerdRssMiB();
+  let t = Date.now();
+  await reader.classify('bench@1', { images: photos.slice(0, 1) });
+  const imageCold = Date.now() - t;
+  const afterImage = workerdRssMiB();
+  t = Date.now();
+  await reader.classify('bench-text@1', { inputs: sentences.slice(0, 1) });
+  const textCold = Date.now() - t;
+  const afterText = workerdRssMiB();
+  console.log(`\nraw inputs (the worker embeds them): first call, loading the backbone from R2: image ${(imageCold / 1000).toFixed(2)} s, text ${(textCold / 1000).toFixed(2)} s`);
+  console.log(`workerd resident memory: ${before.toFixed(0)} MiB before, ${afterImage.toFixed(0)} with MobileNetV2 int8 loaded (+${(afterImage - before).toFixed(0)}), ${afterText.toFixed(0)} with USE-lite too (+${(afterText - afterImage).toFixed(0)})`);
+
+  const concurrency = 4;
+  const url = (ref: string) => `${worker.url}/v1/heads/${ref}/classify`;
+  const runs: Array<[string, Run, number]> = [
+    ['embeddings, 1 × 1280-d', await ctx.drive(url('bench@1'), 'POST', await body('e1.json', { embeddings: encodeEmbeddings(ctx.test.slice(0, 1)) }), ctx.auth, concurrency), 1],
+    ['embeddings, 16 × 1280-d', await ctx.drive(url('bench@1'), 'POST', await body('e16.json', { embeddings: encodeEmbeddings(ctx.test.slice(0, 16)) }), ctx.auth, concurrency), 16],
+    ['images, 1 JPEG (32×32 CIFAR-10)', await ctx.drive(url('bench@1'), 'POST', await body('i1.json', { images: photos.slice(0, 1).map((p) => p.toString('base64')) }), ctx.auth, concurrency), 1],
+    ['images, 16 JPEGs', await ctx.drive(url('bench@1'), 'POST', await body('i16.json', { images: photos.map((p) => p.toString('base64')) }), ctx.auth, concurrency), 16],
+    ['texts, 1 sentence', await ctx.drive(url('bench-text@1'), 'POST', await body('t1.json', { inputs: sentences.slice(0, 1) }), ctx.auth, concurrency), 1],
+    ['texts, 16 sentences', await ctx.drive(url('bench-text@1'), 'POST', await body('t16.json', { inputs: sentences }), ctx.auth, concurrency), 16],
+  ];
+  console.log(`classify with raw inputs beside embeddings, concurrency ${concurrency}, ${SECONDS} s each (one workerd thread: wall time per input ≈ CPU time per input)`);
+  for (const [name, run, per] of runs) {
+    ctx.line(`POST …/classify, ${name}`, run);
+    console.log(`${''.padEnd(44)} ${(run.rps * per).toFixed(1)} inputs/s, ${(1000 / (run.rps * per)).toFixed(1)} ms per input`);
+  }
+  const [e16, , i1, i16, t1, t16] = runs.map((r) => r[1].rps * r[2]);
+  console.log(`inputs/s vs the embedding route (16 per request): images ${(i1 / e16).toFixed(3)}× (1/request), ${(i16 / e16).toFixed(3)}× (16/request); texts ${(t1 / e16).toFixed(3)}×, ${(t16 / e16).toFixed(3)}×`);
 }
 
 await main();

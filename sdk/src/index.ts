@@ -23,7 +23,7 @@ export { UseBackbone } from './backbone/tfjs/use-backbone.js';
 export { OpenWakeWordBackbone } from './backbone/audio/openwakeword-backbone.js';
 export { blockOutputs, cutModel, summarizeModel, type CutOptions, type CutResult, type GraphSummary } from './backbone/onnx/graph.js';
 export { loadRuntime, type OnnxDevice, type OnnxRuntimeOptions, type OnnxRuntimeModule } from './backbone/onnx/runtime.js';
-export { workersOnnxRuntime } from './backbone/onnx/workers-runtime.js';
+export { workersOnnxRuntime } from './backbone/compiled-wasm.js';
 export { pool, POOLINGS, type Pooling } from './backbone/pooling.js';
 export { preprocessImage, imagesToTensor, decodeSizeFor, type DecodedImage, type ImageSpec } from './inputs/image/image.js';
 export { decodeBrowserImage, type BrowserImageSource } from './inputs/image/decode-browser.js';

@@ -1,6 +1,6 @@
 /**
  * Raw texts and images at the edge, in workerd: the Worker runs the head's backbone itself
- * (onnxruntime-web WASM for MobileNetV2, TF.js CPU for USE-lite) on files uploaded through the
+ * (onnxruntime-web WASM for MobileNetV2, tfjs-backend-wasm for USE-lite) on files uploaded through the
  * admin route. The reference is the SDK in Node (onnxruntime-node, sharp, TF.js WASM), computed
  * by raw-reference.setup.ts: embeddings must agree (cosine) and predictions must be identical.
  */
@@ -114,7 +114,7 @@ describe('images', () => {
 });
 
 describe('texts', () => {
-  it('embed in the Worker as the SDK does in Node (TF.js CPU vs WASM)', async () => {
+  it('embed in the Worker as the SDK does in Node (tfjs-backend-wasm, its binary compiled at deploy time)', async () => {
     const manifest = servedManifest(env, 'use-lite');
     const { backbone } = await loadServedBackbone(env.BLOBS, manifest);
     if (backbone.modality !== 'text') throw new Error('text backbone expected');

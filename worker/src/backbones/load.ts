@@ -1,12 +1,14 @@
 /**
  * Served backbones, loaded once per isolate from R2 and shared by every head that uses them.
- * ONNX models run on onnxruntime-web's WASM build (its .wasm compiled at deploy time), USE on
- * TF.js's plain-JavaScript CPU backend: the same code and manifests as the SDK, so the
- * fingerprints match heads fitted with the CLI.
+ * ONNX models run on onnxruntime-web's WASM build, USE on tfjs-backend-wasm (both binaries
+ * compiled at deploy time, see the SDK's compiled-wasm.ts): the same code and manifests as the
+ * SDK, so the fingerprints match heads fitted with the CLI.
  */
 import { createBackbone, workersOnnxRuntime, type ImageBackbone, type TextBackbone } from 'edgehead';
 import * as ort from 'onnxruntime-web/wasm';
 import ortWasm from 'onnxruntime-web/ort-wasm-simd-threaded.wasm';
+import tfjsWasm from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-simd.wasm';
+import { ApiError } from '../errors.js';
 import { readBackboneFiles } from './files.js';
 import type { ServableManifest } from './served.js';
 
@@ -39,11 +41,18 @@ export function isLoaded(id: string): boolean {
 async function load(bucket: R2Bucket, manifest: ServableManifest): Promise<LoadedBackbone> {
   const started = Date.now();
   const files = await readBackboneFiles(bucket, manifest);
-  const backbone = (await createBackbone(manifest, files, {
-    device: 'wasm',
-    onnxruntime: workersOnnxRuntime(ort, ortWasm),
-    tfjsBackend: 'cpu',
-    maxBatchSize: 8,
-  })) as ServedBackbone;
+  let backbone: ServedBackbone;
+  try {
+    backbone = (await createBackbone(manifest, files, {
+      device: 'wasm',
+      onnxruntime: workersOnnxRuntime(ort, ortWasm),
+      tfjsWasmModule: tfjsWasm,
+      maxBatchSize: 8,
+    })) as ServedBackbone;
+  } catch (cause) {
+    console.error(`backbone ${manifest.id} failed to load`, cause);
+    const reason = cause instanceof Error ? cause.message : String(cause);
+    throw new ApiError(503, 'BACKBONE_UNAVAILABLE', `Backbone "${manifest.id}" could not be started in this worker (${reason}); send embeddings computed with the SDK, or retry later.`);
+  }
   return { backbone, loadMs: Date.now() - started };
 }

@@ -12,16 +12,16 @@ import { checkTexts, createUseTokenizer, type TextTokenizer } from '../../inputs
 import type { ModelFiles } from '../../manifest/files.js';
 import type { UseManifest } from '../../manifest/manifest.js';
 import { l2NormalizeInPlace } from '../../core/vector.js';
+import { placeholderFor } from '../compiled-wasm.js';
 import { fingerprintOf, inBatches, type Backbone, type BackboneOptions, type EmbedOptions } from '../backbone.js';
 
 export interface TfjsOptions extends BackboneOptions {
   /**
-   * `wasm` (default): tfjs-backend-wasm, the fast path. `cpu`: tfjs-backend-cpu, plain
-   * JavaScript, for runtimes that cannot load a .wasm file at run time (Cloudflare Workers).
-   * The same model on either gives the same embeddings to float rounding. TF.js has one active
-   * backend per JavaScript realm: the first backbone created decides it.
+   * tfjs-backend-wasm's SIMD binary (`tfjs-backend-wasm-simd.wasm`) compiled at deploy time, for
+   * runtimes that cannot fetch or compile a .wasm at run time (Cloudflare Workers: import the file
+   * as a module). Used instead of loading the binary; single-threaded.
    */
-  tfjsBackend?: 'wasm' | 'cpu';
+  tfjsWasmModule?: WebAssembly.Module;
   /** Where tfjs-backend-wasm's .wasm files are served (browsers); Node finds them in the package. */
   tfjsWasmPaths?: string;
   /** Called when an input is longer than input.maxTokens and is truncated. */
@@ -30,38 +30,38 @@ export interface TfjsOptions extends BackboneOptions {
 
 type Tf = typeof tfCore;
 let tfReady: Promise<Tf> | undefined;
-let tfBackend: 'wasm' | 'cpu' | undefined;
+
+/** Where tfjs-backend-wasm is told its binary is; fetched through TF.js's platform, answered here. */
+const COMPILED_WASM_URL = 'edgehead-compiled-wasm:tfjs-backend-wasm-simd.wasm';
 
 async function loadTf(options: TfjsOptions): Promise<Tf> {
-  const backend = options.tfjsBackend ?? 'wasm';
-  if (tfBackend && tfBackend !== backend) {
-    throw new BackendUnavailableError(`TF.js already runs on its ${tfBackend} backend here; one backend per page or process (asked for ${backend}).`);
-  }
-  tfBackend = backend;
   tfReady ??= (async () => {
     const tf = await import('@tensorflow/tfjs-core');
-    if (backend === 'cpu') {
-      await import('@tensorflow/tfjs-backend-cpu');
-      // Production mode: without it, the CPU backend advises installing tfjs-node wherever
-      // `process` exists (Workers with nodejs_compat), and TF.js runs extra debug checks.
-      tf.env().set('PROD', true);
-      if (!(await tf.setBackend('cpu'))) throw new Error('tf.setBackend("cpu") returned false');
-      await tf.ready();
-      return tf;
-    }
     const wasm = await import('@tensorflow/tfjs-backend-wasm');
-    if (options.tfjsWasmPaths) wasm.setWasmPaths(options.tfjsWasmPaths);
+    if (options.tfjsWasmModule) useCompiledWasm(tf, wasm, options.tfjsWasmModule);
+    else if (options.tfjsWasmPaths) wasm.setWasmPaths(options.tfjsWasmPaths);
     if (options.threads) wasm.setThreadsCount(options.threads);
     if (!(await tf.setBackend('wasm'))) throw new Error('tf.setBackend("wasm") returned false');
     await tf.ready();
     return tf;
   })().catch((cause) => {
     tfReady = undefined;
-    tfBackend = undefined;
-    const hint = backend === 'wasm' ? ' In browsers pass tfjsWasmPaths.' : '';
-    throw new BackendUnavailableError(`TF.js ${backend} backend failed to start: ${(cause as Error).message}.${hint}`, { cause });
+    throw new BackendUnavailableError(`TF.js WASM backend failed to start: ${(cause as Error).message}. In browsers pass tfjsWasmPaths.`, { cause });
   });
   return tfReady;
+}
+
+/** Points tfjs-backend-wasm at a precompiled binary (see compiled-wasm.ts). */
+function useCompiledWasm(tf: Tf, wasm: typeof import('@tensorflow/tfjs-backend-wasm'), module: WebAssembly.Module): void {
+  const placeholder = placeholderFor('tfjs-backend-wasm-simd', module);
+  const platform = tf.env().platform;
+  const platformFetch = platform.fetch.bind(platform);
+  platform.fetch = (path: string, init?: RequestInit) => (path === COMPILED_WASM_URL ? Promise.resolve(new Response(placeholder)) : platformFetch(path, init));
+  // The one binary given is the SIMD build, without threads (which Workers do not have).
+  tf.env().set('WASM_HAS_SIMD_SUPPORT', true);
+  tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);
+  const url = COMPILED_WASM_URL;
+  wasm.setWasmPaths({ 'tfjs-backend-wasm.wasm': url, 'tfjs-backend-wasm-simd.wasm': url, 'tfjs-backend-wasm-threaded-simd.wasm': url }, true);
 }
 
 interface WeightGroup {
@@ -69,41 +69,34 @@ interface WeightGroup {
   weights: tfCore.io.WeightsManifestEntry[];
 }
 
-/** An IOHandler over in-memory model.json + shards: tfjs's own loader, minus the file system. */
-function memoryHandler(files: ModelFiles): tfCore.io.IOHandler {
-  return {
-    load: async () => {
-      const modelJson = JSON.parse(new TextDecoder().decode(files['model.json'])) as {
-        modelTopology: object;
-        weightsManifest: WeightGroup[];
-      };
-      const weightSpecs: tfCore.io.WeightsManifestEntry[] = [];
-      const buffers: Uint8Array[] = [];
-      for (const group of modelJson.weightsManifest) {
-        weightSpecs.push(...group.weights);
-        for (const path of group.paths) {
-          const shard = files[path];
-          if (!shard) throw new InvalidInputError(`model.json names weight shard "${path}", which is not among the manifest's files.`);
-          buffers.push(shard);
-        }
-      }
-      const total = buffers.reduce((n, b) => n + b.length, 0);
-      const weightData = new Uint8Array(total);
-      let offset = 0;
-      for (const b of buffers) {
-        weightData.set(b, offset);
-        offset += b.length;
-      }
-      return { modelTopology: modelJson.modelTopology, weightSpecs, weightData: weightData.buffer };
-    },
+/**
+ * model.json + shards as TF.js model artifacts: tfjs's own loader, minus the file system. The
+ * shards are handed over as they are (no concatenated copy), which matters in a 128 MB Worker.
+ */
+function artifactsOf(files: ModelFiles): tfCore.io.ModelArtifacts {
+  const modelJson = JSON.parse(new TextDecoder().decode(files['model.json'])) as {
+    modelTopology: object;
+    weightsManifest: WeightGroup[];
   };
+  const weightSpecs: tfCore.io.WeightsManifestEntry[] = [];
+  const shards: ArrayBuffer[] = [];
+  for (const group of modelJson.weightsManifest) {
+    weightSpecs.push(...group.weights);
+    for (const path of group.paths) {
+      const shard = files[path];
+      if (!shard) throw new InvalidInputError(`model.json names weight shard "${path}", which is not among the manifest's files.`);
+      const whole = shard.byteOffset === 0 && shard.byteLength === shard.buffer.byteLength && shard.buffer instanceof ArrayBuffer;
+      shards.push(whole ? (shard.buffer as ArrayBuffer) : (shard.slice().buffer as ArrayBuffer));
+    }
+  }
+  return { modelTopology: modelJson.modelTopology, weightSpecs, weightData: shards };
 }
 
 export class UseBackbone implements Backbone<string> {
   readonly modality = 'text' as const;
+  readonly device = 'tfjs-wasm';
+
   private constructor(
-    /** 'tfjs-wasm' or 'tfjs-cpu'. */
-    readonly device: string,
     readonly id: string,
     readonly dim: number,
     readonly fingerprint: string,
@@ -119,7 +112,11 @@ export class UseBackbone implements Backbone<string> {
   static async create(manifest: UseManifest, files: ModelFiles, options: TfjsOptions = {}): Promise<UseBackbone> {
     const tf = await loadTf(options);
     const { loadGraphModel } = await import('@tensorflow/tfjs-converter');
-    const model = await loadGraphModel(memoryHandler(files));
+    const artifacts = artifactsOf(files);
+    const model = await loadGraphModel({ load: async () => artifacts });
+    // The model keeps its artifacts for save() only, which a backbone never calls; the weights
+    // now live in the backend. Dropping them here halves the memory a loaded USE holds.
+    delete artifacts.weightData;
     const vocab = JSON.parse(new TextDecoder().decode(files['vocab.json'])) as Array<[string, number]>;
     const normalize = options.normalize ?? manifest.output.normalize ?? false;
     const fingerprint = await fingerprintOf({
@@ -128,7 +125,6 @@ export class UseBackbone implements Backbone<string> {
       normalize,
     });
     return new UseBackbone(
-      `tfjs-${tfBackend ?? 'wasm'}`,
       manifest.id,
       manifest.output.dim,
       fingerprint,
