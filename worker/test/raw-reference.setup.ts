@@ -24,7 +24,7 @@ export const NEW_SENTENCES = [
 ];
 
 export interface RawReference {
-  image: { head: string; centroidHead: string; photos: string[]; embeddings: number[][]; labels: string[]; truth: string[] };
+  image: { head: string; centroidHead: string; photos: string[]; embeddings: number[][]; labels: string[]; truth: string[]; large: string[]; largeEmbeddings: number[][] };
   text: { head: string; centroidHead: string; foreignHead: string; sentences: string[]; embeddings: number[][]; labels: string[] };
 }
 
@@ -45,6 +45,12 @@ export default async function setup(project: TestProject): Promise<void> {
   const linear = LinearHead.fit(trainX, trainLabels, { C: 1 });
   const testPaths = CLASSES.flatMap((c) => [0, 1, 2].map((i) => photo('test', c, i)));
   const testX = await image.embed(await Promise.all(testPaths.map(readImageFile)));
+  // Large photos: CIFAR-10 photos enlarged to 1600×1200 JPEGs (sharp, lanczos3), read back by the
+  // SDK as the CLI reads them (decoded straight to the size the model needs).
+  const sharp = (await import('sharp')).default;
+  const large = await Promise.all(testPaths.slice(0, 10).map((p) => sharp(p).resize(1600, 1200, { fit: 'fill' }).jpeg({ quality: 90 }).toBuffer()));
+  const { decodeImageBytes } = await import('edgehead/node');
+  const largeX = await image.embed(await Promise.all(large.map((b) => decodeImageBytes(b, 'large', { shrinkTo: 256 }))));
   await image.dispose();
 
   const text = (await loadBackbone('use-lite', { modality: 'text' })).backbone as TextBackbone;
@@ -64,6 +70,8 @@ export default async function setup(project: TestProject): Promise<void> {
       embeddings: rows(testX),
       labels: linear.predict(testX).map((p) => p.label ?? ''),
       truth: CLASSES.flatMap((c) => [c, c, c]),
+      large: large.map((b) => b.toString('base64')),
+      largeEmbeddings: rows(largeX),
     },
     text: {
       head: headToJson(textHead, { backbone: textBackbone }),
