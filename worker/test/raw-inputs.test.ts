@@ -108,7 +108,16 @@ describe('images', () => {
     await upload(t.write, 'photo-protos', ref.image.centroidHead);
     const added = await call('POST', '/v1/heads/photo-protos/examples', { key: t.write, body: { images: ref.image.photos.slice(0, 2), labels: ['ship', 'ship'] } });
     expect(added.status, JSON.stringify(added.body)).toBe(201);
-    expect(added.body.ids).toHaveLength(2);
+    expect(added.body.ids).toEqual([0, 1]);
+    // The same as multipart: files in order, one `labels` field per file.
+    const form = new FormData();
+    for (const p of ref.image.photos.slice(2, 4)) {
+      form.append('image', new File([bytesOf(p)], 'photo.jpg'));
+      form.append('labels', 'frog');
+    }
+    const res = await readResponse(await SELF.fetch('https://edge.test/v1/heads/photo-protos/examples', { method: 'POST', headers: { authorization: `Bearer ${t.write}` }, body: form }));
+    // Ids continue after the JSON call's 0 and 1.
+    expect([res.status, res.body.ids], JSON.stringify(res.body)).toEqual([201, [2, 3]]);
   });
 
   it('refuse bad images with a 4xx that says what is wrong, before decoding', async () => {
