@@ -320,5 +320,19 @@ describe('SDK → worker (wrangler dev) → SDK', () => {
     const raw = await classify();
     expect(raw.nearest).toBe(expected.nearest);
     expect(raw.probability).toBeCloseTo(expected.probability, 4);
+
+    // A 12-megapixel photo (over the worker's 4-megapixel limit) is reduced here first, losslessly
+    // encoded, so the worker sees the pixels local embedding uses: the same answer as --embed-locally.
+    const sharp = (await import('sharp')).default;
+    const bigPath = join(await mkdtemp(join(tmpdir(), 'edgehead-big-')), 'big.jpg');
+    await sharp(image).resize(4000, 3000, { fit: 'fill' }).jpeg({ quality: 92 }).toFile(bigPath);
+    const classifyBig = async (...extra: string[]) => {
+      expect(await main(['classify', '--remote', `${name}@prod`, '-b', 'mobilenetv2-int8', '--url', worker.url, '--key', keys.readKey, '--json', ...extra, bigPath])).toBe(0);
+      return JSON.parse(stdout.pop() as string) as { nearest: string; probability: number };
+    };
+    const bigLocal = await classifyBig('--embed-locally');
+    const bigRaw = await classifyBig();
+    expect(bigRaw.nearest).toBe(bigLocal.nearest);
+    expect(bigRaw.probability).toBeCloseTo(bigLocal.probability, 4);
   });
 });

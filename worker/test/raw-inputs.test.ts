@@ -56,15 +56,20 @@ describe('backbone files', () => {
 });
 
 describe('images', () => {
-  it("embed in the Worker as the SDK does in Node (jSquash+onnxruntime-web vs sharp+onnxruntime-node)", async () => {
+  it("embed in the Worker as the SDK does in Node (jSquash+onnxruntime-web vs sharp+onnxruntime-node): JPEG, PNG, WebP", async () => {
     const manifest = servedManifest(env, 'mobilenetv2-int8');
     const { backbone } = await loadServedBackbone(env.BLOBS, manifest);
     if (manifest.modality !== 'image' || backbone.modality !== 'image') throw new Error('image backbone expected');
-    const decoded = await Promise.all(ref.image.photos.map((p, i) => decodeImage(bytesOf(p), manifest.input.image, 4e6, `photo ${i}`)));
-    const rows = await backbone.embed(decoded);
-    const cosines = rows.map((r, i) => cosineSimilarity(r, Float32Array.from(ref.image.embeddings[i])));
-    console.log(`image embeddings, Worker vs SDK in Node: min cosine ${Math.min(...cosines).toFixed(7)} over ${cosines.length} CIFAR-10 test photos`);
-    expect(Math.min(...cosines)).toBeGreaterThanOrEqual(0.999);
+    const minCosine = async (files: string[], reference: number[][]) => {
+      const decoded = await Promise.all(files.map((p, i) => decodeImage(bytesOf(p), manifest.input.image, 4e6, `photo ${i}`)));
+      const rows = await backbone.embed(decoded);
+      return Math.min(...rows.map((r, i) => cosineSimilarity(r, Float32Array.from(reference[i]))));
+    };
+    const jpeg = await minCosine(ref.image.photos, ref.image.embeddings);
+    const pngAndWebp = await minCosine(ref.image.formats, ref.image.formatEmbeddings);
+    console.log(`image embeddings, Worker vs SDK in Node: min cosine ${jpeg.toFixed(7)} over 30 CIFAR-10 JPEGs, ${pngAndWebp.toFixed(7)} over 5 as PNG and 5 as WebP`);
+    expect(jpeg).toBeGreaterThanOrEqual(0.999);
+    expect(pngAndWebp).toBeGreaterThanOrEqual(0.999);
   });
 
   it('large photos: decoded whole, shrunk by area averaging, close to the SDK decoding them straight to size (sharp)', async () => {

@@ -24,7 +24,7 @@ export const NEW_SENTENCES = [
 ];
 
 export interface RawReference {
-  image: { head: string; centroidHead: string; photos: string[]; embeddings: number[][]; labels: string[]; truth: string[]; large: string[]; largeEmbeddings: number[][] };
+  image: { head: string; centroidHead: string; photos: string[]; embeddings: number[][]; labels: string[]; truth: string[]; large: string[]; largeEmbeddings: number[][]; formats: string[]; formatEmbeddings: number[][] };
   text: { head: string; centroidHead: string; foreignHead: string; sentences: string[]; embeddings: number[][]; labels: string[] };
 }
 
@@ -51,6 +51,11 @@ export default async function setup(project: TestProject): Promise<void> {
   const large = await Promise.all(testPaths.slice(0, 10).map((p) => sharp(p).resize(1600, 1200, { fit: 'fill' }).jpeg({ quality: 90 }).toBuffer()));
   const { decodeImageBytes } = await import('edgehead/node');
   const largeX = await image.embed(await Promise.all(large.map((b) => decodeImageBytes(b, 'large', { shrinkTo: 256 }))));
+  // The same photos as PNG (lossless) and WebP (lossy), decoded by sharp here.
+  const formats = await Promise.all(
+    testPaths.slice(0, 5).flatMap((p) => [sharp(p).png().toBuffer(), sharp(p).webp({ quality: 80 }).toBuffer()]),
+  );
+  const formatsX = await image.embed(await Promise.all(formats.map((b) => decodeImageBytes(b, 'format'))));
   await image.dispose();
 
   const text = (await loadBackbone('use-lite', { modality: 'text' })).backbone as TextBackbone;
@@ -72,6 +77,8 @@ export default async function setup(project: TestProject): Promise<void> {
       truth: CLASSES.flatMap((c) => [c, c, c]),
       large: large.map((b) => b.toString('base64')),
       largeEmbeddings: rows(largeX),
+      formats: formats.map((b) => b.toString('base64')),
+      formatEmbeddings: rows(formatsX),
     },
     text: {
       head: headToJson(textHead, { backbone: textBackbone }),

@@ -8,6 +8,8 @@ import { loadModelFilesNode } from '../manifest/files-node.js';
 import type { Manifest } from '../manifest/manifest.js';
 import { loadBackbone, resolveManifest } from '../node.js';
 import { readInputFile } from '../inputs/read-file.js';
+import { imageForUpload } from '../inputs/image/decode-node.js';
+import { decodeSizeFor } from '../inputs/image/image.js';
 import { decodeOptionsFor, expandInputs } from './inputs.js';
 import { numberFlag, out, reportInputFailure, UsageError, warn } from './io.js';
 import { isEmbedded, streamEmbeddings } from './stream-embeddings.js';
@@ -20,7 +22,8 @@ edgehead push --backbone <id> --url <worker> --key <admin token>
   Uploads a backbone's files (checked against its manifest) so the worker runs it for raw inputs.
 edgehead classify --remote <name[@version|@alias]> --url <worker> --key <key> --backbone <id> <inputs...> [--json] [--batch 256] [--top-k n] [--no-cache] [--embed-locally]
   When the worker runs the backbone (GET /v1/backbones), sends the raw texts or image files
-  (16 per call) and the worker embeds them. Otherwise, or with --embed-locally, embeds here (files,
+  (16 per call; photos larger than the model needs are first reduced here, losslessly encoded)
+  and the worker embeds them. Otherwise, or with --embed-locally, embeds here (files,
   folders, @list.txt, sentences; cached on disk by content unless --no-cache) and sends the
   embeddings in calls of --batch rows. Answers print as each call returns.
   --url/--key default to $EDGEHEAD_URL / $EDGEHEAD_KEY.`;
@@ -162,7 +165,10 @@ async function classifyRaw(api: EdgeClient, ref: string, manifest: Manifest, arg
   let announced = false;
   let failures = 0;
   const send = async (part: string[]) => {
-    const body = manifest.modality === 'text' ? { inputs: part } : { images: await Promise.all(part.map((p) => readInputFile(p))) };
+    const body =
+      manifest.modality === 'image'
+        ? { images: await Promise.all(part.map(async (p) => imageForUpload(await readInputFile(p), decodeSizeFor(manifest.input.image), p))) }
+        : { inputs: part };
     return api.classify(ref, body, { topK: options.topK });
   };
   for (let i = 0; i < inputs.length; i += RAW_BATCH) {
