@@ -130,6 +130,12 @@ describe('images', () => {
     const b64 = (b: Uint8Array) => btoa(String.fromCharCode(...b));
     const cases: Array<[unknown, number, string]> = [
       [{ images: [b64(photo.slice(0, photo.length >> 1))] }, 400, 'UNREADABLE_IMAGE'], // truncated JPEG
+      [{ images: [b64(photo.slice(0, Math.floor(photo.length * 0.9)))] }, 400, 'UNREADABLE_IMAGE'], // 90 %: MozJPEG alone would decode it
+      [{ images: [b64(bytesOf(ref.image.formats[0]).slice(0, -20))] }, 400, 'UNREADABLE_IMAGE'], // PNG without its IEND
+      [{ images: [b64(bytesOf(ref.image.formats[1]).slice(0, -20))] }, 400, 'UNREADABLE_IMAGE'], // WebP shorter than its RIFF size
+      [{ images: [''] }, 400, 'UNREADABLE_IMAGE'],
+      [{ images: [`data:image/jpeg;base64,${ref.image.photos[0]}`] }, 400, 'INVALID_IMAGE'],
+      [{}, 400, 'INVALID_BODY'],
       [{ images: [b64(new TextEncoder().encode('not an image at all'))] }, 400, 'UNREADABLE_IMAGE'],
       [{ images: ['***'] }, 400, 'INVALID_IMAGE'],
       [{ images: [] }, 400, 'EMPTY_BATCH'],
@@ -147,7 +153,13 @@ describe('images', () => {
       const res = await call('POST', '/v1/heads/photos/classify', { key: t.read, body });
       expect([res.status, res.body.error?.code], JSON.stringify(body).slice(0, 80)).toEqual([status, code]);
       expect(isErrorBody(res.body)).toBe(true);
+      expect(res.body.error.message).not.toMatch(/\[object/);
     }
+    // A form with fields but no file.
+    const form = new FormData();
+    form.append('topK', '2');
+    const empty = await readResponse(await SELF.fetch('https://edge.test/v1/heads/photos/classify', { method: 'POST', headers: { authorization: `Bearer ${t.read}` }, body: form }));
+    expect([empty.status, empty.body.error.code]).toEqual([400, 'EMPTY_BATCH']);
   });
 });
 
@@ -166,6 +178,11 @@ describe('texts', () => {
     const res = await call('POST', '/v1/heads/intents/classify', { key: t.read, body: { inputs: ref.text.sentences } });
     expect(res.status, JSON.stringify(res.body)).toBe(200);
     expect(res.body.predictions.map((p: { label: string }) => p.label)).toEqual(ref.text.labels);
+
+    const form = new FormData();
+    for (const sentence of ref.text.sentences) form.append('inputs', sentence);
+    const viaForm = await readResponse(await SELF.fetch('https://edge.test/v1/heads/intents/classify', { method: 'POST', headers: { authorization: `Bearer ${t.read}` }, body: form }));
+    expect(viaForm.body.predictions?.map((p: { label: string }) => p.label), JSON.stringify(viaForm.body)).toEqual(ref.text.labels);
 
     await upload(t.write, 'intent-protos', ref.text.centroidHead);
     const taught = await call('POST', '/v1/heads/intent-protos/examples', { key: t.write, body: { inputs: ['where is my order number 5521'], labels: ['track_order'] } });

@@ -69,8 +69,11 @@ export function imageHeader(bytes: Uint8Array): { format: ImageFormat; width: nu
  * browser pixels) and shrinks it to what `spec` needs. `source` names it in errors.
  */
 export async function decodeImage(bytes: Uint8Array, spec: ImageSpec, maxPixels: number, source: string): Promise<DecodedImage> {
+  if (bytes.length === 0) throw badRequest('UNREADABLE_IMAGE', `${source} is empty (0 bytes); send the image file.`);
   const header = imageHeader(bytes);
-  if (!header) throw badRequest('UNREADABLE_IMAGE', `${source} is not a JPEG, PNG or WebP image (its first bytes say otherwise). Send the encoded file, not pixels.`);
+  if (!header) {
+    throw badRequest('UNREADABLE_IMAGE', `${source} is not a JPEG, PNG or WebP image (its first bytes say otherwise). Send the encoded file, not pixels; convert GIF, TIFF or AVIF to PNG first.`);
+  }
   const { format, width, height } = header;
   if (width < 1 || height < 1) throw badRequest('UNREADABLE_IMAGE', `${source} declares a ${width}×${height} ${format} image; it is damaged.`);
   if (width * height > maxPixels) {
@@ -80,6 +83,11 @@ export async function decodeImage(bytes: Uint8Array, spec: ImageSpec, maxPixels:
       `${source} is ${width}×${height} (${((width * height) / 1e6).toFixed(1)} megapixels); this deployment decodes at most ${(maxPixels / 1e6).toFixed(1)} (MAX_IMAGE_PIXELS). Resize it to ${decodeSizeFor(spec)} pixels on the shorter side first: the model sees no more than that.`,
     );
   }
+  // The decoders fill in what a cut-off file lacks (MozJPEG only warns); libvips, which the SDK
+  // uses in Node, refuses such files, and so does the worker: a truncated upload is not a photo.
+  if (!hasEnd(bytes, format)) {
+    throw badRequest('UNREADABLE_IMAGE', `${source} is a truncated ${format} file (its end marker is missing): the upload was cut off. Send the whole file.`);
+  }
   await initCodecs();
   const buffer = bytes.slice().buffer;
   let decoded: { data: Uint8ClampedArray; width: number; height: number };
@@ -87,10 +95,29 @@ export async function decodeImage(bytes: Uint8Array, spec: ImageSpec, maxPixels:
     decoded =
       format === 'jpeg' ? await decodeJpeg(buffer, { preserveOrientation: true }) : format === 'png' ? await decodePng(buffer) : await decodeWebp(buffer);
   } catch (cause) {
-    throw badRequest('UNREADABLE_IMAGE', `${source} could not be decoded as ${format} (${cause instanceof Error ? cause.message : String(cause)}); the file is damaged or truncated.`);
+    // The codecs throw strings or plain objects as well as Errors.
+    const why = cause instanceof Error ? cause.message : typeof cause === 'string' ? cause : 'decoder error';
+    throw badRequest('UNREADABLE_IMAGE', `${source} could not be decoded as ${format} (${why}); the file is damaged.`);
   }
   const image: DecodedImage = { width: decoded.width, height: decoded.height, channels: 4, data: new Uint8Array(decoded.data.buffer, decoded.data.byteOffset, decoded.data.byteLength) };
   return shrinkTo(image, decodeSizeFor(spec));
+}
+
+/**
+ * Whether the file ends as its format requires: a JPEG's end-of-image marker (within the last
+ * 4 KB, since some writers append padding), a PNG's IEND chunk, a WebP's whole RIFF chunk.
+ */
+function hasEnd(bytes: Uint8Array, format: ImageFormat): boolean {
+  if (format === 'jpeg') {
+    for (let i = bytes.length - 2; i >= Math.max(2, bytes.length - 4096); i--) if (bytes[i] === 0xff && bytes[i + 1] === 0xd9) return true;
+    return false;
+  }
+  if (format === 'png') {
+    const tail = String.fromCharCode(...bytes.subarray(Math.max(0, bytes.length - 12), bytes.length - 4));
+    return tail.endsWith('IEND');
+  }
+  const riffSize = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getUint32(4, true);
+  return bytes.length >= riffSize + 8;
 }
 
 /**

@@ -18,12 +18,14 @@ import { rawLimitsOf, servedManifest } from './served.js';
 export interface InputBody {
   fields: Record<string, unknown>;
   files: Array<{ name: string; bytes: Uint8Array }>;
+  /** A multipart/form-data body (whose texts and files are raw inputs, never embeddings). */
+  multipart: boolean;
 }
 
 /** Reads a JSON body, or a multipart/form-data one (files are images; other fields as JSON values). */
 export async function readInputBody(c: Context<AppEnv>): Promise<InputBody> {
   const type = c.req.header('content-type') ?? '';
-  if (!/^multipart\/form-data/i.test(type)) return { fields: await readJsonObject(c), files: [] };
+  if (!/^multipart\/form-data/i.test(type)) return { fields: await readJsonObject(c), files: [], multipart: false };
   const bytes = await readBodyBytes(c);
   let form: FormData;
   try {
@@ -33,19 +35,23 @@ export async function readInputBody(c: Context<AppEnv>): Promise<InputBody> {
   }
   const fields: Record<string, unknown> = {};
   const files: InputBody['files'] = [];
-  const labels: string[] = [];
+  // Repeated text fields: one label per example, one text per input.
+  const lists: Record<'labels' | 'inputs', string[]> = { labels: [], inputs: [] };
   for (const [key, entry] of form.entries()) {
     const value = entry as string | File;
     if (typeof value !== 'string') {
       files.push({ name: value.name || key, bytes: new Uint8Array(await value.arrayBuffer()) });
     } else if (key === 'labels' || key === 'label') {
-      labels.push(value);
+      lists.labels.push(value);
+    } else if (key === 'inputs' || key === 'input') {
+      lists.inputs.push(value);
     } else {
       fields[key] = asValue(value);
     }
   }
-  if (labels.length) fields.labels = labels;
-  return { fields, files };
+  if (lists.labels.length) fields.labels = lists.labels;
+  if (lists.inputs.length) fields.inputs = lists.inputs;
+  return { fields, files, multipart: true };
 }
 
 /** `3` → 3, `true` → true, anything else stays a string (form fields are text). */
@@ -62,6 +68,14 @@ function rawInputsOf(body: InputBody): RawInputs | undefined {
   const given = ['embeddings', 'inputs', 'images'].filter((k) => fields[k] !== undefined).concat(files.length ? ['files'] : []);
   if (given.length > 1) throw badRequest('INVALID_BODY', `Send one of "embeddings", "inputs" (texts) or "images"; this body has ${given.join(' and ')}.`);
   if (files.length) return { modality: 'image', images: files };
+  if (given.length === 0) {
+    throw badRequest(
+      body.multipart ? 'EMPTY_BATCH' : 'INVALID_BODY',
+      body.multipart
+        ? 'The multipart body has no image files and no "inputs" fields; attach the images to classify (any field name).'
+        : 'Send "embeddings" (from the SDK), "inputs" (texts) or "images" (base64 files), for a head on a backbone this deployment runs (GET /v1/backbones).',
+    );
+  }
   if (fields.inputs !== undefined) {
     const inputs = fields.inputs;
     if (!Array.isArray(inputs) || inputs.some((t) => typeof t !== 'string')) throw badRequest('INVALID_FIELD', '"inputs" must be an array of strings (the texts to classify).');
@@ -72,7 +86,13 @@ function rawInputsOf(body: InputBody): RawInputs | undefined {
     if (!Array.isArray(images) || images.some((t) => typeof t !== 'string')) {
       throw badRequest('INVALID_FIELD', '"images" must be an array of base64 strings, each an encoded JPEG, PNG or WebP file.');
     }
-    return { modality: 'image', images: (images as string[]).map((b64, i) => ({ name: `images[${i}]`, bytes: decodeBase64(b64, `images[${i}]`, 'INVALID_IMAGE') })) };
+    return {
+      modality: 'image',
+      images: (images as string[]).map((b64, i) => {
+        if (b64.startsWith('data:')) throw badRequest('INVALID_IMAGE', `images[${i}] is a data: URL; send only the base64 after the comma.`);
+        return { name: `images[${i}]`, bytes: decodeBase64(b64, `images[${i}]`, 'INVALID_IMAGE') };
+      }),
+    };
   }
   return undefined;
 }
