@@ -326,13 +326,29 @@ describe('SDK → worker (wrangler dev) → SDK', () => {
     const sharp = (await import('sharp')).default;
     const bigPath = join(await mkdtemp(join(tmpdir(), 'edgehead-big-')), 'big.jpg');
     await sharp(image).resize(4000, 3000, { fit: 'fill' }).jpeg({ quality: 92 }).toFile(bigPath);
+    // Without --backbone: the CLI reads the head's own from the worker.
     const classifyBig = async (...extra: string[]) => {
-      expect(await main(['classify', '--remote', `${name}@prod`, '-b', 'mobilenetv2-int8', '--url', worker.url, '--key', keys.readKey, '--json', ...extra, bigPath])).toBe(0);
+      expect(await main(['classify', '--remote', `${name}@prod`, '--url', worker.url, '--key', keys.readKey, '--json', ...extra, bigPath])).toBe(0);
       return JSON.parse(stdout.pop() as string) as { nearest: string; probability: number };
     };
     const bigLocal = await classifyBig('--embed-locally');
     const bigRaw = await classifyBig();
     expect(bigRaw.nearest).toBe(bigLocal.nearest);
     expect(bigRaw.probability).toBeCloseTo(bigLocal.probability, 4);
+
+    // A GIF (which the worker does not decode) goes as the PNG of its pixels: the same answer again.
+    const gifPath = bigPath.replace(/\.jpg$/, '.gif');
+    await sharp(image).gif().toFile(gifPath);
+    expect(await main(['classify', '--remote', `${name}@prod`, '--url', worker.url, '--key', keys.readKey, '--json', '--embed-locally', gifPath])).toBe(0);
+    const gifLocal = JSON.parse(stdout.pop() as string) as { nearest: string; probability: number };
+    expect(await main(['classify', '--remote', `${name}@prod`, '--url', worker.url, '--key', keys.readKey, '--json', gifPath])).toBe(0);
+    const gifRaw = JSON.parse(stdout.pop() as string) as { nearest: string; probability: number };
+    expect([gifRaw.nearest, gifRaw.probability.toFixed(4)]).toEqual([gifLocal.nearest, gifLocal.probability.toFixed(4)]);
+
+    // A --backbone other than the head's is refused before anything is sent.
+    const stderr: string[] = [];
+    vi.spyOn(process.stderr, 'write').mockImplementation((s) => (stderr.push(String(s)), true));
+    expect(await main(['classify', '--remote', `${name}@prod`, '-b', 'use-lite', '--url', worker.url, '--key', keys.readKey, 'a sentence'])).not.toBe(0);
+    expect(stderr.join('')).toMatch(/was fitted on mobilenetv2-int8/);
   });
 });

@@ -1,5 +1,6 @@
 /** `edgehead serve`, `edgehead push`, `edgehead classify --remote`: the CLI side of the edge API. */
 import { readFile } from 'node:fs/promises';
+import { basename } from 'node:path';
 import { parseArgs } from 'node:util';
 import { EdgeApiError, EdgeClient, type ClassifyResult } from '../client/edge-client.js';
 import { InvalidInputError } from '../core/errors.js';
@@ -20,7 +21,8 @@ export const remoteHelp = `edgehead serve [--port 8787] [--persist-to dir] [--js
 edgehead push head.json --name <name> [--alias prod] --url <worker> --key <write key>
 edgehead push --backbone <id> --url <worker> --key <admin token>
   Uploads a backbone's files (checked against its manifest) so the worker runs it for raw inputs.
-edgehead classify --remote <name[@version|@alias]> --url <worker> --key <key> --backbone <id> <inputs...> [--json] [--batch 256] [--top-k n] [--no-cache] [--embed-locally]
+edgehead classify --remote <name[@version|@alias]> --url <worker> --key <key> [--backbone <id>] <inputs...> [--json] [--batch 256] [--top-k n] [--no-cache] [--embed-locally]
+  The backbone is the head's own (read from the worker); --backbone checks it, or names it when it cannot be read.
   When the worker runs the backbone (GET /v1/backbones), sends the raw texts or image files
   (16 per call; photos larger than the model needs are first reduced here, losslessly encoded)
   and the worker embeds them. Otherwise, or with --embed-locally, embeds here (files,
@@ -108,17 +110,22 @@ export async function classifyCommand(argv: string[]): Promise<number> {
       'embed-locally': { type: 'boolean' },
     },
   });
-  if (!values.remote || !values.backbone || positionals.length === 0) throw new UsageError('classify needs --remote <head>, --backbone <id> and inputs.');
+  if (!values.remote || positionals.length === 0) throw new UsageError('classify needs --remote <head> and inputs.');
   // The API takes at most MAX_BATCH rows per call (256 by default): inputs stream through in
   // calls of --batch rows, each answered as soon as it returns; each line says which version answered.
   const batch = numberFlag('batch', values.batch, { min: 1, integer: true }) ?? 256;
   const topK = numberFlag('top-k', values['top-k'], { min: 1, integer: true });
   const api = client(values);
-  if (!values['embed-locally']) {
-    const manifest = await resolveManifest(values.backbone);
-    if (await servesBackbone(api, manifest)) return classifyRaw(api, values.remote, manifest, positionals, { topK, json: !!values.json });
+  // The head knows its backbone: --backbone is only a check (or needed when the head cannot be read).
+  const fitted = await headBackbone(api, values.remote);
+  const backboneId = values.backbone ?? fitted;
+  if (!backboneId) throw new UsageError(`give --backbone <id>: the backbone of ${values.remote} could not be read from the worker.`);
+  const chosen = await resolveManifest(backboneId);
+  if (fitted && values.backbone && fitted !== values.backbone && fitted !== chosen.id) {
+    throw new UsageError(`--backbone ${values.backbone}, but ${values.remote} was fitted on ${fitted}; drop --backbone or pass that one.`);
   }
-  const { backbone, manifest } = await loadBackbone(values.backbone);
+  if (!values['embed-locally'] && (await servesBackbone(api, chosen))) return classifyRaw(api, values.remote, chosen, positionals, { topK, json: !!values.json });
+  const { backbone, manifest } = await loadBackbone(backboneId);
   try {
     let failures = 0;
     let announced = false;
@@ -148,6 +155,21 @@ export async function classifyCommand(argv: string[]): Promise<number> {
   }
 }
 
+/** The backbone id of the version `ref` (name, name@version, name@alias) answers with; undefined when unknown. */
+async function headBackbone(api: EdgeClient, ref: string): Promise<string | undefined> {
+  const at = ref.indexOf('@');
+  const name = at < 0 ? ref : ref.slice(0, at);
+  const selector = at < 0 ? undefined : ref.slice(at + 1);
+  try {
+    const { versions, aliases } = await api.get(name);
+    const version =
+      selector === undefined ? Math.max(...versions.map((v) => v.version)) : /^\d+$/.test(selector) ? Number(selector) : aliases.find((a) => a.alias === selector)?.version;
+    return versions.find((v) => v.version === version)?.backbone?.id ?? undefined;
+  } catch {
+    return undefined; // the classify call itself reports a missing head or a bad key
+  }
+}
+
 /** Whether the worker runs this backbone with all its files uploaded (an older worker: no). */
 async function servesBackbone(api: EdgeClient, manifest: Manifest): Promise<boolean> {
   if (manifest.modality !== 'image' && manifest.modality !== 'text') return false;
@@ -167,7 +189,7 @@ async function classifyRaw(api: EdgeClient, ref: string, manifest: Manifest, arg
   const send = async (part: string[]) => {
     const body =
       manifest.modality === 'image'
-        ? { images: await Promise.all(part.map(async (p) => imageForUpload(await readInputFile(p), decodeSizeFor(manifest.input.image), p))) }
+        ? { images: await Promise.all(part.map(async (p) => new File([(await imageForUpload(await readInputFile(p), decodeSizeFor(manifest.input.image), p)) as BlobPart], basename(p)))) }
         : { inputs: part };
     return api.classify(ref, body, { topK: options.topK });
   };

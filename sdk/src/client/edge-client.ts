@@ -195,7 +195,9 @@ function inputBody(input: ClassifyInput, fields: Record<string, unknown>, binary
   if (isRows(input)) return { embeddings: binary ? encodeEmbeddings(input) : input.map((r) => Array.from(r)), ...fields };
   if ('inputs' in input) return { inputs: [...input.inputs], ...fields };
   const form = new FormData();
-  input.images.forEach((image, i) => form.append('image', image instanceof Blob ? image : new Blob([image as BlobPart]), `image-${i}`));
+  // A File keeps its name (the worker names a bad image by it); other bytes are image-0, image-1…
+  const named = (image: EncodedImage, i: number) => (typeof File !== 'undefined' && image instanceof File ? image.name : `image-${i}`);
+  input.images.forEach((image, i) => form.append('image', image instanceof Blob ? image : new Blob([image as BlobPart]), named(image, i)));
   for (const [key, value] of Object.entries(fields)) {
     if (value === undefined) continue;
     if (Array.isArray(value)) value.forEach((v) => form.append(key, String(v)));

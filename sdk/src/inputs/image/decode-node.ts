@@ -57,8 +57,9 @@ export async function readImageFile(path: string): Promise<DecodedImage> {
 }
 
 /**
- * An image to send to a worker that decodes it there: the file as it is when it is small, and
- * otherwise the pixels `decodeImageBytes(bytes, { shrinkTo })` gives, as a lossless PNG. The
+ * An image to send to a worker that decodes it there: the file as it is when it is a small JPEG,
+ * PNG or WebP, and otherwise the pixels `decodeImageBytes(bytes, { shrinkTo })` gives, as a
+ * lossless PNG. The
  * worker then sees exactly what local embedding would (libvips' shrink-on-load and lanczos3, EXIF
  * applied), and a 12-megapixel phone photo travels as ~0.1 MB instead of being refused as too large.
  */
@@ -66,12 +67,15 @@ export async function imageForUpload(bytes: Uint8Array, shrinkTo: number, source
   const sharp = await loadSharp();
   let width: number | undefined;
   let height: number | undefined;
+  let format: string | undefined;
   try {
-    ({ width, height } = await sharp(bytes).metadata());
+    ({ width, height, format } = await sharp(bytes).metadata());
   } catch {
     return bytes; // not an image sharp reads: the worker names the problem
   }
-  if (!width || !height || Math.min(width, height) < 2 * shrinkTo) return bytes;
+  // Workers decode JPEG, PNG and WebP; GIF, TIFF, AVIF… travel as the PNG of their pixels.
+  const workerReads = format === 'jpeg' || format === 'png' || format === 'webp';
+  if (workerReads && (!width || !height || Math.min(width, height) < 2 * shrinkTo)) return bytes;
   const image = await decodeImageBytes(bytes, source, { shrinkTo });
   const png = await sharp(image.data, { raw: { width: image.width, height: image.height, channels: image.channels ?? 3 } }).png().toBuffer();
   return new Uint8Array(png.buffer, png.byteOffset, png.length);
