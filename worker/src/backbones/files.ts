@@ -49,7 +49,7 @@ export async function readBackboneFiles(bucket: R2Bucket, manifest: ServableMani
       throw new ApiError(
         503,
         'BACKBONE_NOT_UPLOADED',
-        `Backbone "${manifest.id}" is served here but its file "${name}" was never uploaded. An operator runs \`edgehead push --backbone ${manifest.id} --remote <url> --admin-token <token>\` once.`,
+        `Backbone "${manifest.id}" is served here but its file "${name}" was never uploaded. An operator runs \`edgehead push --backbone ${manifest.id} --url <worker> --key <ADMIN_TOKEN>\` once.`,
       );
     }
     const bytes = new Uint8Array(await obj.arrayBuffer());
