@@ -43,8 +43,8 @@ const inputBody = (extra: Record<string, object>, required: string[] = []) => ({
     'multipart/form-data': {
       schema: {
         type: 'object',
-        description: 'Image files (any field name, in order), with the other fields as text.',
-        properties: { image: { type: 'array', items: { type: 'string', contentMediaType: 'application/octet-stream' } }, ...extra },
+        description: 'Image files (any field name, in order), or repeated `inputs` text fields; other fields as text (`labels` repeated, one per example).',
+        properties: { image: { type: 'array', items: { type: 'string', contentMediaType: 'application/octet-stream' } }, inputs: { type: 'array', items: { type: 'string' } }, ...extra },
       },
     },
   },

@@ -1725,6 +1725,7 @@ export interface paths {
                     };
                     "multipart/form-data": {
                         image?: string[];
+                        inputs?: string[];
                         fingerprint?: string;
                         topK?: number;
                         threshold?: number;
@@ -1991,6 +1992,7 @@ export interface paths {
                     };
                     "multipart/form-data": {
                         image?: string[];
+                        inputs?: string[];
                         labels?: string[];
                     };
                 };
