@@ -56,7 +56,6 @@ export default defineConfig({
         },
         // A database no migration was applied to, as plain `wrangler dev` leaves it, and ones a test
         // applies only the first migrations to.
-        dataBlobBindings: { TEST_MODEL: '/work/shared/models/mobilenetv2-12-int8.onnx' },
         d1Databases: { EMPTY_DB: 'edgehead-empty', OLD_DB: 'edgehead-old', PRE_SEAL_DB: 'edgehead-pre-seal' },
         ratelimits: {
           RATE_LIMITER: { simple: { limit: 100, period: 60 } },

@@ -144,7 +144,9 @@ async function main(): Promise<void> {
               const emb = tf.reshape(top.apply(x), [count, result.head.dim]);
               return tf.add(tf.matMul(emb, tf.tensor2d(result.head.weights, [result.head.dim, result.classes.length])), tf.tensor1d(result.head.bias));
             });
-            const argmax = (await tf.argMax(logits, 1).data()) as Int32Array;
+            const best = tf.argMax(logits, 1);
+            const argmax = (await best.data()) as Int32Array;
+            best.dispose();
             logits.dispose();
             argmax.forEach((c, k) => (correct += result.classes[c] === data.test.labels[i + k] ? 1 : 0));
           }

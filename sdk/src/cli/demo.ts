@@ -90,8 +90,8 @@ export async function demoCommand(argv: string[] = []): Promise<number> {
           say(`   POST /v1/heads/support-intents@prod/classify {"inputs": [5 sentences]} → ${seconds.toFixed(1)} s (the first call loads ${manifest.id} in the worker)`);
           summary.remote = remote.predictions.map((p, i) => ({ text: NEW_SENTENCES[i], label: p.label, probability: p.probability, version: remote.version, sameAsLocal: p.label === local[i].label }));
           remote.predictions.forEach((p, i) => {
-            // Same label, and the probability to float rounding (TF.js CPU in the worker, WASM here).
-            const same = p.label === local[i].label && Math.abs(p.probability - local[i].probability) < 1e-4;
+            // The worker embeds with the same TF.js WASM code: the same label and probability.
+            const same = p.label === local[i].label && Math.abs(p.probability - local[i].probability) < 1e-6;
             say(`   "${NEW_SENTENCES[i]}"\n      → ${p.label ?? `unknown (nearest ${p.nearest})`}  p=${p.probability.toFixed(2)}  (answered by v${remote.version}${same ? ', same as local' : ', DIFFERS from local'})`);
           });
         } finally {

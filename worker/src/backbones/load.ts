@@ -21,21 +21,26 @@ export interface LoadedBackbone {
 }
 
 const loaded = new Map<string, Promise<LoadedBackbone>>();
+/** Ids whose load has finished (not merely started) in this isolate. */
+const ready = new Set<string>();
 
 export function loadServedBackbone(bucket: R2Bucket, manifest: ServableManifest): Promise<LoadedBackbone> {
   let pending = loaded.get(manifest.id);
   if (!pending) {
     pending = load(bucket, manifest);
     // A failure (file not uploaded yet, R2 hiccup) is not remembered: the next request retries.
-    pending.catch(() => loaded.delete(manifest.id));
+    pending.then(
+      () => ready.add(manifest.id),
+      () => loaded.delete(manifest.id),
+    );
     loaded.set(manifest.id, pending);
   }
   return pending;
 }
 
-/** Whether a backbone is already loaded in this isolate (for GET /v1/backbones). */
+/** Whether a backbone is loaded and ready in this isolate (for GET /v1/backbones). */
 export function isLoaded(id: string): boolean {
-  return loaded.has(id);
+  return ready.has(id);
 }
 
 async function load(bucket: R2Bucket, manifest: ServableManifest): Promise<LoadedBackbone> {

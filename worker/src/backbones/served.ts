@@ -10,7 +10,7 @@ import { ApiError } from '../errors.js';
 
 export type ServableManifest = ImageManifest | UseManifest;
 
-/** Backbones the worker can run: ONNX image models on onnxruntime-web, USE on TF.js (CPU). */
+/** Backbones the worker can run: ONNX image models on onnxruntime-web, USE on tfjs-backend-wasm. */
 const CATALOGUE: Record<string, ServableManifest> = Object.fromEntries(
   [mobilenetInt8, useLite].map((json) => {
     const manifest = parseManifest(json) as ServableManifest;
@@ -67,9 +67,4 @@ export function servedManifest(env: BackboneSettings, id: string): ServableManif
     throw new ApiError(500, 'BACKBONE_UNKNOWN', `BACKBONES names "${id}", which the worker cannot run; it can run ${Object.keys(CATALOGUE).join(', ')}.`);
   }
   return manifest;
-}
-
-/** The manifests the worker can run at all, for validating the setting and the admin upload route. */
-export function catalogue(): Readonly<Record<string, ServableManifest>> {
-  return CATALOGUE;
 }

@@ -36,7 +36,7 @@ export interface OnnxRuntimeOptions {
    * An onnxruntime-web module you loaded yourself, used for `wasm`/`webgpu` instead of importing
    * `onnxruntime-web`. For runtimes that cannot fetch or compile `.wasm` at run time, such as
    * Cloudflare Workers: import `onnxruntime-web/wasm` and its `.wasm` as a module, then pass the
-   * result of `workersOnnxRuntime` (see docs/workers.md).
+   * result of `workersOnnxRuntime` (see the package README, Workers).
    */
   onnxruntime?: OnnxRuntimeModule;
 }
