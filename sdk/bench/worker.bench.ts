@@ -181,7 +181,7 @@ async function rawInputs(worker: { url: string; adminToken: string }, keys: { wr
     ctx.line(`POST …/classify, ${name}`, run);
     console.log(`${''.padEnd(44)} ${(run.rps * per).toFixed(1)} inputs/s, ${(1000 / (run.rps * per)).toFixed(1)} ms per input`);
   }
-  const [e16, , i1, i16, t1, t16] = runs.map((r) => r[1].rps * r[2]);
+  const [, e16, i1, i16, t1, t16] = runs.map((r) => r[1].rps * r[2]);
   console.log(`inputs/s vs the embedding route (16 per request): images ${(i1 / e16).toFixed(3)}× (1/request), ${(i16 / e16).toFixed(3)}× (16/request); texts ${(t1 / e16).toFixed(3)}×, ${(t16 / e16).toFixed(3)}×`);
 }
 

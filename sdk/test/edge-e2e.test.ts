@@ -314,10 +314,14 @@ describe('SDK → worker (wrangler dev) → SDK', () => {
     const expected = head.predict([embedding])[0];
     expect(local.nearest).toBe(expected.nearest);
 
-    // Once the backbone is pushed, classify sends the photo itself and the worker embeds it.
+    // Once the backbone is pushed, classify sends the photo itself and the worker embeds it: the
+    // worker has the backbone loaded only after that call (--embed-locally never loads it there).
     expect(await main(['push', '--backbone', 'mobilenetv2-int8', '--url', worker.url, '--key', worker.adminToken, '--json'])).toBe(0);
     expect(JSON.parse(stdout.pop() as string)).toMatchObject({ backbone: 'mobilenetv2-int8', ready: true });
+    const loadedThere = async () => (await new EdgeClient({ baseUrl: worker.url, apiKey: keys.readKey }).backbones()).backbones.find((b) => b.id === 'mobilenetv2-int8')?.loadedInThisIsolate;
+    expect(await loadedThere()).toBe(false);
     const raw = await classify();
+    expect(await loadedThere()).toBe(true);
     expect(raw.nearest).toBe(expected.nearest);
     expect(raw.probability).toBeCloseTo(expected.probability, 4);
 

@@ -10,18 +10,20 @@ export const ALIAS_PATTERN = /^[a-z][a-z0-9_-]{0,31}$/;
 /** Deepest nesting of arrays and objects accepted in a JSON body (a head file needs 4). */
 export const MAX_JSON_DEPTH = 64;
 
-const tooLarge = (what: string, limit: number) =>
-  new ApiError(413, 'BODY_TOO_LARGE', `The body is ${what}; the limit is ${limit} bytes. Send less per request (split the batch, or raise MAX_BODY_BYTES).`);
+const tooLarge = (what: string, limit: number, setting: string) =>
+  new ApiError(413, 'BODY_TOO_LARGE', `The body is ${what}; the limit is ${limit} bytes. Send less per request (split the batch, or raise ${setting}).`);
 
 /**
  * Reads the body, counting bytes as they arrive and stopping at the limit: a declared
  * Content-Length over it is refused before reading, a chunked body as soon as it crosses it.
  * A body that breaks off (the client went away) is a 400, not a server error.
  */
-export async function readBodyBytes(c: Context<AppEnv>): Promise<Uint8Array> {
-  const { maxBodyBytes } = limitsOf(c.env);
+export async function readBodyBytes(c: Context<AppEnv>, tighter?: { bytes: number; setting: string }): Promise<Uint8Array> {
+  const general = limitsOf(c.env).maxBodyBytes;
+  const maxBodyBytes = tighter && tighter.bytes < general ? tighter.bytes : general;
+  const setting = tighter && tighter.bytes < general ? tighter.setting : 'MAX_BODY_BYTES';
   const declared = Number(c.req.header('content-length') ?? 0);
-  if (declared > maxBodyBytes) throw tooLarge(`${declared} bytes`, maxBodyBytes);
+  if (declared > maxBodyBytes) throw tooLarge(`${declared} bytes`, maxBodyBytes, setting);
   const stream = c.req.raw.body;
   if (!stream) return new Uint8Array(0);
   const reader = stream.getReader();
@@ -34,7 +36,7 @@ export async function readBodyBytes(c: Context<AppEnv>): Promise<Uint8Array> {
       size += value.byteLength;
       if (size > maxBodyBytes) {
         reader.cancel().catch(() => undefined);
-        throw tooLarge(`over ${maxBodyBytes} bytes (reading stopped there)`, maxBodyBytes);
+        throw tooLarge(`over ${maxBodyBytes} bytes (reading stopped there)`, maxBodyBytes, setting);
       }
       chunks.push(value);
     }

@@ -149,6 +149,19 @@ describe('images', () => {
     new DataView(huge.buffer).setUint32(16, 30_000);
     new DataView(huge.buffer).setUint32(20, 30_000);
     cases.push([{ images: [b64(huge)] }, 413, 'IMAGE_TOO_LARGE']);
+    // A JPEG declaring 30000×30000 in its frame header, and a WebP (VP8X) declaring 16384×16384.
+    const jpegHeader = Uint8Array.of(0xff, 0xd8, 0xff, 0xc0, 0, 11, 8, 0x75, 0x30, 0x75, 0x30, 1, 1, 0x11, 0, 0xff, 0xd9);
+    cases.push([{ images: [b64(jpegHeader)] }, 413, 'IMAGE_TOO_LARGE']);
+    const webp = new Uint8Array(40);
+    webp.set(new TextEncoder().encode('RIFF'), 0);
+    new DataView(webp.buffer).setUint32(4, 32, true);
+    webp.set(new TextEncoder().encode('WEBPVP8X'), 8);
+    webp.set([0xff, 0x3f, 0x00, 0xff, 0x3f, 0x00], 24); // canvas 16384 × 16384 (stored minus one)
+    cases.push([{ images: [b64(webp)] }, 413, 'IMAGE_TOO_LARGE']);
+    // A restart marker (no length) before the frame: libjpeg would read past it to whatever frame
+    // follows, so the header cannot be trusted, and the file is refused instead of guessed at.
+    const sneaky = Uint8Array.of(0xff, 0xd8, 0xff, 0xd0, 0x00, 0x0b, 0xff, 0xc0, 0, 11, 8, 0, 10, 0, 10, 1, 1, 0x11, 0, 0xff, 0xd9);
+    cases.push([{ images: [b64(sneaky)] }, 400, 'UNREADABLE_IMAGE']);
     for (const [body, status, code] of cases) {
       const res = await call('POST', '/v1/heads/photos/classify', { key: t.read, body });
       expect([res.status, res.body.error?.code], JSON.stringify(body).slice(0, 80)).toEqual([status, code]);
@@ -160,10 +173,21 @@ describe('images', () => {
     form.append('topK', '2');
     const empty = await readResponse(await SELF.fetch('https://edge.test/v1/heads/photos/classify', { method: 'POST', headers: { authorization: `Bearer ${t.read}` }, body: form }));
     expect([empty.status, empty.body.error.code]).toEqual([400, 'EMPTY_BATCH']);
+    // Form fields are text: topK=05 is the number 5.
+    const padded = new FormData();
+    padded.append('image', new File([photo], 'photo.jpg'));
+    padded.append('topK', '05');
+    const five = await readResponse(await SELF.fetch('https://edge.test/v1/heads/photos/classify', { method: 'POST', headers: { authorization: `Bearer ${t.read}` }, body: padded }));
+    expect([five.status, five.body.predictions?.[0].topK.length]).toEqual([200, 5]);
+    // Labels that do not match the examples are refused before anything is decoded or embedded.
+    const mismatch = await call('POST', '/v1/heads/photo-protos/examples', { key: t.write, body: { images: ref.image.photos.slice(0, 2), labels: ['ship'] } });
+    expect([mismatch.status, mismatch.body.error.code, mismatch.body.error.message]).toEqual([400, 'INVALID_FIELD', '"labels" has 1 entries for 2 images; send one label per example.']);
   });
 });
 
 describe('texts', () => {
+  // The same UseBackbone code runs on both sides, so this checks the Worker's wiring (files from R2,
+  // the precompiled tfjs-backend-wasm binary, its loader under nodejs_compat), not the model code.
   it('embed in the Worker as the SDK does in Node (tfjs-backend-wasm, its binary compiled at deploy time)', async () => {
     const manifest = servedManifest(env, 'use-lite');
     const { backbone } = await loadServedBackbone(env.BLOBS, manifest);
@@ -201,6 +225,15 @@ describe('texts', () => {
       const res = await call('POST', '/v1/heads/intents/classify', { key: t.read, body });
       expect([res.status, res.body.error?.code]).toEqual([400, code]);
     }
+  });
+
+  it('a head without a backbone, or on another variant of a served one, asks for embeddings', async () => {
+    expect((await upload(t.write, 'anonymous', ref.text.anonymousHead)).status).toBe(201);
+    const anonymous = await call('POST', '/v1/heads/anonymous/classify', { key: t.read, body: { inputs: ['hello'] } });
+    expect([anonymous.status, anonymous.body.error.code]).toEqual([400, 'NO_BACKBONE']);
+    expect((await upload(t.write, 'variant', ref.text.variantHead)).status).toBe(201);
+    const variant = await call('POST', '/v1/heads/variant/classify', { key: t.read, body: { inputs: ['hello'] } });
+    expect([variant.status, variant.body.error.code]).toEqual([409, 'BACKBONE_MISMATCH']);
   });
 
   it('a head whose backbone the deployment does not run asks for embeddings', async () => {

@@ -25,7 +25,7 @@ export const NEW_SENTENCES = [
 
 export interface RawReference {
   image: { head: string; centroidHead: string; photos: string[]; embeddings: number[][]; labels: string[]; truth: string[]; large: string[]; largeEmbeddings: number[][]; formats: string[]; formatEmbeddings: number[][] };
-  text: { head: string; centroidHead: string; foreignHead: string; sentences: string[]; embeddings: number[][]; labels: string[] };
+  text: { head: string; centroidHead: string; foreignHead: string; anonymousHead: string; variantHead: string; sentences: string[]; embeddings: number[][]; labels: string[] };
 }
 
 declare module 'vitest' {
@@ -85,6 +85,9 @@ export default async function setup(project: TestProject): Promise<void> {
       centroidHead: headToJson(CentroidHead.fit(textX, textLabels), { backbone: textBackbone }),
       // Fitted on a backbone no deployment runs.
       foreignHead: headToJson(textHead, { backbone: { id: 'minilm-l6', fingerprint: 'sha256:another-backbone' } }),
+      // No backbone named at all; and use-lite's id with another fingerprint (another variant).
+      anonymousHead: headToJson(textHead),
+      variantHead: headToJson(textHead, { backbone: { id: 'use-lite', fingerprint: 'sha256:use-lite-normalized' } }),
       sentences: NEW_SENTENCES,
       embeddings: rows(newX),
       labels: textHead.predict(newX).map((p) => p.label ?? ''),

@@ -3,7 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { parseArgs } from 'node:util';
 import { EdgeApiError, EdgeClient, type ClassifyResult } from '../client/edge-client.js';
-import { InvalidInputError } from '../core/errors.js';
+import { EdgeheadError, InvalidInputError } from '../core/errors.js';
 import { parseHead } from '../heads/format.js';
 import { loadModelFilesNode } from '../manifest/files-node.js';
 import type { Manifest } from '../manifest/manifest.js';
@@ -124,7 +124,10 @@ export async function classifyCommand(argv: string[]): Promise<number> {
   if (fitted && values.backbone && fitted !== values.backbone && fitted !== chosen.id) {
     throw new UsageError(`--backbone ${values.backbone}, but ${values.remote} was fitted on ${fitted}; drop --backbone or pass that one.`);
   }
-  if (!values['embed-locally'] && (await servesBackbone(api, chosen))) return classifyRaw(api, values.remote, chosen, positionals, { topK, json: !!values.json });
+  // Raw inputs only for a head that names its backbone (the worker embeds with that one).
+  if (!values['embed-locally'] && fitted && (await servesBackbone(api, chosen))) {
+    return classifyRaw(api, values.remote, chosen, positionals, { topK, json: !!values.json, batch: Math.min(batch, RAW_BATCH) });
+  }
   const { backbone, manifest } = await loadBackbone(backboneId);
   try {
     let failures = 0;
@@ -165,8 +168,10 @@ async function headBackbone(api: EdgeClient, ref: string): Promise<string | unde
     const version =
       selector === undefined ? Math.max(...versions.map((v) => v.version)) : /^\d+$/.test(selector) ? Number(selector) : aliases.find((a) => a.alias === selector)?.version;
     return versions.find((v) => v.version === version)?.backbone?.id ?? undefined;
-  } catch {
-    return undefined; // the classify call itself reports a missing head or a bad key
+  } catch (e) {
+    // A missing head is reported by the classify call itself; anything else (a bad key, a server error) now.
+    if (e instanceof EdgeApiError && e.status === 404) return undefined;
+    throw e;
   }
 }
 
@@ -176,29 +181,50 @@ async function servesBackbone(api: EdgeClient, manifest: Manifest): Promise<bool
   try {
     const { backbones } = await api.backbones();
     return backbones.some((b) => b.id === manifest.id && b.ready);
-  } catch {
-    return false;
+  } catch (e) {
+    if (e instanceof EdgeApiError && e.status === 404) return false; // a worker from before raw inputs
+    throw e;
   }
 }
 
 /** Sends texts or image files as they are; the worker embeds them with the head's backbone. */
-async function classifyRaw(api: EdgeClient, ref: string, manifest: Manifest, args: string[], options: { topK?: number; json: boolean }): Promise<number> {
+async function classifyRaw(api: EdgeClient, ref: string, manifest: Manifest, args: string[], options: { topK?: number; json: boolean; batch: number }): Promise<number> {
   const inputs = await expandInputs(manifest.modality, args);
   let announced = false;
   let failures = 0;
-  const send = async (part: string[]) => {
-    const body =
-      manifest.modality === 'image'
-        ? { images: await Promise.all(part.map(async (p) => new File([(await imageForUpload(await readInputFile(p), decodeSizeFor(manifest.input.image), p)) as BlobPart], basename(p)))) }
-        : { inputs: part };
-    return api.classify(ref, body, { topK: options.topK });
+  const reported = new Set<string>();
+  const fail = (input: string, error: EdgeheadError) => {
+    if (reported.has(input)) return; // a retried call meets the same unreadable file again
+    reported.add(input);
+    reportInputFailure(input, error, options.json);
+    failures++;
   };
-  for (let i = 0; i < inputs.length; i += RAW_BATCH) {
-    const part = inputs.slice(i, i + RAW_BATCH);
+  /** The call's body for these inputs. Image files are read, reduced or converted here first. */
+  const bodyOf = async (part: string[]): Promise<{ sent: string[]; body: { inputs: string[] } | { images: File[] } }> => {
+    if (manifest.modality !== 'image') return { sent: part, body: { inputs: part } };
+    const sent: string[] = [];
+    const images: File[] = [];
+    for (const path of part) {
+      try {
+        images.push(new File([(await imageForUpload(await readInputFile(path), decodeSizeFor(manifest.input.image), path)) as BlobPart], basename(path)));
+        sent.push(path);
+      } catch (e) {
+        if (!(e instanceof EdgeheadError)) throw e;
+        fail(path, e);
+      }
+    }
+    return { sent, body: { images } };
+  };
+  const send = async (part: string[]) => {
+    const { sent, body } = await bodyOf(part);
+    return { sent, result: sent.length ? await api.classify(ref, body, { topK: options.topK }) : undefined };
+  };
+  for (let i = 0; i < inputs.length; i += options.batch) {
+    const part = inputs.slice(i, i + options.batch);
     let answers: Array<{ input: string; result: ClassifyResult; k: number }>;
     try {
-      const result = await send(part);
-      answers = part.map((input, k) => ({ input, result, k }));
+      const { sent, result } = await send(part);
+      answers = result ? sent.map((input, k) => ({ input, result, k })) : [];
     } catch (e) {
       // One bad input (an unreadable or oversized image, an empty line) refuses the whole call:
       // send the inputs one by one so the others are answered and the bad one is named.
@@ -206,11 +232,11 @@ async function classifyRaw(api: EdgeClient, ref: string, manifest: Manifest, arg
       answers = [];
       for (const input of part) {
         try {
-          answers.push({ input, result: await send([input]), k: 0 });
+          const { result } = await send([input]);
+          if (result) answers.push({ input, result, k: 0 });
         } catch (one) {
           if (!(one instanceof EdgeApiError) || !INPUT_ERRORS.has(one.code)) throw one;
-          reportInputFailure(input, new InvalidInputError(`${input}: ${one.message}`), options.json);
-          failures++;
+          fail(input, new InvalidInputError(`${input}: ${one.message}`));
         }
       }
     }

@@ -44,16 +44,20 @@ export function imageHeader(bytes: Uint8Array): { format: ImageFormat; width: nu
     return undefined;
   }
   if (bytes.length >= 4 && bytes[0] === 0xff && bytes[1] === 0xd8) {
-    // Walk the markers to the first start-of-frame (SOF0–SOF15 except DHT, JPG and DAC).
+    // Walk the marker segments to the first start-of-frame (SOF0–SOF15 except DHT, JPG and DAC).
+    // Anything the decoder would read differently is refused rather than guessed at: a marker
+    // without a length (TEM, RSTn), another SOI, an EOI or the scan before any frame, stray bytes.
     let at = 2;
     while (at + 9 < bytes.length) {
       if (bytes[at] !== 0xff) return undefined;
       const marker = bytes[at + 1];
       if (marker === 0xff) {
-        at++;
+        at++; // fill byte
         continue;
       }
+      if (marker === 0x01 || (marker >= 0xd0 && marker <= 0xda)) return undefined;
       const length = view.getUint16(at + 2);
+      if (length < 2) return undefined;
       if (marker >= 0xc0 && marker <= 0xcf && marker !== 0xc4 && marker !== 0xc8 && marker !== 0xcc) {
         return { format: 'jpeg', height: view.getUint16(at + 5), width: view.getUint16(at + 7) };
       }
@@ -97,7 +101,10 @@ export async function decodeImage(bytes: Uint8Array, spec: ImageSpec, maxPixels:
   } catch (cause) {
     // The codecs throw strings or plain objects as well as Errors.
     const why = cause instanceof Error ? cause.message : typeof cause === 'string' ? cause : 'decoder error';
-    throw badRequest('UNREADABLE_IMAGE', `${source} could not be decoded as ${format} (${why}); the file is damaged.`);
+    throw badRequest(
+      'UNREADABLE_IMAGE',
+      `${source} could not be decoded as ${format} (${why}): the file is damaged, or uses an encoding the decoder does not read (such as CMYK). Re-save it as an RGB JPEG or PNG.`,
+    );
   }
   const image: DecodedImage = { width: decoded.width, height: decoded.height, channels: 4, data: new Uint8Array(decoded.data.buffer, decoded.data.byteOffset, decoded.data.byteLength) };
   return shrinkTo(image, decodeSizeFor(spec));

@@ -3,6 +3,7 @@
  * ["<base64>", ...]}`, or files in a multipart/form-data body) become embeddings here, with the
  * head's own backbone, checked by fingerprint. Every limit is checked before any work is done.
  */
+import type { DecodedImage } from 'edgehead';
 import type { Context } from 'hono';
 import type { AppEnv } from '../env.js';
 import { ApiError, badRequest } from '../errors.js';
@@ -12,7 +13,7 @@ import { readBodyBytes, readJsonObject } from '../request.js';
 import type { VersionRow } from '../store/d1.js';
 import { decodeImage } from './decode.js';
 import { loadServedBackbone } from './load.js';
-import { rawLimitsOf, servedManifest } from './served.js';
+import { rawLimitsOf, servedManifest, type RawLimits, type ServableManifest } from './served.js';
 
 /** A request body: its fields, plus the image files of a multipart body, in order. */
 export interface InputBody {
@@ -26,7 +27,8 @@ export interface InputBody {
 export async function readInputBody(c: Context<AppEnv>): Promise<InputBody> {
   const type = c.req.header('content-type') ?? '';
   if (!/^multipart\/form-data/i.test(type)) return { fields: await readJsonObject(c), files: [], multipart: false };
-  const bytes = await readBodyBytes(c);
+  // The body, the parsed form and each file's bytes are alive together: a tighter limit than for JSON.
+  const bytes = await readBodyBytes(c, { bytes: rawLimitsOf(c.env).maxMultipartBytes, setting: 'MAX_MULTIPART_BYTES' });
   let form: FormData;
   try {
     form = await new Response(bytes, { headers: { 'content-type': type } }).formData();
@@ -54,9 +56,11 @@ export async function readInputBody(c: Context<AppEnv>): Promise<InputBody> {
   return { fields, files, multipart: true };
 }
 
-/** `3` → 3, `true` → true, anything else stays a string (form fields are text). */
+/** `3` → 3, `true` → true, anything else stays a string (form fields are text); checks come later. */
 function asValue(text: string): unknown {
-  if (/^(true|false|-?\d+(\.\d+)?([eE][-+]?\d+)?)$/.test(text.trim())) return JSON.parse(text.trim());
+  const t = text.trim();
+  if (t === 'true' || t === 'false') return t === 'true';
+  if (/^-?\d+(\.\d+)?([eE][-+]?\d+)?$/.test(t)) return Number(t);
   return text;
 }
 
@@ -101,7 +105,7 @@ function rawInputsOf(body: InputBody): RawInputs | undefined {
  * The embeddings a classify/examples body stands for: parsed from `embeddings`, or computed here
  * from raw inputs with the backbone the head was fitted on.
  */
-export async function embeddingsFor(c: Context<AppEnv>, row: VersionRow, body: InputBody): Promise<Float32Array[]> {
+export async function embeddingsFor(c: Context<AppEnv>, row: VersionRow, body: InputBody, options: { expectedCount?: number } = {}): Promise<Float32Array[]> {
   const raw = rawInputsOf(body);
   if (!raw) return parseEmbeddings(body.fields.embeddings, limitsOf(c.env), row.dim);
   if (!row.backbone_id) {
@@ -118,6 +122,9 @@ export async function embeddingsFor(c: Context<AppEnv>, row: VersionRow, body: I
   if (count > limits.maxRawBatch) {
     throw badRequest('BATCH_TOO_LARGE', `At most ${limits.maxRawBatch} ${raw.modality}s per request (MAX_RAW_BATCH); got ${count}. Split the batch.`);
   }
+  if (options.expectedCount !== undefined && options.expectedCount !== count) {
+    throw badRequest('INVALID_FIELD', `"labels" has ${options.expectedCount} entries for ${count} ${raw.modality}s; send one label per example.`);
+  }
   if (raw.modality === 'text') {
     raw.texts.forEach((t, i) => {
       if (!t.trim()) throw badRequest('EMPTY_TEXT', `inputs[${i}] is empty; send text to classify.`);
@@ -126,6 +133,24 @@ export async function embeddingsFor(c: Context<AppEnv>, row: VersionRow, body: I
       }
     });
   }
+  if (inflight >= limits.maxInflightRaw) {
+    throw new ApiError(503, 'OVERLOADED', `This isolate is already embedding ${inflight} requests' inputs (MAX_INFLIGHT_RAW); retry in a moment.`, 1);
+  }
+  inflight++;
+  try {
+    return await embedRaw(c, row, manifest, raw, limits);
+  } finally {
+    inflight--;
+  }
+}
+
+/** Raw-input requests being embedded in this isolate: each holds decoded inputs and runtime memory. */
+let inflight = 0;
+
+/** Decoded pixels held at once before they are embedded (a 4-megapixel image alone is 16 MB). */
+const DECODED_BUDGET_BYTES = 16 * 1024 * 1024;
+
+async function embedRaw(c: Context<AppEnv>, row: VersionRow, manifest: ServableManifest, raw: RawInputs, limits: RawLimits): Promise<Float32Array[]> {
   const { backbone } = await loadServedBackbone(c.env.BLOBS, manifest);
   if (row.fingerprint && row.fingerprint !== backbone.fingerprint) {
     throw new ApiError(
@@ -136,9 +161,23 @@ export async function embeddingsFor(c: Context<AppEnv>, row: VersionRow, body: I
   }
   if (backbone.modality === 'text' && raw.modality === 'text') return backbone.embed(raw.texts);
   if (backbone.modality === 'image' && raw.modality === 'image' && manifest.modality === 'image') {
-    const decoded = [];
-    for (const { name, bytes } of raw.images) decoded.push(await decodeImage(bytes, manifest.input.image, limits.maxImagePixels, name));
-    return backbone.embed(decoded);
+    // Embedded as soon as the decoded pixels reach the budget: an image the shrink cannot reduce
+    // (say 500×8000) stays large, and 32 of them must not all be held at once.
+    const rows: Float32Array[] = [];
+    let pending: DecodedImage[] = [];
+    let held = 0;
+    for (const { name, bytes } of raw.images) {
+      const image = await decodeImage(bytes, manifest.input.image, limits.maxImagePixels, name);
+      pending.push(image);
+      held += image.data.byteLength;
+      if (held >= DECODED_BUDGET_BYTES) {
+        rows.push(...(await backbone.embed(pending)));
+        pending = [];
+        held = 0;
+      }
+    }
+    if (pending.length) rows.push(...(await backbone.embed(pending)));
+    return rows;
   }
   throw new ApiError(500, 'INTERNAL', `Backbone ${manifest.id} loaded as ${backbone.modality}, but its manifest says ${manifest.modality}.`);
 }

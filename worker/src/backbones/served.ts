@@ -29,12 +29,18 @@ export interface BackboneSettings {
   MAX_TEXT_CHARS?: string;
   /** Pixels (width × height) of one image, checked from its header before it is decoded. */
   MAX_IMAGE_PIXELS?: string;
+  /** Bytes of a multipart/form-data body (tighter than MAX_BODY_BYTES: it is held three times while parsed). */
+  MAX_MULTIPART_BYTES?: string;
+  /** Raw-input requests embedding at once per isolate before 503 OVERLOADED. */
+  MAX_INFLIGHT_RAW?: string;
 }
 
 export interface RawLimits {
   maxRawBatch: number;
   maxTextChars: number;
   maxImagePixels: number;
+  maxMultipartBytes: number;
+  maxInflightRaw: number;
 }
 
 export function rawLimitsOf(env: BackboneSettings): RawLimits {
@@ -42,6 +48,8 @@ export function rawLimitsOf(env: BackboneSettings): RawLimits {
     maxRawBatch: Number(env.MAX_RAW_BATCH ?? 32),
     maxTextChars: Number(env.MAX_TEXT_CHARS ?? 10_000),
     maxImagePixels: Number(env.MAX_IMAGE_PIXELS ?? 4_000_000),
+    maxMultipartBytes: Number(env.MAX_MULTIPART_BYTES ?? 16 * 1024 * 1024),
+    maxInflightRaw: Number(env.MAX_INFLIGHT_RAW ?? 4),
   };
 }
 

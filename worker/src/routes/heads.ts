@@ -307,8 +307,8 @@ heads.post('/:ref/examples', requireKey('write'), async (c) => {
   const body = input.fields;
   const row = await resolve(c, c.req.param('ref'), { for: 'write' });
   if (row.kind === 'linear') throw badRequest('NOT_SUPPORTED', 'Online examples apply to knn and centroid heads; re-fit and upload a new version of a linear head.');
-  const embeddings = await embeddingsFor(c, row, input);
   const labels = body.labels;
+  const embeddings = await embeddingsFor(c, row, input, { expectedCount: Array.isArray(labels) ? labels.length : undefined });
   if (!Array.isArray(labels) || labels.length !== embeddings.length || labels.some((l) => typeof l !== 'string' || !l || l.length > MAX_LABEL_LENGTH)) {
     throw badRequest('INVALID_FIELD', `"labels" must be ${embeddings.length} non-empty strings (at most ${MAX_LABEL_LENGTH} characters), one per example.`);
   }
