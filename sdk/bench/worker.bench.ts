@@ -165,6 +165,18 @@ async function rawInputs(worker: { url: string; adminToken: string }, keys: { wr
   const afterText = workerdRssMiB();
   console.log(`\nraw inputs (the worker embeds them): first call, loading the backbone from R2: image ${(imageCold / 1000).toFixed(2)} s, text ${(textCold / 1000).toFixed(2)} s`);
   console.log(`workerd resident memory: ${before.toFixed(0)} MiB before, ${afterImage.toFixed(0)} with MobileNetV2 int8 loaded (+${(afterImage - before).toFixed(0)}), ${afterText.toFixed(0)} with USE-lite too (+${(afterText - afterImage).toFixed(0)})`);
+  // The largest photos the default limit lets through: 2300×1700 (3.9 megapixels) as JPEG, PNG and WebP.
+  const sharp = (await import('sharp')).default;
+  const large = sharp(photos[0]).resize(2300, 1700, { fit: 'fill' });
+  for (const [format, bytes] of [
+    ['JPEG', await large.clone().jpeg({ quality: 90 }).toBuffer()],
+    ['PNG', await large.clone().png().toBuffer()],
+    ['WebP', await large.clone().webp({ quality: 90 }).toBuffer()],
+  ] as const) {
+    t = Date.now();
+    await reader.classify('bench@1', { images: [bytes] });
+    console.log(`  one 2300×1700 ${format} (${(bytes.length / 1e6).toFixed(1)} MB): ${Date.now() - t} ms; workerd resident memory after it ${workerdRssMiB().toFixed(0)} MiB`);
+  }
 
   const concurrency = 4;
   const url = (ref: string) => `${worker.url}/v1/heads/${ref}/classify`;
