@@ -51,7 +51,8 @@ async function main(): Promise<void> {
   const { meta, train, test } = fixture();
   const trainLabels = meta.labels.filter((_, i) => meta.split[i] === 'train');
   const head = LinearHead.fit(train, trainLabels, { C: 1 });
-  const worker = await startLocalWorker({ vars: { RATE_LIMIT: 'off' } });
+  // BENCH_DRIFT=off: the same without drift statistics (one Durable Object call per classify).
+  const worker = await startLocalWorker({ vars: { RATE_LIMIT: 'off', ...(process.env.BENCH_DRIFT === 'off' ? { DRIFT: 'off' } : {}) } });
   try {
     const keys = await bootstrapTenant(worker.url, worker.adminToken, 'bench');
     await new EdgeClient({ baseUrl: worker.url, apiKey: keys.writeKey }).upload('bench', headToJson(head, { backbone: { id: 'mobilenetv2-int8', fingerprint: meta.fingerprint } }), { alias: 'prod' });

@@ -1,3 +1,6 @@
+// tfjs-core's declarations use the global `Long` of @types/long without referencing it: a project
+// whose tsconfig lists its `types` (and checks libraries) would not see it otherwise.
+/// <reference types="long" preserve="true" />
 /**
  * `edgehead/finetune`: fine-tune the top of an ONNX image backbone from code, as `edgehead
  * finetune` does. Cut the model (`cutModel`, `blockOutputs` from `edgehead`), run the frozen part
