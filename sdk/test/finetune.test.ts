@@ -200,4 +200,24 @@ describe('edgehead finetune', () => {
     expect(await main(['finetune', join(dir, 'photos'), '--backbone', 'mobilenetv2-fp32', '--out', out])).toBe(2);
     expect(io.stderr()).toMatch(/exists; refusing to overwrite it/);
   }, 300_000);
+
+  it('--augment n trains on each photo and n seeded views of it (flip, crop, jitter), made before the frozen part', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'edgehead-finetune-aug-'));
+    for (const c of CLASSES.slice(0, 2)) {
+      await mkdir(join(dir, 'photos', c), { recursive: true });
+      for (let i = 0; i < 6; i++) await symlink(cifar('train', c, i), join(dir, 'photos', c, `${i}.jpg`));
+    }
+    const io = capture();
+    const run = async (out: string) => {
+      expect(await main(['finetune', join(dir, 'photos'), '--backbone', 'mobilenetv2-fp32', '--out', join(dir, out), '--epochs', '1', '--augment', '2', '--json'])).toBe(0);
+      return JSON.parse(io.stdout().trim().split('\n').at(-1)!) as { photos: number; trainingRows: number; history: Array<{ trainLoss: number }> };
+    };
+    const first = await run('a.onnx');
+    // 12 photos, each with 2 views: 36 rows.
+    expect([first.photos, first.trainingRows]).toEqual([12, 36]);
+    // Seeded: the same views, so the same training.
+    const again = await run('b.onnx');
+    expect(again.history[0].trainLoss).toBe(first.history[0].trainLoss);
+    expect(await main(['finetune', join(dir, 'photos'), '--backbone', 'mobilenetv2-fp32', '--out', join(dir, 'c.onnx'), '--augment', '33'])).toBe(2);
+  }, 300_000);
 });

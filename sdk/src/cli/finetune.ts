@@ -14,7 +14,9 @@ import { loadTrainingTf, translateTop } from '../finetune/onnx-to-tfjs.js';
 import { fineTune } from '../finetune/train.js';
 import { fitHead } from '../heads/fit.js';
 import { serializeHead } from '../heads/format.js';
+import { augmentImage } from '../inputs/image/augment.js';
 import { imagesToTensor } from '../inputs/image/image.js';
+import { createRng } from '../heads/random.js';
 import { decodeImageBytes } from '../inputs/image/decode-node.js';
 import { readInputFile } from '../inputs/read-file.js';
 import type { ImageManifest } from '../manifest/manifest.js';
@@ -35,6 +37,9 @@ export const finetuneHelp = `edgehead finetune <photos> --backbone <fp32 ONNX im
                           after the named tensor (edgehead models info lists them)
   --epochs <n> (10)  --batch-size <n> (32)  --lr-backbone <r> (1e-4)  --lr-head <r> (1e-2)
   --optimizer adam|sgd  --patience <n> (3)  --validation <share> (0.2)  --seed <s> (0)
+  --augment <n>      n augmented views per photo (flip, resized crop, colour jitter; seeded), made
+                     from the photos before the frozen part runs, so each view has its own cached
+                     activations; a photo and its views stay on one side of the held-out split
   --per-class <k>  --group-by …  (as for fit)  --force (replace existing outputs)  --json`;
 
 export async function finetuneCommand(argv: string[]): Promise<number> {
@@ -54,6 +59,7 @@ export async function finetuneCommand(argv: string[]): Promise<number> {
       validation: { type: 'string' },
       seed: { type: 'string' },
       'per-class': { type: 'string' },
+      augment: { type: 'string' },
       'group-by': { type: 'string' },
       force: { type: 'boolean' },
       json: { type: 'boolean' },
@@ -71,6 +77,7 @@ export async function finetuneCommand(argv: string[]): Promise<number> {
   const validationShare = numberFlag('validation', values.validation, { min: 0.05, max: 0.5 }) ?? 0.2;
   const seed = numberFlag('seed', values.seed, { min: 0, integer: true }) ?? 0;
   const perClass = numberFlag('per-class', values['per-class'], { min: 2, integer: true });
+  const views = numberFlag('augment', values.augment, { min: 0, max: 32, integer: true }) ?? 0;
   if (values.optimizer !== undefined && values.optimizer !== 'adam' && values.optimizer !== 'sgd') throw new UsageError(`--optimizer must be adam or sgd, not "${values.optimizer}".`);
   const outputs = { model: resolve(values.out), manifest: resolve(values.out.replace(/\.onnx$/, '.json')), head: resolve(values.out.replace(/\.onnx$/, '.head.json')) };
   for (const path of Object.values(outputs)) {
@@ -94,13 +101,21 @@ export async function finetuneCommand(argv: string[]): Promise<number> {
   const chunks: Float32Array[] = [];
   let dims: number[] = [];
   const kept: number[] = [];
+  // The photo each activation row comes from (a photo's augmented views follow it).
+  const rowPhoto: number[] = [];
   try {
     for (let start = 0; start < items.length; start += 32) {
       const images = [];
       for (let i = start; i < Math.min(items.length, start + 32); i++) {
         try {
-          images.push(await decodeImageBytes(await readInputFile(items[i]), items[i], decodeOptionsFor(manifest)));
+          const image = await decodeImageBytes(await readInputFile(items[i]), items[i], decodeOptionsFor(manifest));
+          images.push(image);
           kept.push(i);
+          rowPhoto.push(i);
+          for (let v = 0; v < views; v++) {
+            images.push(augmentImage(image, createRng(seed * 1_000_003 + i * 101 + v)));
+            rowPhoto.push(i);
+          }
         } catch (e) {
           log(`skipped ${items[i]}: ${(e as Error).message}`);
         }
@@ -117,7 +132,7 @@ export async function finetuneCommand(argv: string[]): Promise<number> {
   }
   if (!kept.length) throw new InvalidInputError(`No photo of ${data} could be read.`);
   const per = dims.slice(1).reduce((a, b) => a * b, 1);
-  const activations = { data: new Float32Array(kept.length * per), dims: [kept.length, ...dims.slice(1)] };
+  const activations = { data: new Float32Array(rowPhoto.length * per), dims: [rowPhoto.length, ...dims.slice(1)] };
   let offset = 0;
   for (const c of chunks) {
     activations.data.set(c, offset);
@@ -127,8 +142,13 @@ export async function finetuneCommand(argv: string[]): Promise<number> {
   const tf = await loadTrainingTf();
   const top = translateTop(tf, model, { from, to: manifest.output.tensor });
   try {
-    log(`training ${top.ops.filter((op) => op === 'Conv').length} convolution(s) after ${from} (${top.variables.size} weight tensors) and a new head on ${kept.length} photos`);
-    const result = await fineTune(tf, top, activations, kept.map((i) => labels[i]), {
+    log(
+      `training ${top.ops.filter((op) => op === 'Conv').length} convolution(s) after ${from} (${top.variables.size} weight tensors) and a new head on ${kept.length} photos` +
+        (views ? ` and ${views} augmented view(s) of each (seed ${seed})` : ''),
+    );
+    // With views, a photo and its views form a group, so none of them is trained on while another is held out.
+    const rowGroups = groups ? rowPhoto.map((i) => groups[i]) : views ? rowPhoto : undefined;
+    const result = await fineTune(tf, top, activations, rowPhoto.map((i) => labels[i]), {
       epochs,
       batchSize,
       backboneLearningRate,
@@ -136,7 +156,7 @@ export async function finetuneCommand(argv: string[]): Promise<number> {
       optimizer: values.optimizer as 'adam' | 'sgd' | undefined,
       patience,
       validationShare,
-      groups: groups && kept.map((i) => groups[i]),
+      groups: rowGroups,
       seed,
       onEpoch: (r) => log(`epoch ${r.epoch}: loss ${r.trainLoss.toFixed(3)}, accuracy ${(100 * r.trainAccuracy).toFixed(1)} %; held out: loss ${r.validationLoss.toFixed(3)}, accuracy ${(100 * r.validationAccuracy).toFixed(1)} %`),
     });
@@ -165,6 +185,8 @@ export async function finetuneCommand(argv: string[]): Promise<number> {
         manifest: outputs.manifest,
         head: outputs.head,
         cut: from,
+        photos: kept.length,
+        trainingRows: rowPhoto.length,
         bestEpoch: result.bestEpoch,
         stoppedEarly: result.stoppedEarly,
         history: result.history,

@@ -4,7 +4,9 @@
  * input, in onnxruntime. Adam (or SGD with momentum) with separate learning rates for the
  * backbone's layers and the head, linear warm-up then cosine decay, early stopping on a held-out
  * split (grouped when groups are given) with the best epoch's weights restored, seeded order.
- * No augmentation: the inputs are activations, not images.
+ * It sees activations, not images: augmentation happens before the cut (`edgehead finetune
+ * --augment n` makes seeded views of each photo and caches their activations like any photo's;
+ * pass a photo and its views as one group so they stay on one side of the held-out split).
  * @module
  */
 import type * as tfCore from '@tensorflow/tfjs-core';
