@@ -8,7 +8,7 @@
  *
  *   BENCH_FT_DATASETS  cifar10-<per class>, fashion-<per class>, fashion-all
  *                      (default: cifar10-100,cifar10-10; the issue also asks fashion-1000,fashion-all)
- *   BENCH_FT_BLOCKS    1,2,3    BENCH_FT_SEEDS 3    BENCH_FT_EPOCHS 10    BENCH_FT_TEST 2000
+ *   BENCH_FT_BLOCKS    1,2,3    BENCH_FT_SEEDS 3 (or a list: 1,2)    BENCH_FT_EPOCHS 10    BENCH_FT_TEST 2000
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -26,7 +26,9 @@ import { cifar10, fashionMnist } from './datasets.js';
 const list = (v: string | undefined, d: string) => (v ?? d).split(',').map((s) => s.trim()).filter(Boolean);
 const DATASETS = list(process.env.BENCH_FT_DATASETS, 'cifar10-100,cifar10-10');
 const BLOCKS = list(process.env.BENCH_FT_BLOCKS, '1,2,3').map(Number);
-const SEEDS = Number(process.env.BENCH_FT_SEEDS ?? 3);
+// A count (3: seeds 0, 1, 2) or a list of seeds (1,2: to add seeds to an earlier run).
+const SEED_LIST = (process.env.BENCH_FT_SEEDS ?? '3').includes(',') ? list(process.env.BENCH_FT_SEEDS, '').map(Number) : Array.from({ length: Number(process.env.BENCH_FT_SEEDS ?? 3) }, (_, s) => s);
+const SEEDS = SEED_LIST.length;
 const EPOCHS = Number(process.env.BENCH_FT_EPOCHS ?? 10);
 const TEST = Number(process.env.BENCH_FT_TEST ?? 2000);
 
@@ -88,10 +90,10 @@ async function main(): Promise<void> {
   const model = (await loadModelFilesNode(manifest)).model;
   const blocks = blockOutputs(summarizeModel(model));
   const tf = await loadTrainingTf();
-  console.log(`MobileNetV2 fp32; ${SEEDS} seeds; up to ${EPOCHS} epochs, Adam (backbone 1e-4, head 1e-2), patience 3, 20 % held out; test accuracy mean ± sd`);
+  console.log(`MobileNetV2 fp32; seeds ${SEED_LIST.join(', ')}; up to ${EPOCHS} epochs, Adam (backbone 1e-4, head 1e-2), patience 3, 20 % held out; test accuracy mean ± sd`);
   for (const name of DATASETS) {
     const data = await dataset(name);
-    const seeds = Array.from({ length: SEEDS }, (_, s) => s);
+    const seeds = SEED_LIST;
     const pool = data.train.labels;
     const sampled = (seed: number) => (Number.isFinite(data.perClass) ? sampleFewShot(pool, data.perClass, seed) : pool.map((_, i) => i));
     // Only the images some seed trains on go through the network; `pick` indexes into them.
