@@ -21,7 +21,7 @@ import { headToJson } from '../src/heads/format.js';
 import { KnnHead } from '../src/heads/knn.js';
 import { LinearHead } from '../src/heads/linear.js';
 import { readdirSync, readFileSync } from 'node:fs';
-import { loadModelFilesNode } from '../src/manifest/files-node.js';
+import { uploadBackbone } from '../src/cli/remote.js';
 import { loadBackbone, resolveManifest } from '../src/node.js';
 import type { Backbone } from '../src/backbone/backbone.js';
 
@@ -136,10 +136,7 @@ async function rawInputs(worker: { url: string; adminToken: string }, keys: { wr
   const operator = new EdgeClient({ baseUrl: worker.url, apiKey: worker.adminToken });
   const writer = new EdgeClient({ baseUrl: worker.url, apiKey: keys.writeKey });
   const reader = new EdgeClient({ baseUrl: worker.url, apiKey: keys.readKey });
-  for (const id of ['mobilenetv2-int8', 'use-lite']) {
-    const manifest = await resolveManifest(id);
-    for (const [name, bytes] of Object.entries(await loadModelFilesNode(manifest))) await operator.uploadBackboneFile(id, name, bytes);
-  }
+  for (const id of ['mobilenetv2-int8', 'use-lite']) await uploadBackbone(operator, await resolveManifest(id));
   // Heads: the linear image head above (its fixture was embedded with mobilenetv2-int8) and a text head on the demo's intents.
   const { backbone: use } = await loadBackbone('use-lite');
   const tsv = readFileSync(join(root, 'models', 'examples', 'support-intents.tsv'), 'utf8').trim().split('\n').map((l) => l.split('\t'));

@@ -12,11 +12,11 @@ import type { Backbone } from '../backbone/backbone.js';
 import { EdgeClient } from '../client/edge-client.js';
 import { describeSpec, fitHead } from '../heads/fit.js';
 import { headToJson } from '../heads/format.js';
-import { loadModelFilesNode } from '../manifest/files-node.js';
 import { loadBackbone } from '../node.js';
 import { readLabelledData } from './data.js';
 import { out, warn } from './io.js';
 import { bootstrapTenant, repoRoot, startLocalWorker } from './local-worker.js';
+import { uploadBackbone } from './remote.js';
 
 const NEW_SENTENCES = [
   'my parcel still has not shown up',
@@ -80,9 +80,9 @@ export async function demoCommand(argv: string[] = []): Promise<number> {
           say(`   worker ${worker.url}: pushed support-intents v${pushed.version} (alias prod, ${pushed.size} bytes)`);
           // The worker runs USE-lite itself once its files are uploaded: the sentences go as plain text.
           const operator = new EdgeClient({ baseUrl: worker.url, apiKey: worker.adminToken });
-          const files = await loadModelFilesNode(manifest);
-          for (const [name, bytes] of Object.entries(files)) await operator.uploadBackboneFile(manifest.id, name, bytes);
-          say(`   pushed the ${manifest.id} backbone (${Object.keys(files).length} files), so the worker embeds raw text itself`);
+          let files = 0;
+          await uploadBackbone(operator, manifest, () => files++);
+          say(`   pushed the ${manifest.id} backbone (${files} files), so the worker embeds raw text itself`);
           const reader = new EdgeClient({ baseUrl: worker.url, apiKey: keys.readKey });
           const t0 = performance.now();
           const remote = await reader.classify('support-intents@prod', { inputs: NEW_SENTENCES });

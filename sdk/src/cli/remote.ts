@@ -2,7 +2,7 @@
 import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { parseArgs } from 'node:util';
-import { EdgeApiError, EdgeClient, type ClassifyResult } from '../client/edge-client.js';
+import { EdgeApiError, EdgeClient, type BackboneFileInfo, type ClassifyResult } from '../client/edge-client.js';
 import { EdgeheadError, InvalidInputError } from '../core/errors.js';
 import { parseHead } from '../heads/format.js';
 import { loadModelFilesNode } from '../manifest/files-node.js';
@@ -74,16 +74,24 @@ export async function pushCommand(argv: string[]): Promise<number> {
   return 0;
 }
 
-/** Uploads every file of a backbone's manifest through the admin route (the key is ADMIN_TOKEN). */
+/**
+ * Uploads every file of a backbone's manifest through the admin route (the client's key is the
+ * ADMIN_TOKEN), reporting each stored file; the answer to the last upload says whether it is ready.
+ */
+export async function uploadBackbone(api: EdgeClient, manifest: Manifest, onFile?: (info: BackboneFileInfo, bytes: number) => void): Promise<BackboneFileInfo | undefined> {
+  let last: BackboneFileInfo | undefined;
+  for (const [name, bytes] of Object.entries(await loadModelFilesNode(manifest))) {
+    last = await api.uploadBackboneFile(manifest.id, name, bytes);
+    onFile?.(last, bytes.length);
+  }
+  return last;
+}
+
 async function pushBackbone(id: string, api: EdgeClient, json: boolean): Promise<number> {
   const manifest = await resolveManifest(id);
-  const files = await loadModelFilesNode(manifest);
-  let last;
-  for (const [name, bytes] of Object.entries(files)) {
-    last = await api.uploadBackboneFile(manifest.id, name, bytes);
-    if (json) out(JSON.stringify(last));
-    else out(`pushed ${manifest.id}/${name} (${bytes.length} bytes, sha256 ${last.sha256.slice(0, 12)}…)`);
-  }
+  const last = await uploadBackbone(api, manifest, (info, size) =>
+    out(json ? JSON.stringify(info) : `pushed ${manifest.id}/${info.file} (${size} bytes, sha256 ${info.sha256.slice(0, 12)}…)`),
+  );
   if (!json && last) out(last.ready ? `${manifest.id} is ready: heads on it now take raw inputs.` : `${manifest.id} still misses ${last.missingFiles.join(', ')}.`);
   return 0;
 }
