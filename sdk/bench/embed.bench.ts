@@ -3,7 +3,8 @@
  * the same inputs, in one run, as ratios. Two SDK paths are measured:
  *   - sdk.embedTensor: the same preprocessed tensor as the raw session (wrapper overhead only);
  *   - sdk.embed: from decoded pixels, including the manifest's resize/crop/normalise.
- * Rounds alternate raw and SDK so machine noise hits both alike; medians are reported.
+ * Each round times raw, embedTensor and embed in a rotated order, after a pause; ratios are taken
+ * within a round (so machine noise hits both sides alike) and their medians reported.
  */
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -17,8 +18,11 @@ import { defaultSharedDir, loadModelFilesNode } from '../src/manifest/files-node
 import { parseManifest, type ImageManifest } from '../src/manifest/manifest.js';
 import { readFile } from 'node:fs/promises';
 
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 11);
 const THREADS = Number(process.env.BENCH_THREADS ?? 2);
+const MODELS = (process.env.BENCH_MODELS ?? 'mobilenetv2-fp32,mobilenetv2-int8').split(',');
+const RUNTIMES = (process.env.BENCH_RUNTIMES ?? 'node,wasm').split(',') as ('node' | 'wasm')[];
+const BATCHES = (process.env.BENCH_BATCHES ?? '1,32').split(',').map(Number);
 const shared = defaultSharedDir();
 
 async function loadManifest(id: string): Promise<ImageManifest> {
@@ -34,6 +38,9 @@ async function photos(n: number): Promise<DecodedImage[]> {
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 async function time(fn: () => Promise<unknown>): Promise<number> {
+  // Both sessions' ORT threads spin for a while after a run; without a pause the loop that
+  // follows the other session's loop runs slower (measured: up to 1.4× at batch 1).
+  await new Promise((resolve) => setTimeout(resolve, 100));
   const t = performance.now();
   await fn();
   return performance.now() - t;
@@ -46,25 +53,28 @@ interface Row {
   raw: number;
   tensor: number;
   embed: number;
+  /** Medians of the per-round ratios SDK / raw (images per second). */
+  tensorRatio: number;
+  embedRatio: number;
 }
 
 async function main(): Promise<void> {
   const images = await photos(32);
   ortWeb.env.wasm.numThreads = THREADS;
   const rows: Row[] = [];
-  for (const id of ['mobilenetv2-fp32', 'mobilenetv2-int8']) {
+  for (const id of MODELS) {
     const manifest = await loadManifest(id);
     const files = await loadModelFilesNode(manifest);
     // The raw sessions get exactly the graph the SDK runs (the int8 model cut at its features).
     const graph = manifest.output.cut ? cutModel(files.model, { tensor: manifest.output.tensor }) : { bytes: files.model, outputName: manifest.output.tensor };
-    for (const runtime of ['node', 'wasm'] as const) {
+    for (const runtime of RUNTIMES) {
       const sdk = await OnnxImageBackbone.create(manifest, files, { device: runtime, threads: THREADS, maxBatchSize: 32 });
       const raw =
         runtime === 'node'
           ? await ortNode.InferenceSession.create(graph.bytes, { intraOpNumThreads: THREADS, graphOptimizationLevel: 'all' })
           : await ortWeb.InferenceSession.create(graph.bytes, { executionProviders: ['wasm'], graphOptimizationLevel: 'all' });
       const Tensor = runtime === 'node' ? ortNode.Tensor : ortWeb.Tensor;
-      for (const batch of [1, 32]) {
+      for (const batch of BATCHES) {
         const batchImages = images.slice(0, batch);
         const { data, dims } = imagesToTensor(batchImages, manifest.input.image);
         const runRaw = async () => {
@@ -73,34 +83,47 @@ async function main(): Promise<void> {
         };
         const runTensor = () => sdk.embedTensor(data, dims);
         const runEmbed = () => sdk.embed(batchImages);
-        const reps = batch === 1 ? 16 : 2;
+        // About a third of a second of work per timed loop on this machine's 2 cores.
+        const reps = runtime === 'node' ? (batch === 1 ? 16 : 4) : batch === 1 ? 4 : 1;
         const loop = (fn: () => Promise<unknown>) => time(async () => {
           for (let r = 0; r < reps; r++) await fn();
         });
-        await loop(runRaw);
-        await loop(runTensor);
-        await loop(runEmbed);
-        const t: Record<'raw' | 'tensor' | 'embed', number[]> = { raw: [], tensor: [], embed: [] };
+        const variants = { raw: runRaw, tensor: runTensor, embed: runEmbed };
+        const names = Object.keys(variants) as (keyof typeof variants)[];
+        for (const name of names) await loop(variants[name]);
+        // Each round times all three, in an order rotated every round; a ratio is taken within a
+        // round, so a slow stretch of the machine hits both sides of it.
+        const t: Record<keyof typeof variants, number[]> = { raw: [], tensor: [], embed: [] };
+        const ratios: Record<'tensor' | 'embed', number[]> = { tensor: [], embed: [] };
         for (let round = 0; round < ROUNDS; round++) {
-          t.raw.push(await loop(runRaw));
-          t.tensor.push(await loop(runTensor));
-          t.embed.push(await loop(runEmbed));
+          const ms = {} as Record<keyof typeof variants, number>;
+          for (let k = 0; k < names.length; k++) {
+            const name = names[(round + k) % names.length];
+            ms[name] = await loop(variants[name]);
+            t[name].push(ms[name]);
+          }
+          ratios.tensor.push(ms.raw / ms.tensor);
+          ratios.embed.push(ms.raw / ms.embed);
         }
         const ips = (ms: number[]) => (batch * reps * 1000) / median(ms);
-        rows.push({ model: id, runtime, batch, raw: ips(t.raw), tensor: ips(t.tensor), embed: ips(t.embed) });
+        rows.push({
+          model: id, runtime, batch,
+          raw: ips(t.raw), tensor: ips(t.tensor), embed: ips(t.embed),
+          tensorRatio: median(ratios.tensor), embedRatio: median(ratios.embed),
+        });
         const last = rows[rows.length - 1];
         console.log(
           `${id.padEnd(18)} ${runtime.padEnd(5)} batch ${String(batch).padStart(2)}  raw ${last.raw.toFixed(1).padStart(6)} img/s | ` +
-            `sdk.embedTensor ${last.tensor.toFixed(1).padStart(6)} (${(last.tensor / last.raw).toFixed(2)}×) | ` +
-            `sdk.embed ${last.embed.toFixed(1).padStart(6)} (${(last.embed / last.raw).toFixed(2)}×)`,
+            `sdk.embedTensor ${last.tensor.toFixed(1).padStart(6)} (${last.tensorRatio.toFixed(2)}×) | ` +
+            `sdk.embed ${last.embed.toFixed(1).padStart(6)} (${last.embedRatio.toFixed(2)}×)`,
         );
       }
       await sdk.dispose();
       await raw.release();
     }
   }
-  console.log(`\n${ROUNDS} alternating rounds, median; ${THREADS} threads; inputs: 32 CIFAR-10 photos (32x32 JPEG) → 224x224.`);
-  console.log('Ratios are SDK / raw images per second on the same runtime (target ≥ 0.9).');
+  console.log(`\n${ROUNDS} rounds, order rotated each round; img/s are medians; ${THREADS} threads; inputs: 32 CIFAR-10 photos (32x32 JPEG) → 224x224.`);
+  console.log('Ratios are medians of the per-round SDK / raw images per second on the same runtime (target ≥ 0.9).');
 }
 
 await main();

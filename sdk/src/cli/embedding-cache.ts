@@ -12,6 +12,13 @@ import { defaultCacheDir } from '../manifest/files-node.js';
 import type { Modality } from '../manifest/manifest.js';
 import { warn } from './io.js';
 
+/**
+ * Bumped when the SDK computes different embeddings for a fingerprint it already had, so that a
+ * cache filled by an older version is not served beside fresh vectors. 2: image resampling in
+ * float32, as the SIMD kernels compute it (int8 MobileNetV2 moves with rounding-level changes).
+ */
+const EMBEDDING_EPOCH = 2;
+
 export interface CacheOptions {
   /** false disables the embedding cache (`--no-cache`). */
   cache?: boolean;
@@ -28,7 +35,7 @@ export class EmbeddingCache {
 
   static for(backbone: AnyBackbone, options: CacheOptions): EmbeddingCache | undefined {
     if (options.cache === false) return undefined;
-    const fp = createHash('sha256').update(backbone.fingerprint).digest('hex').slice(0, 16);
+    const fp = createHash('sha256').update(`${EMBEDDING_EPOCH}:${backbone.fingerprint}`).digest('hex').slice(0, 16);
     return new EmbeddingCache(join(options.cacheDir ?? defaultCacheDir(), 'embeddings', fp), backbone.dim);
   }
 

@@ -5,6 +5,7 @@
 import { InvalidInputError, ModelMismatchError } from '../../core/errors.js';
 import { sha256Hex } from '../../core/hash.js';
 import { imagesToTensor, type DecodedImage } from '../../inputs/image/image.js';
+import { ImageTensorArena } from '../../inputs/image/tensor-arena.js';
 import type { ImageManifest } from '../../manifest/manifest.js';
 import type { ModelFiles } from '../../manifest/files.js';
 import { fingerprintOf, inBatches, type Backbone, type BackboneOptions, type EmbedOptions } from '../backbone.js';
@@ -17,6 +18,8 @@ export class OnnxImageBackbone implements Backbone<DecodedImage> {
   readonly modality = 'image' as const;
 
   private _dim = 0;
+  /** Builds batch tensors with a SIMD resampling kernel where WebAssembly allows it. */
+  private readonly arena = ImageTensorArena.create();
 
   private constructor(
     readonly id: string,
@@ -121,22 +124,33 @@ export class OnnxImageBackbone implements Backbone<DecodedImage> {
     if (!logitsTensor || !this.session.outputNames.includes(logitsTensor)) {
       throw new InvalidInputError(`Backbone "${this.id}" does not expose logits; use the model without a cut, or a manifest with "logits".`);
     }
-    const { data, dims } = this.toTensor(images);
-    const out = await this.run(data, dims, [this.outputName, logitsTensor]);
-    return {
-      embeddings: this.poolOutput(out[this.outputName].data, out[this.outputName].dims),
-      logits: pool(out[logitsTensor].data, out[logitsTensor].dims, { pooling: 'none' }),
-    };
+    return this.withTensor(images, async (data, dims) => {
+      const out = await this.run(data, dims, [this.outputName, logitsTensor]);
+      return {
+        embeddings: this.poolOutput(out[this.outputName].data, out[this.outputName].dims),
+        logits: pool(out[logitsTensor].data, out[logitsTensor].dims, { pooling: 'none' }),
+      };
+    });
   }
 
-  private toTensor(images: readonly DecodedImage[]) {
+  /** Runs `use` on the batch tensor: in the arena when it is free, else a new array. */
+  private async withTensor<T>(images: readonly DecodedImage[], use: (data: Float32Array, dims: number[]) => Promise<T>): Promise<T> {
     if (images.length === 0) throw new InvalidInputError('No images to embed.');
-    return imagesToTensor([...images], this.manifest.input.image);
+    const leased = this.arena?.tensorFor(images, this.manifest.input.image);
+    if (!leased) {
+      const { data, dims } = imagesToTensor([...images], this.manifest.input.image);
+      return use(data, dims);
+    }
+    // Held until the run has finished reading it: the next batch reuses the same memory.
+    try {
+      return await use(leased.data, leased.dims);
+    } finally {
+      leased.release();
+    }
   }
 
-  private async embedBatch(images: readonly DecodedImage[]): Promise<Float32Array[]> {
-    const { data, dims } = this.toTensor(images);
-    return this.runAndPool(data, dims);
+  private embedBatch(images: readonly DecodedImage[]): Promise<Float32Array[]> {
+    return this.withTensor(images, (data, dims) => this.runAndPool(data, dims));
   }
 
   private run(data: Float32Array, dims: number[], outputs: string[]) {

@@ -42,7 +42,7 @@ function channelsOf(img: DecodedImage): number {
 }
 
 /** Per output index, the source indices and weights (separable resampling). */
-interface Taps {
+export interface Taps {
   start: Int32Array;
   count: Int32Array;
   index: Int32Array;
@@ -98,15 +98,21 @@ function areaTaps(srcSize: number, offset: number, scaledSize: number, outCount:
   };
 }
 
-/**
- * Writes one preprocessed image into `out` (length 3·width·height) starting at `offset`.
- * Grey images are replicated to three channels; RGBA is composited over white (ALPHA_BACKGROUND).
- */
 /** Transparent pixels are composited over this colour (sharp's flatten in Node does the same). */
 export const ALPHA_BACKGROUND = 'white';
 
-export function preprocessImage(img: DecodedImage, spec: ImageSpec, out: Float32Array, offset = 0): void {
-  const c = channelsOf(img);
+/** How one image is resampled to the model's size: separable taps and the source rows they read. */
+export interface ResamplePlan {
+  channels: 1 | 3 | 4;
+  tapsX: Taps;
+  tapsY: Taps;
+  /** The source rows the vertical taps read, firstRow .. firstRow + rows - 1. */
+  firstRow: number;
+  rows: number;
+}
+
+export function planResample(img: DecodedImage, spec: ImageSpec): ResamplePlan {
+  const channels = channelsOf(img) as 1 | 3 | 4;
   if (img.width < 1 || img.height < 1) throw new InvalidInputError('Image has zero width or height.');
   let scaledW = spec.width;
   let scaledH = spec.height;
@@ -117,105 +123,149 @@ export function preprocessImage(img: DecodedImage, spec: ImageSpec, out: Float32
   }
   const offX = Math.floor((scaledW - spec.width) / 2);
   const offY = Math.floor((scaledH - spec.height) / 2);
-  const tapsX =
-    spec.resize === 'area'
-      ? areaTaps(img.width, offX, scaledW, spec.width)
-      : bilinearTaps(img.width, offX, scaledW, spec.width);
-  const tapsY =
-    spec.resize === 'area'
-      ? areaTaps(img.height, offY, scaledH, spec.height)
-      : bilinearTaps(img.height, offY, scaledH, spec.height);
+  const taps = spec.resize === 'area' ? areaTaps : bilinearTaps;
+  const tapsX = taps(img.width, offX, scaledW, spec.width);
+  const tapsY = taps(img.height, offY, scaledH, spec.height);
+  let firstRow = img.height;
+  let lastRow = -1;
+  for (const row of tapsY.index) {
+    if (row < firstRow) firstRow = row;
+    if (row > lastRow) lastRow = row;
+  }
+  return { channels, tapsX, tapsY, firstRow, rows: lastRow - firstRow + 1 };
+}
 
-  // Horizontal pass into a float buffer of height(src) x width(dst) x 3.
-  const rowBuf = new Float32Array(img.height * spec.width * 3);
+/** Floats of row scratch (three planes of rows × output width) the two passes need for a plan. */
+export function rowScratchFloats(plan: ResamplePlan, spec: ImageSpec): number {
+  return 3 * plan.rows * spec.width;
+}
+
+/**
+ * Writes one preprocessed image into `out` (length 3·width·height) starting at `offset`.
+ * Grey images are replicated to three channels; RGBA is composited over white (ALPHA_BACKGROUND).
+ */
+export function preprocessImage(img: DecodedImage, spec: ImageSpec, out: Float32Array, offset = 0): void {
+  const plan = planResample(img, spec);
+  const rowBuf = new Float32Array(rowScratchFloats(plan, spec));
+  horizontalPass(img, plan, spec, rowBuf);
+  verticalPass(plan, spec, rowBuf, out, offset);
+}
+
+/**
+ * Scale, mean and std as one affine map per source channel (R, G, B): value·mul + add, in float32
+ * as the kernels use them. Resampling weights are non-negative and sum to 1, so normalising the
+ * source-resolution rows gives the same values as normalising the output (to float rounding),
+ * for a fraction of the work when upscaling, and the result needs no clamping. mean/std are
+ * listed in the model's channel order, so for BGR red takes the third.
+ */
+export function channelAffine(spec: ImageSpec): { mul: [number, number, number]; add: [number, number, number] } {
+  const order = spec.channelOrder === 'BGR' ? [2, 1, 0] : [0, 1, 2];
+  return {
+    mul: order.map((k) => Math.fround(spec.scale / spec.std[k])) as [number, number, number],
+    add: order.map((k) => Math.fround(-spec.mean[k] / spec.std[k])) as [number, number, number],
+  };
+}
+
+/** Where the red, green and blue planes of the row scratch start (the model's channel order). */
+export function planeOffsets(plan: ResamplePlan, spec: ImageSpec): [number, number, number] {
+  const planeSize = plan.rows * spec.width;
+  return spec.channelOrder === 'BGR' ? [2 * planeSize, planeSize, 0] : [0, planeSize, 2 * planeSize];
+}
+
+/**
+ * Horizontal pass over the source rows the vertical taps read: three planes (the model's
+ * channel order) of rows × output width, already normalised.
+ *
+ * Arithmetic is float32, one rounding per operation in the same order as resample.wat's
+ * kernels, so this path and tensor-arena.ts's give identical tensors. That matters: int8
+ * MobileNetV2 quantizes its input, and noise of ±5e-7 on it moves embeddings to a cosine of
+ * about 0.97 — a Worker (this path) and Node (the kernels) must not differ by rounding.
+ */
+export function horizontalPass(img: DecodedImage, plan: ResamplePlan, spec: ImageSpec, rowBuf: Float32Array): void {
+  const { channels: c, tapsX, firstRow, rows } = plan;
+  const W = spec.width;
+  const { mul: [mR, mG, mB], add: [aR, aG, aB] } = channelAffine(spec);
+  const [pR, pG, pB] = planeOffsets(plan, spec);
   const src = img.data;
-  for (let y = 0; y < img.height; y++) {
+  const f32 = Math.fround;
+  // Typed arrays in locals: V8 does not hoist property loads out of these loops.
+  const xStart = tapsX.start, xCount = tapsX.count, xIndex = tapsX.index, xWeight = tapsX.weight;
+  for (let y = firstRow; y < firstRow + rows; y++) {
     const rowBase = y * img.width;
-    for (let x = 0; x < spec.width; x++) {
+    const rowOut = (y - firstRow) * W;
+    for (let x = 0; x < W; x++) {
       let r = 0, g = 0, b = 0;
-      const s0 = tapsX.start[x];
-      for (let t = 0; t < tapsX.count[x]; t++) {
-        const p = (rowBase + tapsX.index[s0 + t]) * c;
-        const wt = tapsX.weight[s0 + t];
-        if (c === 4) {
+      const s0 = xStart[x];
+      const n = xCount[x];
+      if (c === 3) {
+        for (let t = s0; t < s0 + n; t++) {
+          const p = (rowBase + xIndex[t]) * 3;
+          const wt = xWeight[t];
+          r = f32(r + f32(src[p] * wt));
+          g = f32(g + f32(src[p + 1] * wt));
+          b = f32(b + f32(src[p + 2] * wt));
+        }
+      } else if (c === 4) {
+        for (let t = s0; t < s0 + n; t++) {
           // Composite over white: the hidden colour of transparent pixels must not matter.
+          const p = (rowBase + xIndex[t]) * 4;
+          const wt = xWeight[t];
           const a = src[p + 3] / 255;
           const under = 255 * (1 - a);
-          r += (src[p] * a + under) * wt;
-          g += (src[p + 1] * a + under) * wt;
-          b += (src[p + 2] * a + under) * wt;
-        } else if (c === 3) {
-          r += src[p] * wt;
-          g += src[p + 1] * wt;
-          b += src[p + 2] * wt;
-        } else {
-          const v = src[p] * wt;
-          r += v; g += v; b += v;
+          r = f32(r + f32((src[p] * a + under) * wt));
+          g = f32(g + f32((src[p + 1] * a + under) * wt));
+          b = f32(b + f32((src[p + 2] * a + under) * wt));
         }
+      } else {
+        for (let t = s0; t < s0 + n; t++) r = f32(r + f32(src[rowBase + xIndex[t]] * xWeight[t]));
+        g = r;
+        b = r;
       }
-      const o = (y * spec.width + x) * 3;
-      rowBuf[o] = r; rowBuf[o + 1] = g; rowBuf[o + 2] = b;
+      // The stores round the sums to float32.
+      rowBuf[pR + rowOut + x] = f32(r * mR) + aR;
+      rowBuf[pG + rowOut + x] = f32(g * mG) + aG;
+      rowBuf[pB + rowOut + x] = f32(b * mB) + aB;
     }
   }
+}
 
+/**
+ * Vertical pass from the row scratch into the tensor, one output channel at a time: NCHW fills
+ * each plane row by row, NHWC every third slot.
+ */
+export function verticalPass(plan: ResamplePlan, spec: ImageSpec, rowBuf: Float32Array, out: Float32Array, offset: number): void {
+  const { tapsY, firstRow, rows } = plan;
   const W = spec.width;
-  const plane = W * spec.height;
-  const bgr = spec.channelOrder === 'BGR';
-  // mean/std are listed in the model's channel order; BGR reads red from the third accumulator.
-  const m0 = spec.scale / spec.std[0], m1 = spec.scale / spec.std[1], m2 = spec.scale / spec.std[2];
-  const b0 = -spec.mean[0] / spec.std[0], b1 = -spec.mean[1] / spec.std[1], b2 = -spec.mean[2] / spec.std[2];
-  // Output channel planes (NCHW) or interleaved slots (NHWC): where value c of pixel p goes is
-  // base[c] + p * stride. Hoisted out of the loop, which runs 50,000 times per image.
+  const planeSize = rows * W;
   const nchw = spec.layout === 'NCHW';
   const stride = nchw ? 1 : 3;
-  const o0 = offset, o1 = offset + (nchw ? plane : 1), o2 = offset + (nchw ? 2 * plane : 2);
-  const first = bgr ? 2 : 0;
-  const last = bgr ? 0 : 2;
-  for (let y = 0; y < spec.height; y++) {
-    const s0 = tapsY.start[y];
-    const taps = tapsY.count[y];
-    const rowOut = y * W;
-    if (taps === 2) {
-      // Bilinear: two source rows per output row (the common case, unrolled).
-      const ra = tapsY.index[s0] * W * 3;
-      const rb = tapsY.index[s0 + 1] * W * 3;
-      const wa = tapsY.weight[s0];
-      const wb = tapsY.weight[s0 + 1];
+  for (let ch = 0; ch < 3; ch++) {
+    const inPlane = ch * planeSize - firstRow * W;
+    const outBase = offset + (nchw ? ch * W * spec.height : ch);
+    for (let y = 0; y < spec.height; y++) {
+      const s0 = tapsY.start[y];
+      const taps = tapsY.count[y];
+      const rowOut = outBase + y * W * stride;
+      if (taps === 2 && nchw) {
+        // Bilinear: two source rows per output row (the common case).
+        blendRows(out, rowOut, rowBuf, inPlane + tapsY.index[s0] * W, inPlane + tapsY.index[s0 + 1] * W, tapsY.weight[s0], tapsY.weight[s0 + 1], W);
+        continue;
+      }
       for (let x = 0; x < W; x++) {
-        const a = ra + x * 3;
-        const b = rb + x * 3;
-        let v0 = rowBuf[a + first] * wa + rowBuf[b + first] * wb;
-        let v1 = rowBuf[a + 1] * wa + rowBuf[b + 1] * wb;
-        let v2 = rowBuf[a + last] * wa + rowBuf[b + last] * wb;
-        // Clamped to the 8-bit range, then scaled and normalised.
-        v0 = v0 < 0 ? 0 : v0 > 255 ? 255 : v0;
-        v1 = v1 < 0 ? 0 : v1 > 255 ? 255 : v1;
-        v2 = v2 < 0 ? 0 : v2 > 255 ? 255 : v2;
-        const q = (rowOut + x) * stride;
-        out[o0 + q] = v0 * m0 + b0;
-        out[o1 + q] = v1 * m1 + b1;
-        out[o2 + q] = v2 * m2 + b2;
+        let v = 0;
+        for (let t = 0; t < taps; t++) v = Math.fround(v + Math.fround(rowBuf[inPlane + tapsY.index[s0 + t] * W + x] * tapsY.weight[s0 + t]));
+        out[rowOut + x * stride] = v;
       }
-      continue;
-    }
-    for (let x = 0; x < W; x++) {
-      let a0 = 0, a1 = 0, a2 = 0;
-      for (let t = 0; t < taps; t++) {
-        const o = (tapsY.index[s0 + t] * W + x) * 3;
-        const wt = tapsY.weight[s0 + t];
-        a0 += rowBuf[o + first] * wt;
-        a1 += rowBuf[o + 1] * wt;
-        a2 += rowBuf[o + last] * wt;
-      }
-      a0 = a0 < 0 ? 0 : a0 > 255 ? 255 : a0;
-      a1 = a1 < 0 ? 0 : a1 > 255 ? 255 : a1;
-      a2 = a2 < 0 ? 0 : a2 > 255 ? 255 : a2;
-      const q = (rowOut + x) * stride;
-      out[o0 + q] = a0 * m0 + b0;
-      out[o1 + q] = a1 * m1 + b1;
-      out[o2 + q] = a2 * m2 + b2;
     }
   }
+}
+
+/**
+ * out[at + x] = buf[a + x]·wa + buf[b + x]·wb in float32 (the store rounds the sum): the loop that
+ * writes every value, small so V8 optimises it alone.
+ */
+function blendRows(out: Float32Array, at: number, buf: Float32Array, a: number, b: number, wa: number, wb: number, n: number): void {
+  for (let x = 0; x < n; x++) out[at + x] = Math.fround(buf[a + x] * wa) + Math.fround(buf[b + x] * wb);
 }
 
 /**
