@@ -81,6 +81,14 @@ describe('ImageTensorArena (WebAssembly SIMD resampling)', () => {
     got.release();
   });
 
+  it('resamples an image too large to copy in with the JS pass, to the same values', () => {
+    const camera = randomImage(3000, 2000, 3, 10); // 18 MB of RGB, over the copy limit
+    const images = [camera, randomImage(32, 32, 3, 11)];
+    const got = arena!.tensorFor(images, imagenet)!;
+    expect(maxAbsDiff(got.data, imagesToTensor(images, imagenet).data)).toBe(0);
+    got.release();
+  });
+
   it('leaves NHWC tensors to imagesToTensor', () => {
     expect(arena!.tensorFor([randomImage(8, 8, 3, 9)], { ...imagenet, layout: 'NHWC' })).toBeUndefined();
   });

@@ -47,6 +47,12 @@ export interface ArenaTensor {
 }
 
 const PAGE = 65536;
+/**
+ * RGB images up to this many bytes are copied into the arena for the horizontal kernel; larger
+ * ones (a camera photo handed over undecimated) take the JS pass in place, which gives the same
+ * values, rather than growing memory that is never given back.
+ */
+const MAX_COPIED_IMAGE_BYTES = 16 << 20;
 const align16 = (bytes: number) => Math.ceil(bytes / 16) * 16;
 const tapsBytes = (taps: Taps) => 4 * (taps.start.length + taps.count.length + taps.index.length + taps.weight.length);
 
@@ -86,7 +92,8 @@ export class ImageTensorArena {
     const scratchAt = 0;
     const tensorAt = scratchAt + align16(4 * Math.max(...plans.map((plan) => rowScratchFloats(plan, spec))));
     const srcAt = tensorAt + align16(4 * images.length * per);
-    const tapsAt = srcAt + align16(Math.max(...images.map((img) => img.data.length)) + 16);
+    const copied = (img: DecodedImage, plan: ResamplePlan) => plan.channels === 3 && img.data.length <= MAX_COPIED_IMAGE_BYTES;
+    const tapsAt = srcAt + align16(Math.max(0, ...images.map((img, i) => (copied(img, plans[i]) ? img.data.length : 0))) + 16);
     const needed = tapsAt + Math.max(...plans.map((plan) => tapsBytes(plan.tapsX) + tapsBytes(plan.tapsY)));
     const memory = this.kernels.memory;
     if (memory.buffer.byteLength < needed) memory.grow(Math.ceil((needed - memory.buffer.byteLength) / PAGE));
@@ -104,7 +111,7 @@ export class ImageTensorArena {
         placed = plan;
       }
       const [pR, pG, pB] = planeOffsets(plan, spec).map((floats) => scratchAt + 4 * floats);
-      if (plan.channels === 3) {
+      if (copied(img, plan)) {
         new Uint8Array(buffer, srcAt, img.data.length).set(img.data);
         const { mul, add } = channelAffine(spec);
         const [start, count, index, weight] = tapArrays(plan.tapsX, tapsX);
@@ -115,7 +122,7 @@ export class ImageTensorArena {
           mul[0], mul[1], mul[2], add[0], add[1], add[2],
         );
       } else {
-        // Grey and RGBA (alpha compositing) take the JS pass into the same scratch.
+        // Grey, RGBA (alpha compositing) and very large images take the JS pass into the same scratch.
         horizontalPass(img, plan, spec, new Float32Array(buffer, scratchAt, rowScratchFloats(plan, spec)));
       }
       const [start, count, index, weight] = tapArrays(plan.tapsY, tapsY);
