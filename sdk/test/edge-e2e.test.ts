@@ -222,9 +222,11 @@ describe('SDK → worker (wrangler dev) → SDK', () => {
 
   it('every route answers as the served document describes, errors included (ajv, JSON Schema 2020-12, on the dereferenced document)', async () => {
     const served = (await (await fetch(`${worker.url}/v1/openapi.json`)).json()) as Parameters<typeof SwaggerParser.dereference>[0];
-    const doc = (await SwaggerParser.dereference(served)) as unknown as { paths: Record<string, Record<string, { responses?: Record<string, { content?: Record<string, { schema: object }> }> }>> };
+    type Content = { content?: Record<string, { schema: object }> };
+    const doc = (await SwaggerParser.dereference(served)) as unknown as { paths: Record<string, Record<string, { requestBody?: Content; responses?: Record<string, Content> }>> };
     const ajv = new Ajv2020({ strict: false, validateFormats: false, allErrors: true });
     const covered = new Set<string>();
+    const requestsRefused = new Set<string>();
     const problems: string[] = [];
     /** Calls `path` (an instance of `template`) and checks the answer against the document's schema for its status. */
     const call = async (method: string, template: string, path: string, options: { key?: string; body?: unknown; raw?: string } = {}) => {
@@ -235,6 +237,15 @@ describe('SDK → worker (wrangler dev) → SDK', () => {
       });
       const body = (await res.json()) as any;
       const op = doc.paths[template]?.[method.toLowerCase()];
+      // The request against the document's requestBody: the route and the document must agree
+      // on whether a body is valid (the route checks with the zod schema the document is made from).
+      const requestSchema = op?.requestBody?.content?.['application/json']?.schema;
+      if (requestSchema && options.body !== undefined) {
+        const documentAccepts = ajv.validate(requestSchema, options.body);
+        if (documentAccepts && res.status === 400 && body?.error?.code === 'INVALID_FIELD') problems.push(`${method} ${template}: the document accepts ${JSON.stringify(options.body).slice(0, 120)}, the route refused it (${body.error.message})`);
+        if (!documentAccepts && res.status < 400) problems.push(`${method} ${template}: the document refuses ${JSON.stringify(options.body).slice(0, 120)} (${ajv.errorsText()}), the route answered ${res.status}`);
+        if (!documentAccepts) requestsRefused.add(`${method} ${template}`);
+      }
       const schema = op?.responses?.[String(res.status)]?.content?.['application/json']?.schema;
       if (!schema) problems.push(`${method} ${template} → ${res.status}: no such response in the document`);
       else if (!ajv.validate(schema, body)) problems.push(`${method} ${template} → ${res.status}: ${ajv.errorsText()} in ${JSON.stringify(body).slice(0, 200)}`);
@@ -271,7 +282,14 @@ describe('SDK → worker (wrangler dev) → SDK', () => {
     await call('DELETE', '/v1/heads/{ref}/examples', `/v1/heads/${name}/examples`, { key: write.key, body: { ids: added.body.ids } });
     await call('GET', '/v1/heads/{ref}/drift', `/v1/heads/${name}/drift`, { key: read.key });
     await call('DELETE', '/v1/heads/{name}/aliases/{alias}', `/v1/heads/${name}/aliases/prod`, { key: write.key });
-    // Errors carry the documented error body.
+    // Bodies the document refuses are refused by the route, with the documented error body.
+    await call('POST', '/v1/admin/tenants', '/v1/admin/tenants', { key: admin, body: { name: '   ' } });
+    await call('POST', '/v1/admin/tenants/{id}/keys', keysPath, { key: admin, body: { scope: 'admin' } });
+    await call('PUT', '/v1/heads/{name}/aliases/{alias}', `/v1/heads/${name}/aliases/prod`, { key: write.key, body: { version: 0 } });
+    await call('PUT', '/v1/heads/{name}/aliases/{alias}', `/v1/heads/${name}/aliases/prod`, { key: write.key, body: { version: 1, canary: { version: 1, weight: 2 } } });
+    await call('POST', '/v1/heads/{ref}/classify', `/v1/heads/${name}/classify`, { key: read.key, body: { embeddings: [row], topK: 0 } });
+    await call('POST', '/v1/heads/{ref}/examples', `/v1/heads/${name}/examples`, { key: write.key, body: { embeddings: [row], labels: [''] } });
+    await call('DELETE', '/v1/heads/{ref}/examples', `/v1/heads/${name}/examples`, { key: write.key, body: { ids: [] } });
     await call('POST', '/v1/heads/{ref}/classify', `/v1/heads/${name}/classify`, { key: read.key, body: { embeddings: 'not a list' } });
     await call('GET', '/v1/heads/{name}', '/v1/heads/no-such-head', { key: read.key });
     await call('POST', '/v1/heads/{name}/versions', `/v1/heads/${name}/versions`, { key: read.key, raw: '{}' });
@@ -280,6 +298,9 @@ describe('SDK → worker (wrangler dev) → SDK', () => {
     await call('PUT', '/v1/admin/backbones/{id}/files/{name}', '/v1/admin/backbones/use-lite/files/vocab.json', { key: admin, raw: '[]' });
 
     expect(problems).toEqual([]);
+    expect([...requestsRefused].sort()).toEqual(
+      ['DELETE /v1/heads/{ref}/examples', 'POST /v1/admin/tenants', 'POST /v1/admin/tenants/{id}/keys', 'POST /v1/heads/{ref}/classify', 'POST /v1/heads/{ref}/examples', 'PUT /v1/heads/{name}/aliases/{alias}'],
+    );
     // Every documented operation was exercised: a new route without a check here fails.
     const documented = Object.entries(doc.paths).flatMap(([template, ops]) => Object.keys(ops).filter((m) => m !== 'parameters').map((m) => `${m} ${template}`));
     expect(documented.filter((op) => !covered.has(op))).toEqual([]);

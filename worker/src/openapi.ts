@@ -1,4 +1,10 @@
-/** The OpenAPI 3.1 description served at /v1/openapi.json (written by hand, kept next to the routes). */
+/**
+ * The OpenAPI 3.1 description served at /v1/openapi.json: the shared shapes and request bodies
+ * come from contract.ts (the schemas the routes validate with); paths, statuses and the small
+ * inline response objects are written here, next to the routes.
+ */
+import { AddExamplesRequest, ClassifyRequest, CreateKeyRequest, CreateTenantRequest, PutAliasRequest, RemoveExamplesRequest, components, jsonSchema } from './contract.js';
+
 const error = { $ref: '#/components/schemas/Error' };
 /** What each error status means here; the body's `code` says exactly what went wrong. */
 const ERROR_MEANING: Record<number, string> = {
@@ -24,22 +30,10 @@ const param = (name: string, description: string) => ({ name, in: 'path', requir
  * classify/examples bodies: embeddings, or raw inputs this deployment embeds with the head's own
  * backbone (GET /v1/backbones), as JSON or as multipart/form-data with image files.
  */
-const inputBody = (extra: Record<string, object>, required: string[] = []) => ({
+const inputBody = (request: typeof ClassifyRequest | typeof AddExamplesRequest, extra: Record<string, object>) => ({
   required: true,
   content: {
-    'application/json': {
-      schema: {
-        type: 'object',
-        description: 'Exactly one of embeddings, inputs or images.',
-        required,
-        properties: {
-          embeddings: ref('Embeddings'),
-          inputs: { type: 'array', items: { type: 'string' }, description: 'Texts, for a head on a text backbone this deployment runs' },
-          images: { type: 'array', items: { type: 'string', contentEncoding: 'base64' }, description: 'Base64 JPEG, PNG or WebP files, for a head on an image backbone this deployment runs' },
-          ...extra,
-        },
-      },
-    },
+    'application/json': { schema: { ...jsonSchema(request, 'input'), description: 'Exactly one of embeddings, inputs or images.' } },
     'multipart/form-data': {
       schema: {
         type: 'object',
@@ -58,51 +52,8 @@ export const openapi = {
   components: {
     securitySchemes: { apiKey: { type: 'http', scheme: 'bearer', description: 'A tenant API key (read or write scope), or ADMIN_TOKEN for /v1/admin.' } },
     schemas: {
-      Error: { type: 'object', required: ['error'], properties: { error: { type: 'object', required: ['code', 'message'], properties: { code: { type: 'string' }, message: { type: 'string' } } } } },
-      Embeddings: {
-        oneOf: [
-          { type: 'array', items: { type: 'array', items: { type: 'number' } } },
-          { type: 'object', required: ['base64', 'dim'], properties: { base64: { type: 'string', description: 'little-endian float32, rows concatenated' }, dim: { type: 'integer' } } },
-        ],
-      },
-      Prediction: {
-        type: 'object',
-        required: ['label', 'nearest', 'probability', 'topK', 'unknown', 'distance'],
-        properties: {
-          label: { type: ['string', 'null'] },
-          nearest: { type: 'string' },
-          probability: { type: 'number' },
-          topK: { type: 'array', items: { type: 'object', required: ['label', 'probability'], properties: { label: { type: 'string' }, probability: { type: 'number' } } } },
-          unknown: { type: 'boolean' },
-          distance: { type: 'number' },
-        },
-      },
+      ...Object.fromEntries(Object.entries(components).map(([name, schema]) => [name, jsonSchema(schema, 'input')])),
       HeadFile: { type: 'object', description: 'An edgehead head file (format "edgehead-head", formatVersion 1).' },
-      KeyInfo: { type: 'object', required: ['id', 'scope', 'createdAt'], properties: { id: { type: 'string' }, scope: { enum: ['read', 'write'] }, createdAt: { type: 'string' } } },
-      IssuedKey: {
-        type: 'object',
-        required: ['id', 'key', 'scope', 'tenant'],
-        properties: { id: { type: 'string' }, key: { type: 'string' }, scope: { enum: ['read', 'write'] }, tenant: { type: 'string' }, replaces: { type: 'string' } },
-      },
-      VersionInfo: {
-        type: 'object',
-        required: ['version', 'kind', 'dim', 'labels', 'sha256', 'size', 'backbone', 'createdAt'],
-        properties: {
-          version: { type: 'integer' },
-          kind: { enum: ['linear', 'knn', 'centroid'] },
-          dim: { type: 'integer' },
-          labels: { type: 'array', items: { type: 'string' } },
-          sha256: { type: 'string' },
-          size: { type: 'integer', description: 'the head file in bytes' },
-          backbone: { type: ['object', 'null'], required: ['id', 'fingerprint'], properties: { id: { type: 'string' }, fingerprint: { type: ['string', 'null'] } } },
-          createdAt: { type: 'string' },
-        },
-      },
-      Alias: {
-        type: 'object',
-        required: ['alias', 'version', 'canary', 'updatedAt'],
-        properties: { alias: { type: 'string' }, version: { type: 'integer' }, canary: { type: ['object', 'null'], required: ['version', 'weight'], properties: { version: { type: 'integer' }, weight: { type: 'number' } } }, updatedAt: { type: 'string' } },
-      },
     },
   },
   paths: {
@@ -118,13 +69,13 @@ export const openapi = {
       post: {
         summary: 'Create a tenant',
         security: bearer,
-        requestBody: body({ type: 'object', required: ['name'], properties: { name: { type: 'string', maxLength: 200 } } }),
+        requestBody: body(jsonSchema(CreateTenantRequest, 'input')),
         responses: { '201': json({ type: 'object', required: ['id', 'name'], properties: { id: { type: 'string' }, name: { type: 'string' } } }, 'The new tenant'), ...errors(400, 401) },
       },
     },
     '/v1/admin/tenants/{id}/keys': {
       parameters: [param('id', 'Tenant id')],
-      post: { summary: 'Create an API key (returned once, with its id)', security: bearer, requestBody: body({ type: 'object', properties: { scope: { enum: ['read', 'write'] } } }), responses: { '201': json(ref('IssuedKey'), 'The key, shown once'), ...errors(400, 401, 404) } },
+      post: { summary: 'Create an API key (returned once, with its id)', security: bearer, requestBody: body(jsonSchema(CreateKeyRequest, 'input')), responses: { '201': json(ref('IssuedKey'), 'The key, shown once'), ...errors(400, 401, 404) } },
       get: { summary: "List a tenant's keys (ids and scopes, never the keys)", security: bearer, responses: { '200': json({ type: 'object', required: ['keys'], properties: { keys: { type: 'array', items: ref('KeyInfo') } } }, 'The keys'), ...errors(401, 404) } },
     },
     '/v1/admin/tenants/{id}/keys/{keyId}': {
@@ -196,7 +147,7 @@ export const openapi = {
       put: {
         summary: 'Point an alias at a version, optionally splitting traffic with a canary',
         security: bearer,
-        requestBody: body({ type: 'object', required: ['version'], properties: { version: { type: 'integer' }, canary: { type: ['object', 'null'], properties: { version: { type: 'integer' }, weight: { type: 'number' } } } } }),
+        requestBody: body(jsonSchema(PutAliasRequest, 'input')),
         responses: {
           '200': json(
             { type: 'object', required: ['name', 'alias', 'version', 'canary'], properties: { name: { type: 'string' }, alias: { type: 'string' }, version: { type: 'integer' }, canary: { type: ['object', 'null'], required: ['version', 'weight'], properties: { version: { type: 'integer' }, weight: { type: 'number' } } } } },
@@ -266,7 +217,7 @@ export const openapi = {
       post: {
         summary: 'Classify a batch of embeddings, texts or images',
         security: bearer,
-        requestBody: inputBody({ fingerprint: { type: 'string' }, topK: { type: 'integer' }, threshold: { type: 'number' }, rejectUnknown: { type: 'boolean' } }),
+        requestBody: inputBody(ClassifyRequest, { fingerprint: { type: 'string' }, topK: { type: 'integer' }, threshold: { type: 'number' }, rejectUnknown: { type: 'boolean' } }),
         responses: {
           '200': json({ type: 'object', required: ['head', 'version', 'predictions'], properties: { head: { type: 'string' }, version: { type: 'integer' }, predictions: { type: 'array', items: ref('Prediction') } } }, 'One prediction per embedding'),
           ...errors(400, 401, 404, 409, 413),
@@ -316,7 +267,7 @@ export const openapi = {
       post: {
         summary: 'Add labelled examples (embeddings, texts or images) to a kNN or centroid head (seen by the next classify)',
         security: bearer,
-        requestBody: inputBody({ labels: { type: 'array', items: { type: 'string' } } }, ['labels']),
+        requestBody: inputBody(AddExamplesRequest, { labels: { type: 'array', items: { type: 'string' } } }),
         responses: {
           '201': json({ type: 'object', required: ['head', 'version', 'ids', 'total'], properties: { head: { type: 'string' }, version: { type: 'integer' }, ids: { type: 'array', items: { type: 'integer' } }, total: { type: 'integer' } } }, 'The new examples\' ids'),
           ...errors(400, 401, 403, 404, 409, 413),
@@ -325,7 +276,7 @@ export const openapi = {
       delete: {
         summary: 'Remove online examples by id',
         security: bearer,
-        requestBody: body({ type: 'object', required: ['ids'], properties: { ids: { type: 'array', items: { type: 'integer' } } } }),
+        requestBody: body(jsonSchema(RemoveExamplesRequest, 'input')),
         responses: { '200': json({ type: 'object', required: ['head', 'version', 'removed'], properties: { head: { type: 'string' }, version: { type: 'integer' }, removed: { type: 'integer' } } }, 'Removed'), ...errors(400, 401, 403, 404) },
       },
     },

@@ -116,10 +116,3 @@ export function parseRef(raw: string): { name: string; version?: number; alias?:
   if (ALIAS_PATTERN.test(sel)) return { name, alias: sel };
   throw badRequest('INVALID_REF', `"${sel}" is neither a version number nor an alias name (lower-case, starting with a letter).`);
 }
-
-export function optionalNumber(body: Record<string, unknown>, key: string, check: (n: number) => boolean, hint: string): number | undefined {
-  const v = body[key];
-  if (v === undefined) return undefined;
-  if (typeof v !== 'number' || !Number.isFinite(v) || !check(v)) throw badRequest('INVALID_FIELD', `"${key}" ${hint}.`);
-  return v;
-}

@@ -135,6 +135,7 @@ export interface paths {
             requestBody: {
                 content: {
                     "application/json": {
+                        /** @description a display name (trimmed) */
                         name: string;
                     };
                 };
@@ -301,7 +302,11 @@ export interface paths {
             requestBody: {
                 content: {
                     "application/json": {
-                        /** @enum {unknown} */
+                        /**
+                         * @description read: classify and list; write: also upload, alias, add examples
+                         * @default read
+                         * @enum {string}
+                         */
                         scope?: "read" | "write";
                     };
                 };
@@ -1313,9 +1318,10 @@ export interface paths {
                 content: {
                     "application/json": {
                         version: number;
+                        /** @description a second version taking `weight` of classify traffic */
                         canary?: {
-                            version?: number;
-                            weight?: number;
+                            version: number;
+                            weight: number;
                         } | null;
                     };
                 };
@@ -1713,13 +1719,19 @@ export interface paths {
             requestBody: {
                 content: {
                     "application/json": {
-                        embeddings?: components["schemas"]["Embeddings"];
+                        embeddings?: number[][] | {
+                            /** @description little-endian float32, rows concatenated */
+                            base64: string;
+                            dim: number;
+                        };
                         /** @description Texts, for a head on a text backbone this deployment runs */
                         inputs?: string[];
                         /** @description Base64 JPEG, PNG or WebP files, for a head on an image backbone this deployment runs */
                         images?: string[];
+                        /** @description the embedding backbone's fingerprint; a mismatch is 409 */
                         fingerprint?: string;
                         topK?: number;
+                        /** @description reject below this (the head's own gate by default) */
                         threshold?: number;
                         rejectUnknown?: boolean;
                     };
@@ -1983,11 +1995,16 @@ export interface paths {
             requestBody: {
                 content: {
                     "application/json": {
-                        embeddings?: components["schemas"]["Embeddings"];
+                        embeddings?: number[][] | {
+                            /** @description little-endian float32, rows concatenated */
+                            base64: string;
+                            dim: number;
+                        };
                         /** @description Texts, for a head on a text backbone this deployment runs */
                         inputs?: string[];
                         /** @description Base64 JPEG, PNG or WebP files, for a head on an image backbone this deployment runs */
                         images?: string[];
+                        /** @description one label per example */
                         labels: string[];
                     };
                     "multipart/form-data": {
@@ -2109,6 +2126,7 @@ export interface paths {
             requestBody: {
                 content: {
                     "application/json": {
+                        /** @description example ids returned when they were added */
                         ids: number[];
                     };
                 };
@@ -2223,25 +2241,23 @@ export interface components {
             unknown: boolean;
             distance: number;
         };
-        /** @description An edgehead head file (format "edgehead-head", formatVersion 1). */
-        HeadFile: Record<string, never>;
         KeyInfo: {
             id: string;
-            /** @enum {unknown} */
+            /** @enum {string} */
             scope: "read" | "write";
             createdAt: string;
         };
         IssuedKey: {
             id: string;
             key: string;
-            /** @enum {unknown} */
+            /** @enum {string} */
             scope: "read" | "write";
             tenant: string;
             replaces?: string;
         };
         VersionInfo: {
             version: number;
-            /** @enum {unknown} */
+            /** @enum {string} */
             kind: "linear" | "knn" | "centroid";
             dim: number;
             labels: string[];
@@ -2263,6 +2279,8 @@ export interface components {
             } | null;
             updatedAt: string;
         };
+        /** @description An edgehead head file (format "edgehead-head", formatVersion 1). */
+        HeadFile: Record<string, never>;
     };
     responses: never;
     parameters: never;

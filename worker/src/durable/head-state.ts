@@ -16,6 +16,7 @@ import { exampleBytes, workingSetBytes } from '../head-limits.js';
 import { exampleChecksum, integritySecret, sameChecksum } from '../integrity.js';
 import { readVerified } from '../store/blobs.js';
 import { DriftStore, type DriftConfig, type DriftRecord, type WindowSummary } from '../drift.js';
+import { MAX_LABEL_LENGTH } from '../contract.js';
 
 export interface BlobRef {
   blobKey: string;
@@ -73,8 +74,7 @@ interface StoredExample {
   sum: string;
 }
 
-/** Longest label an online example may have. */
-export const MAX_LABEL_LENGTH = 200;
+export { MAX_LABEL_LENGTH };
 
 /** RPC results: errors the API reports travel as data with their status and code (thrown errors lose their type across RPC). */
 export type Outcome<T> = { ok: true; value: T } | ({ ok: false } & ErrorData);

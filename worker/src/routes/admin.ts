@@ -2,7 +2,8 @@
 import type { EdgeApiBody as Body } from 'edgehead';
 import { Hono, type Context } from 'hono';
 import { requireAdmin } from '../auth.js';
-import { badRequest, notFound } from '../errors.js';
+import { CreateKeyRequest, CreateTenantRequest, validated } from '../contract.js';
+import { notFound } from '../errors.js';
 import type { AppEnv } from '../env.js';
 import { integritySecret, sealVersion } from '../integrity.js';
 import { issueKey, keyInfo, revokeKey, rotateKey } from '../keys.js';
@@ -13,12 +14,10 @@ export const admin = new Hono<AppEnv>();
 admin.use('*', requireAdmin);
 
 admin.post('/tenants', async (c) => {
-  const body = await readJsonObject(c);
-  const name = body.name;
-  if (typeof name !== 'string' || !name.trim() || name.length > 200) throw badRequest('INVALID_FIELD', '"name" must be a non-empty string (≤ 200 characters).');
+  const name = validated(CreateTenantRequest, await readJsonObject(c)).name.trim();
   const id = `t_${crypto.randomUUID().replace(/-/g, '').slice(0, 20)}`;
-  await new Store(c.env.DB).createTenant(id, name.trim());
-  return c.json({ id, name: name.trim() } satisfies Body<'/v1/admin/tenants', 'post', 201>, 201);
+  await new Store(c.env.DB).createTenant(id, name);
+  return c.json({ id, name } satisfies Body<'/v1/admin/tenants', 'post', 201>, 201);
 });
 
 /** The store, once the tenant in the path is known to exist. */
@@ -30,9 +29,7 @@ async function tenantStore(c: Context<AppEnv>): Promise<{ store: Store; tenantId
 }
 
 admin.post('/tenants/:id/keys', async (c) => {
-  const body = await readJsonObject(c);
-  const scope = body.scope ?? 'read';
-  if (scope !== 'read' && scope !== 'write') throw badRequest('INVALID_FIELD', '"scope" must be "read" or "write".');
+  const { scope } = validated(CreateKeyRequest, await readJsonObject(c));
   const { store, tenantId } = await tenantStore(c);
   // The key itself is returned once and never stored.
   return c.json((await issueKey(store, tenantId, scope)) satisfies Body<'/v1/admin/tenants/{id}/keys', 'post', 201>, 201);

@@ -13,10 +13,11 @@ import { assertSealed, integritySecret, sealVersion } from '../integrity.js';
 import { classifyKnn, forgetSnapshots } from '../snapshots.js';
 import { embeddingsFor, readInputBody } from '../backbones/raw-inputs.js';
 import { driftConfigOf, driftRecord, driftReport, rememberThreshold } from '../drift.js';
-import { ALIAS_PATTERN, headName, optionalNumber, parseRef, readJsonObject, readJsonText } from '../request.js';
+import { ALIAS_PATTERN, headName, parseRef, readJsonObject, readJsonText } from '../request.js';
 import { blobKey, readVerified } from '../store/blobs.js';
 import { Store, type VersionRow } from '../store/d1.js';
-import { MAX_LABEL_LENGTH, type Outcome } from '../durable/head-state.js';
+import type { Outcome } from '../durable/head-state.js';
+import { AddExamplesRequest, ClassifyOptions, MAX_LABEL_LENGTH, PutAliasRequest, RemoveExamplesRequest, validated } from '../contract.js';
 
 export const heads = new Hono<AppEnv>();
 
@@ -153,18 +154,8 @@ heads.put('/:name/aliases/:alias', requireKey('write'), async (c) => {
   const name = headName(c.req.param('name'));
   const alias = c.req.param('alias');
   if (!ALIAS_PATTERN.test(alias)) throw badRequest('INVALID_ALIAS', `Alias "${alias}" is invalid: lower-case letters, digits, "_" or "-", starting with a letter.`);
-  const body = await readJsonObject(c);
-  const version = optionalNumber(body, 'version', (n) => Number.isInteger(n) && n > 0, 'must be a positive integer version');
-  if (version === undefined) throw badRequest('INVALID_FIELD', '"version" is required.');
-  let canary: { version: number; weight: number } | null = null;
-  if (body.canary !== undefined && body.canary !== null) {
-    const cb = body.canary as Record<string, unknown>;
-    if (typeof cb !== 'object') throw badRequest('INVALID_FIELD', '"canary" must be {"version": n, "weight": 0..1}.');
-    const cv = optionalNumber(cb, 'version', (n) => Number.isInteger(n) && n > 0, 'must be a positive integer version');
-    const cw = optionalNumber(cb, 'weight', (n) => n >= 0 && n <= 1, 'must be between 0 and 1');
-    if (cv === undefined || cw === undefined) throw badRequest('INVALID_FIELD', '"canary" needs "version" and "weight".');
-    canary = { version: cv, weight: cw };
-  }
+  const { version, canary: requested } = validated(PutAliasRequest, await readJsonObject(c));
+  const canary = requested ?? null;
   const store = new Store(c.env.DB);
   for (const v of [version, canary?.version].filter((x): x is number => x !== undefined)) {
     if (!(await store.version(tenant(c), name, v))) throw notFound(`Head "${name}" has no version ${v}.`);
@@ -249,20 +240,13 @@ function unwrap<T>(o: Outcome<T>): T {
 
 heads.post('/:ref/classify', requireKey('read'), async (c) => {
   const input = await readInputBody(c);
-  const body = input.fields;
+  const options = validated(ClassifyOptions, input.fields);
   const row = await resolve(c, c.req.param('ref'));
-  if (body.fingerprint !== undefined) {
-    if (typeof body.fingerprint !== 'string') throw badRequest('INVALID_FIELD', '"fingerprint" must be a string.');
-    if (row.fingerprint && body.fingerprint !== row.fingerprint) {
-      const e = new BackboneMismatchError(row.fingerprint, body.fingerprint, row.backbone_id ?? undefined);
-      throw new ApiError(409, e.code, e.message);
-    }
+  if (options.fingerprint !== undefined && row.fingerprint && options.fingerprint !== row.fingerprint) {
+    const e = new BackboneMismatchError(row.fingerprint, options.fingerprint, row.backbone_id ?? undefined);
+    throw new ApiError(409, e.code, e.message);
   }
   const embeddings = await embeddingsFor(c, row, input);
-  const topK = optionalNumber(body, 'topK', (n) => Number.isInteger(n) && n >= 1 && n <= 100, 'must be an integer from 1 to 100');
-  const threshold = optionalNumber(body, 'threshold', () => true, 'must be a number');
-  if (body.rejectUnknown !== undefined && typeof body.rejectUnknown !== 'boolean') throw badRequest('INVALID_FIELD', '"rejectUnknown" must be true or false.');
-  const options = { topK, threshold, rejectUnknown: body.rejectUnknown as boolean | undefined };
   let predictions;
   if (row.kind === 'linear') {
     headCache.resize(limitsOf(c.env).headCacheBytes);
@@ -304,28 +288,23 @@ heads.get('/:ref/drift', requireKey('read'), async (c) => {
 
 heads.post('/:ref/examples', requireKey('write'), async (c) => {
   const input = await readInputBody(c);
-  const body = input.fields;
+  const { labels } = validated(AddExamplesRequest.pick({ labels: true }), input.fields);
   const row = await resolve(c, c.req.param('ref'), { for: 'write' });
   if (row.kind === 'linear') throw badRequest('NOT_SUPPORTED', 'Online examples apply to knn and centroid heads; re-fit and upload a new version of a linear head.');
-  const labels = body.labels;
-  const embeddings = await embeddingsFor(c, row, input, { expectedCount: Array.isArray(labels) ? labels.length : undefined });
-  if (!Array.isArray(labels) || labels.length !== embeddings.length || labels.some((l) => typeof l !== 'string' || !l || l.length > MAX_LABEL_LENGTH)) {
+  const embeddings = await embeddingsFor(c, row, input, { expectedCount: labels.length });
+  if (labels.length !== embeddings.length) {
     throw badRequest('INVALID_FIELD', `"labels" must be ${embeddings.length} non-empty strings (at most ${MAX_LABEL_LENGTH} characters), one per example.`);
   }
-  const result = unwrap(await stateStub(c, row).addExamples({ blobKey: row.blob_key, sha256: row.sha256, limits: headLimitsOf(c.env) }, embeddings, labels as string[]));
+  const result = unwrap(await stateStub(c, row).addExamples({ blobKey: row.blob_key, sha256: row.sha256, limits: headLimitsOf(c.env) }, embeddings, labels));
   return c.json({ head: row.name, version: row.version, ...result } satisfies Body<'/v1/heads/{ref}/examples', 'post', 201>, 201);
 });
 
 heads.delete('/:ref/examples', requireKey('write'), async (c) => {
-  const body = await readJsonObject(c);
+  const { ids } = validated(RemoveExamplesRequest, await readJsonObject(c));
   const row = await resolve(c, c.req.param('ref'), { for: 'write' });
   if (row.kind === 'linear') throw badRequest('NOT_SUPPORTED', 'Linear heads have no online examples.');
-  const ids = body.ids;
-  if (!Array.isArray(ids) || ids.length === 0 || ids.some((i) => typeof i !== 'number' || !Number.isInteger(i) || i < 0)) {
-    throw badRequest('INVALID_FIELD', '"ids" must be a non-empty list of example ids returned when they were added.');
-  }
   const { maxBatch } = limitsOf(c.env);
   if (ids.length > maxBatch) throw badRequest('BATCH_TOO_LARGE', `At most ${maxBatch} ids per request; got ${ids.length}. Split the removal.`);
-  const result = unwrap(await stateStub(c, row).removeExamples({ blobKey: row.blob_key, sha256: row.sha256 }, [...new Set(ids as number[])]));
+  const result = unwrap(await stateStub(c, row).removeExamples({ blobKey: row.blob_key, sha256: row.sha256 }, [...new Set(ids)]));
   return c.json({ head: row.name, version: row.version, ...result } satisfies Body<'/v1/heads/{ref}/examples', 'delete', 200>);
 });
