@@ -1,8 +1,9 @@
 /**
- * The API's shared schemas, in zod: the routes validate request bodies with them, and
- * openapi.ts writes them into /v1/openapi.json (zod's JSON Schema output), from which
- * `npm run api-types` generates the types the routes' responses and EdgeClient are checked
- * against. One definition per shape, so the document cannot say one thing and a route check another.
+ * The API's schemas, in zod: the routes validate request bodies with them, and openapi.ts writes
+ * them, requests and responses, into /v1/openapi.json (zod's JSON Schema output), from which
+ * `npm run api-types` generates the types the routes' responses (`satisfies`) and EdgeClient are
+ * checked against. One definition per shape, so the document cannot say one thing and a route
+ * check or answer another.
  *
  * Embedding matrices, texts and images are read by their own parsers (embeddings.ts,
  * backbones/raw-inputs.ts): a 16 × 1280 batch goes through a typed-array reader, not a schema
@@ -60,7 +61,21 @@ const Canary = z.object({ version: positiveVersion, weight: z.number().min(0).ma
 
 export const Alias = z.object({ alias: z.string(), version: z.int(), canary: Canary.nullable(), updatedAt: z.string() });
 
-export const components = { Error: ErrorBody, Embeddings, Prediction, KeyInfo, IssuedKey, VersionInfo, Alias };
+/**
+ * An edgehead head file as `headToJson` writes it. Described here, checked by the SDK's
+ * parseHead (tensors, checksums, limits), which reads the file the same way in every runtime.
+ */
+export const HeadFile = z
+  .looseObject({
+    format: z.literal('edgehead-head'),
+    formatVersion: z.int(),
+    kind: z.enum(['linear', 'knn', 'centroid']),
+    labels: z.array(z.string()),
+    dim: z.int(),
+  })
+  .describe('An edgehead head file (format "edgehead-head", formatVersion 1), as written by `edgehead fit` or headToJson.');
+
+export const components = { Error: ErrorBody, Embeddings, Prediction, KeyInfo, IssuedKey, VersionInfo, Alias, HeadFile };
 
 // Request bodies.
 
@@ -101,6 +116,79 @@ export const ClassifyRequest = InputBatch.extend(ClassifyOptions.shape);
 export const AddExamplesRequest = InputBatch.extend({
   labels: z.array(z.string().min(1).max(MAX_LABEL_LENGTH)).describe('one label per example'),
 });
+
+// Response bodies (JSON Schema `output`: no fields beyond these).
+
+export const Health = z.object({ ok: z.boolean() });
+export const ServiceVersion = z.object({ service: z.string(), version: z.string(), headFormatVersion: z.int() });
+export const OpenApiDocument = z.looseObject({});
+export const Tenant = z.object({ id: z.string(), name: z.string() });
+export const KeyList = z.object({ keys: z.array(KeyInfo) });
+export const OwnKeyList = z.object({ keys: z.array(KeyInfo.extend({ current: z.boolean().describe("the caller's key") })) });
+export const Revoked = z.object({ revoked: z.string() });
+export const Sealed = z.object({ sealed: z.int() });
+export const HeadList = z.object({
+  heads: z.array(z.object({ name: z.string(), latestVersion: z.int().nullable(), versions: z.int(), createdAt: z.string() })),
+});
+export const HeadDetails = z.object({ name: z.string(), versions: z.array(VersionInfo), aliases: z.array(Alias) });
+export const HeadDeleted = z.object({ deleted: z.string(), versions: z.int() });
+export const VersionCreated = VersionInfo.extend({ name: z.string(), alias: z.string().nullable() });
+export const AliasSet = z.object({ name: z.string(), alias: z.string(), version: z.int(), canary: Canary.nullable() });
+export const Deleted = z.object({ deleted: z.string() });
+export const BackboneList = z.object({
+  backbones: z.array(
+    z.object({
+      id: z.string(),
+      name: z.string(),
+      modality: z.enum(['image', 'text']),
+      dim: z.int(),
+      license: z.string(),
+      ready: z.boolean().describe('All files uploaded'),
+      missingFiles: z.array(z.string()),
+      loadedInThisIsolate: z.boolean(),
+    }),
+  ),
+});
+export const BackboneFileStored = z.object({
+  backbone: z.string(),
+  file: z.string(),
+  sha256: z.string(),
+  size: z.int(),
+  ready: z.boolean(),
+  missingFiles: z.array(z.string()),
+});
+export const ClassifyResponse = z.object({ head: z.string(), version: z.int(), predictions: z.array(Prediction).describe('one per input, in order') });
+const LabelShares = z.record(z.string(), z.number());
+export const DriftResponse = z.object({
+  head: z.string(),
+  version: z.int(),
+  windowSeconds: z.number(),
+  windows: z.array(
+    z.object({
+      start: z.iso.datetime(),
+      end: z.iso.datetime(),
+      requests: z.int(),
+      rows: z.int(),
+      unknownRate: z.number(),
+      labels: LabelShares,
+    }),
+  ),
+  training: z.object({ labels: LabelShares }).nullable(),
+  shift: z
+    .object({
+      mmd2: z.number(),
+      pValue: z.number(),
+      effect: z.number(),
+      shifted: z.boolean(),
+      referenceRows: z.int(),
+      rows: z.int(),
+      windows: z.int(),
+    })
+    .nullable(),
+  note: z.string().optional(),
+});
+export const ExamplesAdded = z.object({ head: z.string(), version: z.int(), ids: z.array(z.int()), total: z.int() });
+export const ExamplesRemoved = z.object({ head: z.string(), version: z.int(), removed: z.int() });
 
 /**
  * The body checked against a schema: the parsed value, or 400 INVALID_FIELD naming the field and

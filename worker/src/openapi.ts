@@ -1,11 +1,14 @@
 /**
- * The OpenAPI 3.1 description served at /v1/openapi.json: the shared shapes and request bodies
- * come from contract.ts (the schemas the routes validate with); paths, statuses and the small
- * inline response objects are written here, next to the routes.
+ * The OpenAPI 3.1 description served at /v1/openapi.json. Every JSON body, request and response,
+ * is contract.ts's zod schema (the routes validate requests with the same ones); paths,
+ * statuses, summaries and the multipart and binary bodies are written here, next to the routes.
  */
-import { AddExamplesRequest, ClassifyRequest, CreateKeyRequest, CreateTenantRequest, PutAliasRequest, RemoveExamplesRequest, components, jsonSchema } from './contract.js';
+import type { z } from 'zod';
+import * as api from './contract.js';
+import { jsonSchema } from './contract.js';
 
-const error = { $ref: '#/components/schemas/Error' };
+const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
+const error = ref('Error');
 /** What each error status means here; the body's `code` says exactly what went wrong. */
 const ERROR_MEANING: Record<number, string> = {
   400: 'The request is invalid; `error.code` and `error.message` say what to fix',
@@ -22,15 +25,14 @@ const ALWAYS = [429, 500, 503];
 const errors = (...codes: number[]) =>
   Object.fromEntries([...new Set([...codes, ...ALWAYS])].map((c) => [String(c), { description: ERROR_MEANING[c], content: { 'application/json': { schema: error } } }]));
 /** A JSON response or request body; OpenAPI requires every response to have a description. */
-const json = (schema: object, description = 'JSON body') => ({ description, content: { 'application/json': { schema } } });
-const body = (schema: object) => ({ required: true, content: { 'application/json': { schema } } });
-const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
+const json = (schema: z.ZodType, description: string) => ({ description, content: { 'application/json': { schema: jsonSchema(schema, 'output') } } });
+const body = (schema: z.ZodType) => ({ required: true, content: { 'application/json': { schema: jsonSchema(schema, 'input') } } });
 const param = (name: string, description: string) => ({ name, in: 'path', required: true, schema: { type: 'string' }, description });
 /**
  * classify/examples bodies: embeddings, or raw inputs this deployment embeds with the head's own
  * backbone (GET /v1/backbones), as JSON or as multipart/form-data with image files.
  */
-const inputBody = (request: typeof ClassifyRequest | typeof AddExamplesRequest, extra: Record<string, object>) => ({
+const inputBody = (request: typeof api.ClassifyRequest | typeof api.AddExamplesRequest, extra: Record<string, object>) => ({
   required: true,
   content: {
     'application/json': { schema: { ...jsonSchema(request, 'input'), description: 'Exactly one of embeddings, inputs or images.' } },
@@ -43,7 +45,6 @@ const inputBody = (request: typeof ClassifyRequest | typeof AddExamplesRequest, 
     },
   },
 });
-const revoked = { type: 'object', required: ['revoked'], properties: { revoked: { type: 'string' } } };
 const bearer = [{ apiKey: [] }];
 
 export const openapi = {
@@ -52,66 +53,62 @@ export const openapi = {
   components: {
     securitySchemes: { apiKey: { type: 'http', scheme: 'bearer', description: 'A tenant API key (read or write scope), or ADMIN_TOKEN for /v1/admin.' } },
     schemas: {
-      ...Object.fromEntries(Object.entries(components).map(([name, schema]) => [name, jsonSchema(schema, 'input')])),
-      HeadFile: { type: 'object', description: 'An edgehead head file (format "edgehead-head", formatVersion 1).' },
+      ...Object.fromEntries(Object.entries(api.components).map(([name, schema]) => [name, jsonSchema(schema, 'input')])),
     },
   },
   paths: {
-    '/v1/health': { get: { summary: 'Liveness', responses: { '200': json({ type: 'object', required: ['ok'], properties: { ok: { type: 'boolean' } } }, 'The worker is up') } } },
+    '/v1/health': { get: { summary: 'Liveness', responses: { '200': json(api.Health, 'The worker is up') } } },
     '/v1/version': {
       get: {
         summary: 'Service and head-format versions',
-        responses: { '200': json({ type: 'object', required: ['service', 'version', 'headFormatVersion'], properties: { service: { type: 'string' }, version: { type: 'string' }, headFormatVersion: { type: 'integer' } } }, 'Versions') },
+        responses: { '200': json(api.ServiceVersion, 'Versions') },
       },
     },
-    '/v1/openapi.json': { get: { summary: 'This document', responses: { '200': json({ type: 'object' }, 'The OpenAPI document') } } },
+    '/v1/openapi.json': { get: { summary: 'This document', responses: { '200': json(api.OpenApiDocument, 'The OpenAPI document') } } },
     '/v1/admin/tenants': {
       post: {
         summary: 'Create a tenant',
         security: bearer,
-        requestBody: body(jsonSchema(CreateTenantRequest, 'input')),
-        responses: { '201': json({ type: 'object', required: ['id', 'name'], properties: { id: { type: 'string' }, name: { type: 'string' } } }, 'The new tenant'), ...errors(400, 401) },
+        requestBody: body(api.CreateTenantRequest),
+        responses: { '201': json(api.Tenant, 'The new tenant'), ...errors(400, 401) },
       },
     },
     '/v1/admin/tenants/{id}/keys': {
       parameters: [param('id', 'Tenant id')],
-      post: { summary: 'Create an API key (returned once, with its id)', security: bearer, requestBody: body(jsonSchema(CreateKeyRequest, 'input')), responses: { '201': json(ref('IssuedKey'), 'The key, shown once'), ...errors(400, 401, 404) } },
-      get: { summary: "List a tenant's keys (ids and scopes, never the keys)", security: bearer, responses: { '200': json({ type: 'object', required: ['keys'], properties: { keys: { type: 'array', items: ref('KeyInfo') } } }, 'The keys'), ...errors(401, 404) } },
+      post: { summary: 'Create an API key (returned once, with its id)', security: bearer, requestBody: body(api.CreateKeyRequest), responses: { '201': json(api.IssuedKey, 'The key, shown once'), ...errors(400, 401, 404) } },
+      get: { summary: "List a tenant's keys (ids and scopes, never the keys)", security: bearer, responses: { '200': json(api.KeyList, 'The keys'), ...errors(401, 404) } },
     },
     '/v1/admin/tenants/{id}/keys/{keyId}': {
       parameters: [param('id', 'Tenant id'), param('keyId', 'Key id (k_…)')],
-      delete: { summary: 'Revoke a key (refused in every isolate within 2 s)', security: bearer, responses: { '200': json(revoked, 'Revoked'), ...errors(401, 404) } },
+      delete: { summary: 'Revoke a key (refused in every isolate within 2 s)', security: bearer, responses: { '200': json(api.Revoked, 'Revoked'), ...errors(401, 404) } },
     },
     '/v1/admin/tenants/{id}/keys/{keyId}/rotate': {
       parameters: [param('id', 'Tenant id'), param('keyId', 'Key id (k_…)')],
-      post: { summary: 'Replace a key by a new one with the same scope; the old one is revoked', security: bearer, responses: { '201': json(ref('IssuedKey'), 'The new key, shown once'), ...errors(401, 404) } },
+      post: { summary: 'Replace a key by a new one with the same scope; the old one is revoked', security: bearer, responses: { '201': json(api.IssuedKey, 'The new key, shown once'), ...errors(401, 404) } },
     },
     '/v1/admin/seal-versions': {
       post: {
         summary: 'Seal version rows written before seals existed (or every row, after INTEGRITY_KEY changed)',
         security: bearer,
         parameters: [{ name: 'all', in: 'query', required: false, schema: { enum: ['true', 'false'] }, description: 'reseal every row, not only unsealed ones' }],
-        responses: { '200': json({ type: 'object', required: ['sealed'], properties: { sealed: { type: 'integer' } } }, 'How many rows were sealed'), ...errors(401) },
+        responses: { '200': json(api.Sealed, 'How many rows were sealed'), ...errors(401) },
       },
     },
     '/v1/keys': {
       get: {
         summary: "List the caller's tenant's keys (write key); `current` marks the caller's",
         security: bearer,
-        responses: { '200': json({ type: 'object', required: ['keys'], properties: { keys: { type: 'array', items: { allOf: [ref('KeyInfo'), { type: 'object', required: ['current'], properties: { current: { type: 'boolean' } } }] } } } }, 'The keys'), ...errors(401, 403) },
+        responses: { '200': json(api.OwnKeyList, 'The keys'), ...errors(401, 403) },
       },
     },
-    '/v1/keys/{keyId}': { parameters: [param('keyId', 'Key id (k_…)')], delete: { summary: "Revoke one of your tenant's keys (write key)", security: bearer, responses: { '200': json(revoked, 'Revoked'), ...errors(401, 403, 404) } } },
-    '/v1/keys/{keyId}/rotate': { parameters: [param('keyId', 'Key id (k_…)')], post: { summary: "Rotate one of your tenant's keys (write key)", security: bearer, responses: { '201': json(ref('IssuedKey'), 'The new key, shown once'), ...errors(401, 403, 404) } } },
+    '/v1/keys/{keyId}': { parameters: [param('keyId', 'Key id (k_…)')], delete: { summary: "Revoke one of your tenant's keys (write key)", security: bearer, responses: { '200': json(api.Revoked, 'Revoked'), ...errors(401, 403, 404) } } },
+    '/v1/keys/{keyId}/rotate': { parameters: [param('keyId', 'Key id (k_…)')], post: { summary: "Rotate one of your tenant's keys (write key)", security: bearer, responses: { '201': json(api.IssuedKey, 'The new key, shown once'), ...errors(401, 403, 404) } } },
     '/v1/heads': {
       get: {
         summary: 'List heads',
         security: bearer,
         responses: {
-          '200': json(
-            { type: 'object', required: ['heads'], properties: { heads: { type: 'array', items: { type: 'object', required: ['name', 'latestVersion', 'versions', 'createdAt'], properties: { name: { type: 'string' }, latestVersion: { type: ['integer', 'null'] }, versions: { type: 'integer' }, createdAt: { type: 'string' } } } } } },
-            "The tenant's heads",
-          ),
+          '200': json(api.HeadList, "The tenant's heads"),
           ...errors(401),
         },
       },
@@ -122,14 +119,14 @@ export const openapi = {
         summary: 'Versions and aliases of a head',
         security: bearer,
         responses: {
-          '200': json({ type: 'object', required: ['name', 'versions', 'aliases'], properties: { name: { type: 'string' }, versions: { type: 'array', items: ref('VersionInfo') }, aliases: { type: 'array', items: ref('Alias') } } }, 'The head'),
+          '200': json(api.HeadDetails, 'The head'),
           ...errors(401, 404),
         },
       },
       delete: {
         summary: 'Delete a head with all versions, aliases, files and online examples',
         security: bearer,
-        responses: { '200': json({ type: 'object', required: ['deleted', 'versions'], properties: { deleted: { type: 'string' }, versions: { type: 'integer' } } }, 'Deleted'), ...errors(401, 403, 404) },
+        responses: { '200': json(api.HeadDeleted, 'Deleted'), ...errors(401, 403, 404) },
       },
     },
     '/v1/heads/{name}/versions': {
@@ -138,8 +135,8 @@ export const openapi = {
         summary: 'Upload a head file as the next immutable version',
         security: bearer,
         parameters: [{ name: 'alias', in: 'query', required: false, schema: { type: 'string' }, description: 'also point this alias at the new version' }],
-        requestBody: body(ref('HeadFile')),
-        responses: { '201': json({ allOf: [ref('VersionInfo'), { type: 'object', required: ['name', 'alias'], properties: { name: { type: 'string' }, alias: { type: ['string', 'null'] } } }] }, 'The new version'), ...errors(400, 401, 403, 413) },
+        requestBody: body(api.HeadFile),
+        responses: { '201': json(api.VersionCreated, 'The new version'), ...errors(400, 401, 403, 413) },
       },
     },
     '/v1/heads/{name}/aliases/{alias}': {
@@ -147,48 +144,20 @@ export const openapi = {
       put: {
         summary: 'Point an alias at a version, optionally splitting traffic with a canary',
         security: bearer,
-        requestBody: body(jsonSchema(PutAliasRequest, 'input')),
+        requestBody: body(api.PutAliasRequest),
         responses: {
-          '200': json(
-            { type: 'object', required: ['name', 'alias', 'version', 'canary'], properties: { name: { type: 'string' }, alias: { type: 'string' }, version: { type: 'integer' }, canary: { type: ['object', 'null'], required: ['version', 'weight'], properties: { version: { type: 'integer' }, weight: { type: 'number' } } } } },
-            'The alias',
-          ),
+          '200': json(api.AliasSet, 'The alias'),
           ...errors(400, 401, 403, 404),
         },
       },
-      delete: { summary: 'Remove an alias', security: bearer, responses: { '200': json({ type: 'object', required: ['deleted'], properties: { deleted: { type: 'string' } } }, 'Removed'), ...errors(401, 403, 404) } },
+      delete: { summary: 'Remove an alias', security: bearer, responses: { '200': json(api.Deleted, 'Removed'), ...errors(401, 403, 404) } },
     },
     '/v1/backbones': {
       get: {
         summary: 'The backbones this deployment runs, so heads on them take raw texts or images',
         security: bearer,
         responses: {
-          '200': json(
-            {
-              type: 'object',
-              required: ['backbones'],
-              properties: {
-                backbones: {
-                  type: 'array',
-                  items: {
-                    type: 'object',
-                    required: ['id', 'name', 'modality', 'dim', 'license', 'ready', 'missingFiles', 'loadedInThisIsolate'],
-                    properties: {
-                      id: { type: 'string' },
-                      name: { type: 'string' },
-                      modality: { enum: ['image', 'text'] },
-                      dim: { type: 'integer' },
-                      license: { type: 'string' },
-                      ready: { type: 'boolean', description: 'All files uploaded' },
-                      missingFiles: { type: 'array', items: { type: 'string' } },
-                      loadedInThisIsolate: { type: 'boolean' },
-                    },
-                  },
-                },
-              },
-            },
-            'Served backbones',
-          ),
+          '200': json(api.BackboneList, 'Served backbones'),
           ...errors(401),
         },
       },
@@ -200,14 +169,7 @@ export const openapi = {
         security: bearer,
         requestBody: { required: true, content: { 'application/octet-stream': { schema: { type: 'string', contentMediaType: 'application/octet-stream' } } } },
         responses: {
-          '201': json(
-            {
-              type: 'object',
-              required: ['backbone', 'file', 'sha256', 'size', 'ready', 'missingFiles'],
-              properties: { backbone: { type: 'string' }, file: { type: 'string' }, sha256: { type: 'string' }, size: { type: 'integer' }, ready: { type: 'boolean' }, missingFiles: { type: 'array', items: { type: 'string' } } },
-            },
-            'Stored',
-          ),
+          '201': json(api.BackboneFileStored, 'Stored'),
           ...errors(400, 401, 413),
         },
       },
@@ -217,9 +179,9 @@ export const openapi = {
       post: {
         summary: 'Classify a batch of embeddings, texts or images',
         security: bearer,
-        requestBody: inputBody(ClassifyRequest, { fingerprint: { type: 'string' }, topK: { type: 'integer' }, threshold: { type: 'number' }, rejectUnknown: { type: 'boolean' } }),
+        requestBody: inputBody(api.ClassifyRequest, { fingerprint: { type: 'string' }, topK: { type: 'integer' }, threshold: { type: 'number' }, rejectUnknown: { type: 'boolean' } }),
         responses: {
-          '200': json({ type: 'object', required: ['head', 'version', 'predictions'], properties: { head: { type: 'string' }, version: { type: 'integer' }, predictions: { type: 'array', items: ref('Prediction') } } }, 'One prediction per embedding'),
+          '200': json(api.ClassifyResponse, 'One prediction per input'),
           ...errors(400, 401, 404, 409, 413),
         },
       },
@@ -231,33 +193,7 @@ export const openapi = {
         security: bearer,
         parameters: [{ name: 'windows', in: 'query', required: false, description: 'How many of the newest windows with data to pool for the shift test (default 1)', schema: { type: 'integer', minimum: 1 } }],
         responses: {
-          '200': json(
-            {
-              type: 'object',
-              required: ['head', 'version', 'windowSeconds', 'windows', 'training', 'shift'],
-              properties: {
-                head: { type: 'string' },
-                version: { type: 'integer' },
-                windowSeconds: { type: 'number' },
-                windows: {
-                  type: 'array',
-                  items: {
-                    type: 'object',
-                    required: ['start', 'end', 'requests', 'rows', 'unknownRate', 'labels'],
-                    properties: { start: { type: 'string', format: 'date-time' }, end: { type: 'string', format: 'date-time' }, requests: { type: 'integer' }, rows: { type: 'integer' }, unknownRate: { type: 'number' }, labels: { type: 'object', additionalProperties: { type: 'number' } } },
-                  },
-                },
-                training: { type: ['object', 'null'], required: ['labels'], properties: { labels: { type: 'object', additionalProperties: { type: 'number' } } } },
-                shift: {
-                  type: ['object', 'null'],
-                  required: ['mmd2', 'pValue', 'effect', 'shifted', 'referenceRows', 'rows', 'windows'],
-                  properties: { mmd2: { type: 'number' }, pValue: { type: 'number' }, effect: { type: 'number' }, shifted: { type: 'boolean' }, referenceRows: { type: 'integer' }, rows: { type: 'integer' }, windows: { type: 'integer' } },
-                },
-                note: { type: 'string' },
-              },
-            },
-            'Drift statistics, newest window first',
-          ),
+          '200': json(api.DriftResponse, 'Drift statistics, newest window first'),
           ...errors(400, 401, 404),
         },
       },
@@ -267,17 +203,17 @@ export const openapi = {
       post: {
         summary: 'Add labelled examples (embeddings, texts or images) to a kNN or centroid head (seen by the next classify)',
         security: bearer,
-        requestBody: inputBody(AddExamplesRequest, { labels: { type: 'array', items: { type: 'string' } } }),
+        requestBody: inputBody(api.AddExamplesRequest, { labels: { type: 'array', items: { type: 'string' } } }),
         responses: {
-          '201': json({ type: 'object', required: ['head', 'version', 'ids', 'total'], properties: { head: { type: 'string' }, version: { type: 'integer' }, ids: { type: 'array', items: { type: 'integer' } }, total: { type: 'integer' } } }, 'The new examples\' ids'),
+          '201': json(api.ExamplesAdded, "The new examples' ids"),
           ...errors(400, 401, 403, 404, 409, 413),
         },
       },
       delete: {
         summary: 'Remove online examples by id',
         security: bearer,
-        requestBody: body(jsonSchema(RemoveExamplesRequest, 'input')),
-        responses: { '200': json({ type: 'object', required: ['head', 'version', 'removed'], properties: { head: { type: 'string' }, version: { type: 'integer' }, removed: { type: 'integer' } } }, 'Removed'), ...errors(400, 401, 403, 404) },
+        requestBody: body(api.RemoveExamplesRequest),
+        responses: { '200': json(api.ExamplesRemoved, 'Removed'), ...errors(400, 401, 403, 404) },
       },
     },
   },

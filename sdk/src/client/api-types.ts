@@ -102,7 +102,9 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": Record<string, never>;
+                        "application/json": {
+                            [key: string]: unknown;
+                        };
                     };
                 };
             };
@@ -236,7 +238,12 @@ export interface paths {
                     };
                     content: {
                         "application/json": {
-                            keys: components["schemas"]["KeyInfo"][];
+                            keys: {
+                                id: string;
+                                /** @enum {string} */
+                                scope: "read" | "write";
+                                createdAt: string;
+                            }[];
                         };
                     };
                 };
@@ -318,7 +325,14 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": components["schemas"]["IssuedKey"];
+                        "application/json": {
+                            id: string;
+                            key: string;
+                            /** @enum {string} */
+                            scope: "read" | "write";
+                            tenant: string;
+                            replaces?: string;
+                        };
                     };
                 };
                 /** @description The request is invalid; `error.code` and `error.message` say what to fix */
@@ -511,7 +525,14 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": components["schemas"]["IssuedKey"];
+                        "application/json": {
+                            id: string;
+                            key: string;
+                            /** @enum {string} */
+                            scope: "read" | "write";
+                            tenant: string;
+                            replaces?: string;
+                        };
                     };
                 };
                 /** @description Missing or invalid API key (or admin token) */
@@ -668,9 +689,14 @@ export interface paths {
                     };
                     content: {
                         "application/json": {
-                            keys: (components["schemas"]["KeyInfo"] & {
+                            keys: {
+                                id: string;
+                                /** @enum {string} */
+                                scope: "read" | "write";
+                                createdAt: string;
+                                /** @description the caller's key */
                                 current: boolean;
-                            })[];
+                            }[];
                         };
                     };
                 };
@@ -858,7 +884,14 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": components["schemas"]["IssuedKey"];
+                        "application/json": {
+                            id: string;
+                            key: string;
+                            /** @enum {string} */
+                            scope: "read" | "write";
+                            tenant: string;
+                            replaces?: string;
+                        };
                     };
                 };
                 /** @description Missing or invalid API key (or admin token) */
@@ -1033,8 +1066,30 @@ export interface paths {
                     content: {
                         "application/json": {
                             name: string;
-                            versions: components["schemas"]["VersionInfo"][];
-                            aliases: components["schemas"]["Alias"][];
+                            versions: {
+                                version: number;
+                                /** @enum {string} */
+                                kind: "linear" | "knn" | "centroid";
+                                dim: number;
+                                labels: string[];
+                                sha256: string;
+                                /** @description the head file in bytes */
+                                size: number;
+                                backbone: {
+                                    id: string;
+                                    fingerprint: string | null;
+                                } | null;
+                                createdAt: string;
+                            }[];
+                            aliases: {
+                                alias: string;
+                                version: number;
+                                canary: {
+                                    version: number;
+                                    weight: number;
+                                } | null;
+                                updatedAt: string;
+                            }[];
                         };
                     };
                 };
@@ -1201,7 +1256,17 @@ export interface paths {
             };
             requestBody: {
                 content: {
-                    "application/json": components["schemas"]["HeadFile"];
+                    "application/json": {
+                        /** @constant */
+                        format: "edgehead-head";
+                        formatVersion: number;
+                        /** @enum {string} */
+                        kind: "linear" | "knn" | "centroid";
+                        labels: string[];
+                        dim: number;
+                    } & {
+                        [key: string]: unknown;
+                    };
                 };
             };
             responses: {
@@ -1211,7 +1276,20 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": components["schemas"]["VersionInfo"] & {
+                        "application/json": {
+                            version: number;
+                            /** @enum {string} */
+                            kind: "linear" | "knn" | "centroid";
+                            dim: number;
+                            labels: string[];
+                            sha256: string;
+                            /** @description the head file in bytes */
+                            size: number;
+                            backbone: {
+                                id: string;
+                                fingerprint: string | null;
+                            } | null;
+                            createdAt: string;
                             name: string;
                             alias: string | null;
                         };
@@ -1524,7 +1602,7 @@ export interface paths {
                             backbones: {
                                 id: string;
                                 name: string;
-                                /** @enum {unknown} */
+                                /** @enum {string} */
                                 modality: "image" | "text";
                                 dim: number;
                                 license: string;
@@ -1746,7 +1824,7 @@ export interface paths {
                 };
             };
             responses: {
-                /** @description One prediction per embedding */
+                /** @description One prediction per input */
                 200: {
                     headers: {
                         [name: string]: unknown;
@@ -1755,7 +1833,18 @@ export interface paths {
                         "application/json": {
                             head: string;
                             version: number;
-                            predictions: components["schemas"]["Prediction"][];
+                            /** @description one per input, in order */
+                            predictions: {
+                                label: string | null;
+                                nearest: string;
+                                probability: number;
+                                topK: {
+                                    label: string;
+                                    probability: number;
+                                }[];
+                                unknown: boolean;
+                                distance: number;
+                            }[];
                         };
                     };
                 };
@@ -2279,8 +2368,18 @@ export interface components {
             } | null;
             updatedAt: string;
         };
-        /** @description An edgehead head file (format "edgehead-head", formatVersion 1). */
-        HeadFile: Record<string, never>;
+        /** @description An edgehead head file (format "edgehead-head", formatVersion 1), as written by `edgehead fit` or headToJson. */
+        HeadFile: {
+            /** @constant */
+            format: "edgehead-head";
+            formatVersion: number;
+            /** @enum {string} */
+            kind: "linear" | "knn" | "centroid";
+            labels: string[];
+            dim: number;
+        } & {
+            [key: string]: unknown;
+        };
     };
     responses: never;
     parameters: never;
