@@ -4,7 +4,7 @@ import { KnnHead, LinearHead, encodeTensor, headToJson } from 'edgehead/heads';
 import { describe, expect, it } from 'vitest';
 import { createApp } from '../src/app.js';
 import type { HeadState } from '../src/durable/head-state.js';
-import { headCacheStats } from '../src/routes/heads.js';
+import { headCacheStats } from '../src/services/classify.js';
 import { FINGERPRINT, headFile, readResponse, tenant, upload } from './helpers.js';
 import { toyData } from './toy-data.js';
 
