@@ -5,6 +5,7 @@ import { Hono } from 'hono';
 import { corsByDeployment } from './cors.js';
 import { errorBody, handleError } from './errors.js';
 import { SERVICE_VERSION, type AppEnv } from './env.js';
+import { limitsOf } from './limits.js';
 import { openapi } from './openapi.js';
 import { admin } from './routes/admin.js';
 import { adminBackbones, backbones } from './routes/backbones.js';
@@ -15,7 +16,10 @@ export function createApp(): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
   app.use('/v1/*', corsByDeployment);
   app.get('/v1/health', (c) => c.json({ ok: true } satisfies Body<'/v1/health', 'get', 200>));
-  app.get('/v1/version', (c) => c.json({ service: 'edgehead', version: SERVICE_VERSION, headFormatVersion: HEAD_FORMAT_VERSION } satisfies Body<'/v1/version', 'get', 200>));
+  app.get('/v1/version', (c) => {
+    const { maxBodyBytes, maxBatch } = limitsOf(c.env);
+    return c.json({ service: 'edgehead', version: SERVICE_VERSION, headFormatVersion: HEAD_FORMAT_VERSION, limits: { maxBodyBytes, maxBatch } } satisfies Body<'/v1/version', 'get', 200>);
+  });
   app.get('/v1/openapi.json', (c) => c.json(openapi));
   // Before /v1/admin's catch-all middleware: both require the admin token.
   app.route('/v1/admin/backbones', adminBackbones);

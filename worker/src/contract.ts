@@ -120,7 +120,14 @@ export const AddExamplesRequest = InputBatch.extend({
 // Response bodies (JSON Schema `output`: no fields beyond these).
 
 export const Health = z.object({ ok: z.boolean() });
-export const ServiceVersion = z.object({ service: z.string(), version: z.string(), headFormatVersion: z.int() });
+export const ServiceVersion = z.object({
+  service: z.string(),
+  version: z.string(),
+  headFormatVersion: z.int(),
+  limits: z
+    .object({ maxBodyBytes: z.int(), maxBatch: z.int() })
+    .describe("this deployment's request limits: a larger kNN head file is sent as a smaller file plus online examples"),
+});
 export const OpenApiDocument = z.looseObject({});
 export const Tenant = z.object({ id: z.string(), name: z.string() });
 export const KeyList = z.object({ keys: z.array(KeyInfo) });

@@ -66,6 +66,11 @@ export interface paths {
                             service: string;
                             version: string;
                             headFormatVersion: number;
+                            /** @description this deployment's request limits: a larger kNN head file is sent as a smaller file plus online examples */
+                            limits: {
+                                maxBodyBytes: number;
+                                maxBatch: number;
+                            };
                         };
                     };
                 };

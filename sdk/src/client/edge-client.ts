@@ -4,6 +4,7 @@
  * @module
  */
 import type { HeadFile } from '../heads/format.js';
+import { splitKnnHead } from '../heads/knn-parts.js';
 import type { paths } from './api-types.js';
 
 /**
@@ -73,6 +74,9 @@ export class EdgeApiError extends Error {
 
 type Embeddings = readonly ArrayLike<number>[];
 
+/** Head files up to this many characters are sent without asking for the deployment's limits. */
+const PART_CHECK_CHARS = 1 << 20;
+
 /** Rows → base64 of little-endian float32, as the API accepts. */
 export function encodeEmbeddings(rows: Embeddings): { base64: string; dim: number } {
   const dim = rows[0]?.length ?? 0;
@@ -133,10 +137,72 @@ export class EdgeClient {
     return parsed as T;
   }
 
-  /** Uploads a head file as the next version; `alias` is moved to it in the same transaction. */
-  upload(name: string, head: HeadFile | string, options: { alias?: string } = {}): Promise<HeadVersionInfo> {
+  /**
+   * Uploads a head file as the next version; `alias` is moved to it in the same transaction.
+   *
+   * A kNN head file larger than the deployment takes in one request (`limits.maxBodyBytes` of
+   * GET /v1/version) goes in parts: a head file with as many references as fit (one of every
+   * class first), then the other references as online examples of that version, in requests
+   * within the limits; `alias` moves to it only once every reference is in. The answer then
+   * describes the first file (its size and sha256). If a part fails, the version stays without
+   * the alias and the error says which version to delete.
+   */
+  async upload(name: string, head: HeadFile | string, options: { alias?: string } = {}): Promise<HeadVersionInfo> {
+    const text = typeof head === 'string' ? head : JSON.stringify(head);
+    const path = `/v1/heads/${encodeURIComponent(name)}/versions`;
+    // Characters bound bytes from below: only a file this large can be over a limit.
+    if (text.length > PART_CHECK_CHARS) {
+      const limits = await this.limits();
+      if (new TextEncoder().encode(text).byteLength > limits.maxBodyBytes) return this.uploadInParts(name, path, text, limits, options.alias);
+    }
     const q = options.alias ? `?alias=${encodeURIComponent(options.alias)}` : '';
-    return this.request('POST', `/v1/heads/${encodeURIComponent(name)}/versions${q}`, typeof head === 'string' ? head : JSON.stringify(head));
+    try {
+      return await this.request('POST', `${path}${q}`, text);
+    } catch (e) {
+      // A deployment with a lower limit than the pre-check assumes: refused before storing anything.
+      if (!(e instanceof EdgeApiError && e.code === 'BODY_TOO_LARGE')) throw e;
+      const limits = await this.limits();
+      if (new TextEncoder().encode(text).byteLength <= limits.maxBodyBytes) throw e;
+      return this.uploadInParts(name, path, text, limits, options.alias);
+    }
+  }
+
+  private serverLimits?: Promise<{ maxBodyBytes: number; maxBatch: number }>;
+
+  /** The deployment's request limits, asked once. */
+  private limits(): Promise<{ maxBodyBytes: number; maxBatch: number }> {
+    this.serverLimits ??= this.request<EdgeApiBody<'/v1/version', 'get', 200>>('GET', '/v1/version').then((v) => v.limits);
+    return this.serverLimits;
+  }
+
+  private async uploadInParts(name: string, path: string, text: string, limits: { maxBodyBytes: number; maxBatch: number }, alias?: string): Promise<HeadVersionInfo> {
+    // Headroom for what a request carries besides the file or the examples.
+    const room = Math.floor(limits.maxBodyBytes * 0.95);
+    const { base, rest } = splitKnnHead(text, room);
+    const created = await this.request<HeadVersionInfo>('POST', path, base);
+    const ref = `${name}@${created.version}`;
+    try {
+      const dim = rest.embeddings[0]?.length ?? 0;
+      // Base64 float32 is 16/3 bytes a value; labels count as their UTF-8 bytes plus quotes.
+      const rowBytes = (i: number) => Math.ceil((dim * 16) / 3) + new TextEncoder().encode(rest.labels[i]).byteLength + 8;
+      for (let start = 0; start < rest.embeddings.length; ) {
+        let end = start;
+        let bytes = 200;
+        while (end < rest.embeddings.length && end - start < limits.maxBatch && bytes + rowBytes(end) <= room) bytes += rowBytes(end++);
+        end = Math.max(end, start + 1);
+        await this.addExamples(ref, rest.embeddings.slice(start, end), rest.labels.slice(start, end));
+        start = end;
+      }
+      if (alias) await this.setAlias(name, alias, created.version);
+    } catch (e) {
+      const why = e instanceof Error ? e.message : String(e);
+      throw new EdgeApiError(
+        e instanceof EdgeApiError ? e.status : 0,
+        e instanceof EdgeApiError ? e.code : 'UPLOAD_INCOMPLETE',
+        `Version ${created.version} of "${name}" was created from the first part of the head file, but adding the rest failed (${why}); it has no alias. Delete it, or upload again.`,
+      );
+    }
+    return { ...created, alias: alias ?? null };
   }
 
   list(): Promise<HeadList> {
