@@ -2,7 +2,7 @@
  * `npm run bench:worker`: the worker under `wrangler dev` on 127.0.0.1, driven from another
  * process (bounded in time and count): classify throughput and p50/p99 latency for a batch of
  * 16 × 1280-d embeddings on a 10-class linear head, beside a bare JSON route on the same worker;
- * then a kNN head grown to BENCH_KNN_EXAMPLES (10,000) × 1280-d examples through online additions,
+ * then a kNN head of BENCH_KNN_EXAMPLES (10,000) × 1280-d examples uploaded as one head file (in parts),
  * classified at BENCH_KNN_CONCURRENCY (64) beside the linear head at the same concurrency, with
  * status counts (back-pressure shows as 503 OVERLOADED, never as resets). Then raw inputs
  * (BENCH_RAW=off skips): the worker embeds CIFAR-10 photos (MobileNetV2 int8) and sentences
@@ -16,7 +16,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { EdgeClient, encodeEmbeddings } from '../src/client/edge-client.js';
-import { bootstrapTenant, startLocalWorker } from '../src/cli/local-worker.js';
+import { bootstrapTenant, restartTolerantFetch, startLocalWorker } from '../src/cli/local-worker.js';
 import { headToJson } from '../src/heads/format.js';
 import { KnnHead } from '../src/heads/knn.js';
 import { LinearHead } from '../src/heads/linear.js';
@@ -52,7 +52,7 @@ async function main(): Promise<void> {
   const trainLabels = meta.labels.filter((_, i) => meta.split[i] === 'train');
   const head = LinearHead.fit(train, trainLabels, { C: 1 });
   // BENCH_DRIFT=off: the same without drift statistics (one Durable Object call per classify).
-  const worker = await startLocalWorker({ vars: { RATE_LIMIT: 'off', ...(process.env.BENCH_DRIFT === 'off' ? { DRIFT: 'off' } : {}) } });
+  const worker = await startLocalWorker({ inheritOutput: process.env.BENCH_VERBOSE === '1', vars: { RATE_LIMIT: 'off', ...(process.env.BENCH_DRIFT === 'off' ? { DRIFT: 'off' } : {}) } });
   try {
     const keys = await bootstrapTenant(worker.url, worker.adminToken, 'bench');
     await new EdgeClient({ baseUrl: worker.url, apiKey: keys.writeKey }).upload('bench', headToJson(head, { backbone: { id: 'mobilenetv2-int8', fingerprint: meta.fingerprint } }), { alias: 'prod' });
@@ -72,21 +72,23 @@ async function main(): Promise<void> {
     line('POST bench@prod/classify (alias read per call)', viaAlias);
     console.log(`classify / bare throughput: @version ${(classify.rps / bare.rps).toFixed(2)}×, @alias ${(viaAlias.rps / bare.rps).toFixed(2)}× (target ≥ 0.5); ${(classify.rps * 16) | 0} embeddings/s`);
     if (KNN_EXAMPLES > 0) {
-      // A kNN head on the training rows, grown online to KNN_EXAMPLES with jittered copies of them.
-      const writer = new EdgeClient({ baseUrl: worker.url, apiKey: keys.writeKey });
-      const knn = KnnHead.fit(train, trainLabels, { k: 5 });
-      await writer.upload('bench-knn', headToJson(knn, { backbone: { id: 'mobilenetv2-int8', fingerprint: meta.fingerprint } }));
-      const grow = Date.now();
-      for (let have = train.length; have < KNN_EXAMPLES; ) {
-        const n = Math.min(256, KNN_EXAMPLES - have);
-        const rows = Array.from({ length: n }, (_, i) => {
-          const src = train[(have + i) % train.length];
-          return Float32Array.from(src, (v, j) => v * (1 + 0.05 * Math.sin(have + i + j)));
-        });
-        await writer.addExamples('bench-knn@1', rows, rows.map((_, i) => trainLabels[(have + i) % train.length]));
-        have += n;
+      // A kNN head of KNN_EXAMPLES: the training rows and jittered copies of them, fitted here and
+      // uploaded as one head file (≈ 68 MB at 10,000 × 1280-d: over MAX_BODY_BYTES, so
+      // EdgeClient.upload sends it in parts — a smaller file, then online examples).
+      // A large request on a kept-alive connection wrangler dev has closed fails with EPIPE before
+      // anything reaches the worker (seen on the first upload after the load phase): retried.
+      const writer = new EdgeClient({ baseUrl: worker.url, apiKey: keys.writeKey, fetch: restartTolerantFetch(globalThis.fetch) });
+      const rows: Float32Array[] = [];
+      const labels: string[] = [];
+      for (let i = 0; i < KNN_EXAMPLES; i++) {
+        const src = train[i % train.length];
+        rows.push(i < train.length ? src : Float32Array.from(src, (v, j) => v * (1 + 0.05 * Math.sin(i + j))));
+        labels.push(trainLabels[i % train.length]);
       }
-      console.log(`kNN head grown to ${KNN_EXAMPLES} × ${meta.dim}-d in ${((Date.now() - grow) / 1000).toFixed(1)} s (online additions of 256)`);
+      const knnFile = headToJson(KnnHead.fit(rows, labels, { k: 5 }), { backbone: { id: 'mobilenetv2-int8', fingerprint: meta.fingerprint } });
+      const grow = Date.now();
+      await writer.upload('bench-knn', knnFile);
+      console.log(`kNN head file of ${KNN_EXAMPLES} × ${meta.dim}-d (${(knnFile.length / 2 ** 20).toFixed(1)} MiB) uploaded in ${((Date.now() - grow) / 1000).toFixed(1)} s (in parts when over MAX_BODY_BYTES)`);
       // The first classify loads the isolate's snapshot (head file + every online example): timed apart.
       const cold = Date.now();
       await new EdgeClient({ baseUrl: worker.url, apiKey: keys.readKey }).classify('bench-knn@1', test.slice(0, 16));

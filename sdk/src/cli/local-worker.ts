@@ -144,3 +144,61 @@ export async function bootstrapTenant(url: string, adminToken: string, name = 'l
   const r = await post(`/v1/admin/tenants/${t.id}/keys`, { scope: 'read' });
   return { tenant: t.id, writeKey: w.key, readKey: r.key };
 }
+
+/**
+ * Why a failed call looks like the dev runtime going away rather than an answer from the app:
+ * a dropped connection (wrangler dev reloads workerd when files it watches change, e.g. a
+ * concurrent `npm run build` rewriting sdk/dist), or a 502/503/504 that is not the app's JSON
+ * error body (wrangler's proxy while workerd restarts). Undefined for everything else: an app
+ * error (any `{"error":{"code"}}` body, a 503 NOT_MIGRATED included) is never retried.
+ */
+async function restartReason(outcome: { error: unknown } | { response: Response }): Promise<string | undefined> {
+  if ('error' in outcome) {
+    const e = outcome.error as { name?: string; message?: string; cause?: { code?: string; message?: string } };
+    if (e?.name === 'AbortError') return undefined;
+    const code = e?.cause?.code ?? '';
+    const text = `${e?.message ?? ''} ${e?.cause?.message ?? ''}`;
+    if (/^(ECONNRESET|ECONNREFUSED|EPIPE|UND_ERR_SOCKET|UND_ERR_CLOSED)$/.test(code) || /other side closed|socket hang up|ECONNRESET/.test(text)) {
+      return `connection lost (${code || 'no code'}: ${text.trim()})`;
+    }
+    return undefined;
+  }
+  const res = outcome.response;
+  if (![502, 503, 504].includes(res.status)) return undefined;
+  const text = await res.clone().text();
+  try {
+    if (typeof (JSON.parse(text) as { error?: { code?: unknown } })?.error?.code === 'string') return undefined;
+  } catch {
+    // not JSON: not from the app
+  }
+  return `HTTP ${res.status} without an app error body (${text.slice(0, 120).replace(/\s+/g, ' ')})`;
+}
+
+/**
+ * `fetch` for a local `wrangler dev`, which retries — a bounded number of times, logging why —
+ * only when the dev runtime restarted under the request (tests, benchmarks). A retried upload
+ * may have landed the first time, so callers compare versions with what the upload answered
+ * instead of assuming 1.
+ */
+export function restartTolerantFetch(inner: typeof fetch, options: { attempts?: number; log?: (line: string) => void } = {}): typeof fetch {
+  const attempts = options.attempts ?? 6;
+  const log = options.log ?? ((line: string) => console.warn(line));
+  return async (input, init) => {
+    for (let attempt = 1; ; attempt++) {
+      let outcome: { error: unknown } | { response: Response };
+      try {
+        outcome = { response: await inner(input, init) };
+      } catch (error) {
+        outcome = { error };
+      }
+      const reason = await restartReason(outcome);
+      if (!reason || attempt >= attempts) {
+        if ('error' in outcome) throw outcome.error;
+        return outcome.response;
+      }
+      const wait = Math.min(250 * 2 ** (attempt - 1), 4000);
+      log(`${init?.method ?? 'GET'} ${String(input instanceof Request ? input.url : input)}: ${reason}; dev runtime restarting? retry ${attempt}/${attempts - 1} in ${wait} ms`);
+      await new Promise((r) => setTimeout(r, wait));
+    }
+  };
+}
