@@ -9,6 +9,9 @@
  *   BENCH_FT_DATASETS  cifar10-<per class>, fashion-<per class>, fashion-all
  *                      (default: cifar10-100,cifar10-10; the issue also asks fashion-1000,fashion-all)
  *   BENCH_FT_BLOCKS    1,2,3    BENCH_FT_SEEDS 3 (or a list: 1,2)    BENCH_FT_EPOCHS 10    BENCH_FT_TEST 2000
+ *   BENCH_FT_AUGMENT   views per training photo for fine-tuning (default 0), made as
+ *                      `edgehead finetune --augment` makes them: before the frozen part, a photo and
+ *                      its views one group in the held-out split. The probe stays unaugmented.
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -16,6 +19,8 @@ import { cutModel, blockOutputs, summarizeModel } from '../src/backbone/onnx/gra
 import { OnnxSession } from '../src/backbone/onnx/session.js';
 import { loadTrainingTf, translateTop, fineTune } from '../src/finetune/index.js';
 import { LinearHead } from '../src/heads/linear.js';
+import { createRng } from '../src/heads/random.js';
+import { augmentImage } from '../src/inputs/image/augment.js';
 import { sampleFewShot } from '../src/heads/split.js';
 import { readImageFile } from '../src/inputs/image/decode-node.js';
 import { imagesToTensor, type DecodedImage } from '../src/inputs/image/image.js';
@@ -31,6 +36,7 @@ const SEED_LIST = (process.env.BENCH_FT_SEEDS ?? '3').includes(',') ? list(proce
 const SEEDS = SEED_LIST.length;
 const EPOCHS = Number(process.env.BENCH_FT_EPOCHS ?? 10);
 const TEST = Number(process.env.BENCH_FT_TEST ?? 2000);
+const AUGMENT = Number(process.env.BENCH_FT_AUGMENT ?? 0);
 
 interface Data {
   name: string;
@@ -129,12 +135,18 @@ async function main(): Promise<void> {
       let trainSeconds = 0;
       for (const seed of seeds) {
         const idx = pick(seed);
-        const sub = { data: new Float32Array(idx.length * trainActs.per), dims: [idx.length, ...trainActs.dims.slice(1)] };
+        // Seeded views of each sampled photo (as the CLI makes them), through the frozen part too.
+        const views = idx.flatMap((r) => Array.from({ length: AUGMENT }, (_, v) => augmentImage(data.train.images[r], createRng(seed * 1_000_003 + r * 101 + v))));
+        const viewActs = views.length ? await activationsAt(model, manifest, from, views) : undefined;
+        const rowCount = idx.length + views.length;
+        const sub = { data: new Float32Array(rowCount * trainActs.per), dims: [rowCount, ...trainActs.dims.slice(1)] };
         idx.forEach((r, i) => sub.data.set(trainActs.data.subarray(r * trainActs.per, (r + 1) * trainActs.per), i * trainActs.per));
+        if (viewActs) sub.data.set(viewActs.data, idx.length * trainActs.per);
+        const rowPhotos = [...idx, ...idx.flatMap((r) => Array<number>(AUGMENT).fill(r))];
         const top = translateTop(tf, model, { from, to: manifest.output.tensor });
         const started = performance.now();
         try {
-          const result = await fineTune(tf, top, sub, idx.map((i) => data.train.labels[i]), { epochs: EPOCHS, seed });
+          const result = await fineTune(tf, top, sub, rowPhotos.map((i) => data.train.labels[i]), { epochs: EPOCHS, seed, ...(AUGMENT ? { groups: rowPhotos } : {}) });
           trainSeconds += (performance.now() - started) / 1000;
           epochs.push(result.bestEpoch);
           // Test: the trained top, then the trained head's logits.
@@ -157,7 +169,7 @@ async function main(): Promise<void> {
           top.dispose();
         }
       }
-      line(`fine-tune last ${n} block${n > 1 ? 's' : ''}`, accs, baseSeconds / SEEDS + trainSeconds / SEEDS, `  (best epochs ${epochs.join(', ')})`);
+      line(`fine-tune last ${n} block${n > 1 ? 's' : ''}${AUGMENT ? `, ${AUGMENT} views/photo` : ''}`, accs, baseSeconds / SEEDS + trainSeconds / SEEDS, `  (best epochs ${epochs.join(', ')})`);
     }
   }
 }
