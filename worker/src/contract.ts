@@ -84,7 +84,7 @@ export const CreateTenantRequest = z.object({
 });
 
 export const CreateKeyRequest = z.object({
-  scope: z.enum(['read', 'write']).default('read').describe('read: classify and list; write: also upload, alias, add examples'),
+  scope: z.enum(['read', 'write']).nullable().default('read').describe('read (also for null): classify and list; write: also upload, alias, add examples'),
 });
 
 export const PutAliasRequest = z.object({

@@ -315,11 +315,10 @@ export interface paths {
                 content: {
                     "application/json": {
                         /**
-                         * @description read: classify and list; write: also upload, alias, add examples
+                         * @description read (also for null): classify and list; write: also upload, alias, add examples
                          * @default read
-                         * @enum {string}
                          */
-                        scope?: "read" | "write";
+                        scope?: ("read" | "write") | null;
                     };
                 };
             };

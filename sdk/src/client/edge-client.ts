@@ -77,6 +77,22 @@ type Embeddings = readonly ArrayLike<number>[];
 /** Head files up to this many characters are sent without asking for the deployment's limits. */
 const PART_CHECK_CHARS = 1 << 20;
 
+type ServerLimits = EdgeApiBody<'/v1/version', 'get', 200>['limits'];
+
+/**
+ * A failure part-way through an upload in parts. The version exists and is the head's latest, so
+ * classifying by the bare name answers with it; classify through an alias, and upload again
+ * (versions are immutable; deleting the head removes them all).
+ */
+function incomplete(e: unknown, what: string): EdgeApiError {
+  const why = e instanceof Error ? e.message : String(e);
+  return new EdgeApiError(
+    e instanceof EdgeApiError ? e.status : 0,
+    e instanceof EdgeApiError ? e.code : 'UPLOAD_INCOMPLETE',
+    `${what} (${why}). Until a new version is complete, classify through an alias: the bare name answers with this latest version. Upload again to make a complete one.`,
+  );
+}
+
 /** Rows → base64 of little-endian float32, as the API accepts. */
 export function encodeEmbeddings(rows: Embeddings): { base64: string; dim: number } {
   const dim = rows[0]?.length ?? 0;
@@ -144,8 +160,9 @@ export class EdgeClient {
    * GET /v1/version) goes in parts: a head file with as many references as fit (one of every
    * class first), then the other references as online examples of that version, in requests
    * within the limits; `alias` moves to it only once every reference is in. The answer then
-   * describes the first file (its size and sha256). If a part fails, the version stays without
-   * the alias and the error says which version to delete.
+   * describes the first file (its size and sha256). Until then the version is the head's latest,
+   * so the bare name answers with a partial head: classify through an alias. If a part fails,
+   * the error names the version; upload again.
    */
   async upload(name: string, head: HeadFile | string, options: { alias?: string } = {}): Promise<HeadVersionInfo> {
     const text = typeof head === 'string' ? head : JSON.stringify(head);
@@ -153,7 +170,7 @@ export class EdgeClient {
     // Characters bound bytes from below: only a file this large can be over a limit.
     if (text.length > PART_CHECK_CHARS) {
       const limits = await this.limits();
-      if (new TextEncoder().encode(text).byteLength > limits.maxBodyBytes) return this.uploadInParts(name, path, text, limits, options.alias);
+      if (limits && new TextEncoder().encode(text).byteLength > limits.maxBodyBytes) return this.uploadInParts(name, path, text, limits, options.alias);
     }
     const q = options.alias ? `?alias=${encodeURIComponent(options.alias)}` : '';
     try {
@@ -162,20 +179,29 @@ export class EdgeClient {
       // A deployment with a lower limit than the pre-check assumes: refused before storing anything.
       if (!(e instanceof EdgeApiError && e.code === 'BODY_TOO_LARGE')) throw e;
       const limits = await this.limits();
-      if (new TextEncoder().encode(text).byteLength <= limits.maxBodyBytes) throw e;
+      if (!limits || new TextEncoder().encode(text).byteLength <= limits.maxBodyBytes) throw e;
       return this.uploadInParts(name, path, text, limits, options.alias);
     }
   }
 
-  private serverLimits?: Promise<{ maxBodyBytes: number; maxBatch: number }>;
+  private serverLimits?: Promise<ServerLimits | undefined>;
 
-  /** The deployment's request limits, asked once. */
-  private limits(): Promise<{ maxBodyBytes: number; maxBatch: number }> {
-    this.serverLimits ??= this.request<EdgeApiBody<'/v1/version', 'get', 200>>('GET', '/v1/version').then((v) => v.limits);
+  /**
+   * The deployment's request limits, asked once; undefined from a deployment too old to report
+   * them (a file is then sent whole, as before). A failed request is asked again next time.
+   */
+  private limits(): Promise<ServerLimits | undefined> {
+    this.serverLimits ??= this.request<Partial<EdgeApiBody<'/v1/version', 'get', 200>>>('GET', '/v1/version').then(
+      (v) => v.limits,
+      (e: unknown) => {
+        this.serverLimits = undefined;
+        throw e;
+      },
+    );
     return this.serverLimits;
   }
 
-  private async uploadInParts(name: string, path: string, text: string, limits: { maxBodyBytes: number; maxBatch: number }, alias?: string): Promise<HeadVersionInfo> {
+  private async uploadInParts(name: string, path: string, text: string, limits: ServerLimits, alias?: string): Promise<HeadVersionInfo> {
     // Headroom for what a request carries besides the file or the examples.
     const room = Math.floor(limits.maxBodyBytes * 0.95);
     const { base, rest } = splitKnnHead(text, room);
@@ -193,14 +219,15 @@ export class EdgeClient {
         await this.addExamples(ref, rest.embeddings.slice(start, end), rest.labels.slice(start, end));
         start = end;
       }
-      if (alias) await this.setAlias(name, alias, created.version);
     } catch (e) {
-      const why = e instanceof Error ? e.message : String(e);
-      throw new EdgeApiError(
-        e instanceof EdgeApiError ? e.status : 0,
-        e instanceof EdgeApiError ? e.code : 'UPLOAD_INCOMPLETE',
-        `Version ${created.version} of "${name}" was created from the first part of the head file, but adding the rest failed (${why}); it has no alias. Delete it, or upload again.`,
-      );
+      throw incomplete(e, `Version ${created.version} of "${name}" holds only the first part of the head file: adding the rest failed`);
+    }
+    if (alias) {
+      try {
+        await this.setAlias(name, alias, created.version);
+      } catch (e) {
+        throw incomplete(e, `Version ${created.version} of "${name}" holds the whole head file, but moving "${alias}" to it failed`);
+      }
     }
     return { ...created, alias: alias ?? null };
   }

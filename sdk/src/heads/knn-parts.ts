@@ -17,6 +17,9 @@ export interface KnnParts {
 
 const utf8Bytes = (text: string) => new TextEncoder().encode(text).byteLength;
 
+/** Longest label the edge API takes for an online example. */
+const ONLINE_LABEL_MAX = 200;
+
 /**
  * Splits a kNN head file so that its first part fits in `maxBytes`. The first part keeps one
  * reference of every class first (so the version's labels are all there from the start), then
@@ -44,7 +47,10 @@ export function splitKnnHead(input: string | HeadFile, maxBytes: number): KnnPar
       firsts.push(r);
     }
   }
-  const order = [...firsts, ...others];
+  // Online examples take labels of at most ONLINE_LABEL_MAX characters (the worker's limit);
+  // rows with longer labels must all be in the first part, so they go right after the firsts.
+  const long = others.filter((r) => head.labels[referenceLabels[r]].length > ONLINE_LABEL_MAX);
+  const order = [...firsts, ...long, ...others.filter((r) => head.labels[referenceLabels[r]].length <= ONLINE_LABEL_MAX)];
   const fileWith = (count: number): string => {
     const rows = order.slice(0, count);
     const refs = new Float32Array(count * d);
@@ -74,6 +80,11 @@ export function splitKnnHead(input: string | HeadFile, maxBytes: number): KnnPar
   while (utf8Bytes(base) > maxBytes) {
     count = Math.max(firsts.length, Math.floor(count * 0.95));
     base = fileWith(count);
+  }
+  if (count < firsts.length + long.length) {
+    throw new InvalidInputError(
+      `${long.length} references have labels over ${ONLINE_LABEL_MAX} characters, which online examples refuse, and they do not all fit in one ${maxBytes}-byte request; shorten the labels or raise MAX_BODY_BYTES.`,
+    );
   }
   const restRows = order.slice(count);
   return {

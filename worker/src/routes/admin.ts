@@ -29,7 +29,7 @@ async function tenantStore(c: Context<AppEnv>): Promise<{ store: Store; tenantId
 }
 
 admin.post('/tenants/:id/keys', async (c) => {
-  const { scope } = validated(CreateKeyRequest, await readJsonObject(c));
+  const scope = validated(CreateKeyRequest, await readJsonObject(c)).scope ?? 'read';
   const { store, tenantId } = await tenantStore(c);
   // The key itself is returned once and never stored.
   return c.json((await issueKey(store, tenantId, scope)) satisfies Body<'/v1/admin/tenants/{id}/keys', 'post', 201>, 201);

@@ -114,6 +114,11 @@ export interface ResamplePlan {
 export function planResample(img: DecodedImage, spec: ImageSpec): ResamplePlan {
   const channels = channelsOf(img) as 1 | 3 | 4;
   if (img.width < 1 || img.height < 1) throw new InvalidInputError('Image has zero width or height.');
+  if (img.data.length !== img.width * img.height * channels) {
+    throw new InvalidInputError(
+      `Image of ${img.width}x${img.height} with ${channels} channels needs ${img.width * img.height * channels} bytes; it has ${img.data.length}. Pass the decoded pixels whole.`,
+    );
+  }
   let scaledW = spec.width;
   let scaledH = spec.height;
   if (spec.resizeShorterTo) {

@@ -81,7 +81,7 @@ export class ImageTensorArena {
     // Photos of one size share a plan (a batch of CIFAR-10 photos has one).
     const bySize = new Map<string, ResamplePlan>();
     const plans = images.map((img) => {
-      const key = `${img.width}x${img.height}x${img.data.length}`;
+      const key = `${img.width}x${img.height}x${img.data.length}x${img.channels ?? ''}`;
       let plan = bySize.get(key);
       if (!plan) bySize.set(key, (plan = planResample(img, spec)));
       return plan;
@@ -96,7 +96,11 @@ export class ImageTensorArena {
     const tapsAt = srcAt + align16(Math.max(0, ...images.map((img, i) => (copied(img, plans[i]) ? img.data.length : 0))) + 16);
     const needed = tapsAt + Math.max(...plans.map((plan) => tapsBytes(plan.tapsX) + tapsBytes(plan.tapsY)));
     const memory = this.kernels.memory;
-    if (memory.buffer.byteLength < needed) memory.grow(Math.ceil((needed - memory.buffer.byteLength) / PAGE));
+    try {
+      if (memory.buffer.byteLength < needed) memory.grow(Math.ceil((needed - memory.buffer.byteLength) / PAGE));
+    } catch {
+      return undefined; // no room to grow: the caller's JS path needs less
+    }
     // Views are made after growing: growth detaches earlier ones.
     const buffer = memory.buffer;
     const data = new Float32Array(buffer, tensorAt, images.length * per);
@@ -132,11 +136,14 @@ export class ImageTensorArena {
       );
     });
     this.busy = true;
+    let held = true;
     return {
       data,
       dims: [images.length, 3, spec.height, spec.width],
+      // Only this lease's first release frees the arena (a second one must not free a newer lease).
       release: () => {
-        this.busy = false;
+        if (held) this.busy = false;
+        held = false;
       },
     };
   }
