@@ -63,6 +63,7 @@
     (param $start i32) (param $count i32) (param $index i32) (param $weight i32) (param $out i32)
     (local $ch i32) (local $in i32) (local $y i32) (local $t i32) (local $tEnd i32)
     (local $rowBytes i32) (local $vecBytes i32) (local $xb i32) (local $acc v128) (local $sum f32)
+    (local $ra i32) (local $rb i32) (local $wa f32) (local $wb f32) (local $va v128) (local $vb v128)
     (local.set $rowBytes (i32.shl (local.get $width) (i32.const 2)))
     (local.set $vecBytes (i32.shl (i32.and (local.get $width) (i32.const -4)) (i32.const 2)))
     (local.set $ch (i32.const 0))
@@ -78,6 +79,39 @@
             (local.set $tEnd (i32.add
               (i32.load (i32.add (local.get $start) (i32.shl (local.get $y) (i32.const 2))))
               (i32.load (i32.add (local.get $count) (i32.shl (local.get $y) (i32.const 2))))))
+            ;; Two taps (bilinear, the common case): rows and weights hoisted out of the column loop.
+            ;; a·wa + b·wb equals the general loop's (0 + a·wa) + b·wb: a·wa is never -0 here.
+            (if (i32.eq (i32.load (i32.add (local.get $count) (i32.shl (local.get $y) (i32.const 2)))) (i32.const 2))
+              (then
+                (local.set $t (i32.load (i32.add (local.get $start) (i32.shl (local.get $y) (i32.const 2)))))
+                (local.set $ra (i32.add (local.get $in)
+                  (i32.mul (i32.load (i32.add (local.get $index) (i32.shl (local.get $t) (i32.const 2)))) (local.get $rowBytes))))
+                (local.set $rb (i32.add (local.get $in)
+                  (i32.mul (i32.load (i32.add (local.get $index) (i32.shl (i32.add (local.get $t) (i32.const 1)) (i32.const 2)))) (local.get $rowBytes))))
+                (local.set $wa (f32.load (i32.add (local.get $weight) (i32.shl (local.get $t) (i32.const 2)))))
+                (local.set $wb (f32.load (i32.add (local.get $weight) (i32.shl (i32.add (local.get $t) (i32.const 1)) (i32.const 2)))))
+                (local.set $va (f32x4.splat (local.get $wa)))
+                (local.set $vb (f32x4.splat (local.get $wb)))
+                (local.set $xb (i32.const 0))
+                (block $pairVecsDone
+                  (loop $eachPairVec
+                    (br_if $pairVecsDone (i32.ge_u (local.get $xb) (local.get $vecBytes)))
+                    (v128.store (i32.add (local.get $out) (local.get $xb))
+                      (f32x4.add (f32x4.mul (v128.load (i32.add (local.get $ra) (local.get $xb))) (local.get $va))
+                                 (f32x4.mul (v128.load (i32.add (local.get $rb) (local.get $xb))) (local.get $vb))))
+                    (local.set $xb (i32.add (local.get $xb) (i32.const 16)))
+                    (br $eachPairVec)))
+                (block $pairColsDone
+                  (loop $eachPairCol
+                    (br_if $pairColsDone (i32.ge_u (local.get $xb) (local.get $rowBytes)))
+                    (f32.store (i32.add (local.get $out) (local.get $xb))
+                      (f32.add (f32.mul (f32.load (i32.add (local.get $ra) (local.get $xb))) (local.get $wa))
+                               (f32.mul (f32.load (i32.add (local.get $rb) (local.get $xb))) (local.get $wb))))
+                    (local.set $xb (i32.add (local.get $xb) (i32.const 4)))
+                    (br $eachPairCol)))
+                (local.set $out (i32.add (local.get $out) (local.get $rowBytes)))
+                (local.set $y (i32.add (local.get $y) (i32.const 1)))
+                (br $eachRow)))
             (local.set $xb (i32.const 0))
             (block $vecsDone
               (loop $eachVec
