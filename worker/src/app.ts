@@ -6,7 +6,7 @@ import { corsByDeployment } from './cors.js';
 import { errorBody, handleError } from './errors.js';
 import { SERVICE_VERSION, type AppEnv } from './env.js';
 import { limitsOf } from './limits.js';
-import { openapi } from './openapi.js';
+import { openapiDocument } from './openapi.js';
 import { admin } from './routes/admin.js';
 import { adminBackbones, backbones } from './routes/backbones.js';
 import { heads } from './routes/heads.js';
@@ -20,7 +20,7 @@ export function createApp(): Hono<AppEnv> {
     const { maxBodyBytes, maxBatch } = limitsOf(c.env);
     return c.json({ service: 'edgehead', version: SERVICE_VERSION, headFormatVersion: HEAD_FORMAT_VERSION, limits: { maxBodyBytes, maxBatch } } satisfies Body<'/v1/version', 'get', 200>);
   });
-  app.get('/v1/openapi.json', (c) => c.json(openapi));
+  app.get('/v1/openapi.json', (c) => c.json(openapiDocument()));
   // Before /v1/admin's catch-all middleware: both require the admin token.
   app.route('/v1/admin/backbones', adminBackbones);
   app.route('/v1/admin', admin);

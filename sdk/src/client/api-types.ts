@@ -1819,9 +1819,12 @@ export interface paths {
                     };
                     "multipart/form-data": {
                         image?: string[];
+                        /** @description Texts, for a head on a text backbone this deployment runs */
                         inputs?: string[];
+                        /** @description the embedding backbone's fingerprint; a mismatch is 409 */
                         fingerprint?: string;
                         topK?: number;
+                        /** @description reject below this (the head's own gate by default) */
                         threshold?: number;
                         rejectUnknown?: boolean;
                     };
@@ -2102,7 +2105,9 @@ export interface paths {
                     };
                     "multipart/form-data": {
                         image?: string[];
+                        /** @description Texts, for a head on a text backbone this deployment runs */
                         inputs?: string[];
+                        /** @description one label per example */
                         labels?: string[];
                     };
                 };

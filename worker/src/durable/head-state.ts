@@ -74,8 +74,6 @@ interface StoredExample {
   sum: string;
 }
 
-export { MAX_LABEL_LENGTH };
-
 /** RPC results: errors the API reports travel as data with their status and code (thrown errors lose their type across RPC). */
 export type Outcome<T> = { ok: true; value: T } | ({ ok: false } & ErrorData);
 
