@@ -33,13 +33,19 @@ function clusters(n: number, dim: number, classes: number, seed: number): { x: F
   return { x, y };
 }
 
+/** The head file, checked to be over the deployment's limit (else the test would prove nothing). */
+function overLimit(head: KnnHead | LinearHead): string {
+  const text = headToJson(head, { backbone });
+  expect(new TextEncoder().encode(text).byteLength).toBeGreaterThan(LIMIT);
+  return text;
+}
+
 describe('kNN head files over the request limit', () => {
   it('are uploaded in parts, the alias moved last, and classify as the whole file does', async () => {
     const t = await tenant();
     const train = clusters(4000, 64, 6, 1);
     const head = KnnHead.fit(train.x, train.y, { k: 5 });
-    const text = headToJson(head, { backbone });
-    expect(new TextEncoder().encode(text).byteLength).toBeGreaterThan(LIMIT);
+    const text = overLimit(head);
     // Refused whole, as the deployment's limit says.
     const whole = await app.request('https://edge.test/v1/heads/direct/versions', { method: 'POST', body: text, headers: { authorization: `Bearer ${t.write}` } }, vars);
     expect(whole.status).toBe(413);
@@ -64,9 +70,7 @@ describe('kNN head files over the request limit', () => {
     // 300 classes × 96-d: ≈ 310 KB, sent whole first (under the client's pre-check), refused
     // with 413, and then found to be a kind that cannot go in parts.
     const train = clusters(600, 96, 300, 3);
-    const linear = LinearHead.fit(train.x, train.y, { C: 1 });
-    const text = headToJson(linear, { backbone });
-    expect(new TextEncoder().encode(text).byteLength).toBeGreaterThan(LIMIT);
+    const text = overLimit(LinearHead.fit(train.x, train.y, { C: 1 }));
     const refused = await client(t.write).upload('big-linear', text).catch((e: unknown) => e);
     expect(refused).toBeInstanceOf(Error);
     expect((refused as Error).message).toMatch(/only kNN heads can be sent in parts/);

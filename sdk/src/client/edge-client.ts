@@ -167,10 +167,16 @@ export class EdgeClient {
   async upload(name: string, head: HeadFile | string, options: { alias?: string } = {}): Promise<HeadVersionInfo> {
     const text = typeof head === 'string' ? head : JSON.stringify(head);
     const path = `/v1/heads/${encodeURIComponent(name)}/versions`;
-    // Characters bound bytes from below: only a file this large can be over a limit.
-    if (text.length > PART_CHECK_CHARS) {
+    /** In parts when the deployment reports a limit the file is over; undefined: send it whole. */
+    const inParts = async () => {
       const limits = await this.limits();
       if (limits && new TextEncoder().encode(text).byteLength > limits.maxBodyBytes) return this.uploadInParts(name, path, text, limits, options.alias);
+      return undefined;
+    };
+    // Characters bound bytes from below: only a file this large can be over the default limit.
+    if (text.length > PART_CHECK_CHARS) {
+      const sent = await inParts();
+      if (sent) return sent;
     }
     const q = options.alias ? `?alias=${encodeURIComponent(options.alias)}` : '';
     try {
@@ -178,9 +184,9 @@ export class EdgeClient {
     } catch (e) {
       // A deployment with a lower limit than the pre-check assumes: refused before storing anything.
       if (!(e instanceof EdgeApiError && e.code === 'BODY_TOO_LARGE')) throw e;
-      const limits = await this.limits();
-      if (!limits || new TextEncoder().encode(text).byteLength <= limits.maxBodyBytes) throw e;
-      return this.uploadInParts(name, path, text, limits, options.alias);
+      const sent = await inParts();
+      if (sent) return sent;
+      throw e;
     }
   }
 

@@ -66,15 +66,15 @@ export function splitKnnHead(input: string | HeadFile, maxBytes: number): KnnPar
     };
     return JSON.stringify({ ...content, checksum: contentChecksum(content) });
   };
-  // Bytes per reference from the file with one class's worth and with all of them, then the
-  // largest count that fits, checked (labels and notes make the estimate inexact).
+  // Each reference adds its float32 row, its label index and its id, as base64 (4/3 bytes a
+  // byte): the largest count that fits, then checked (base64 padding makes it inexact).
   const small = utf8Bytes(fileWith(firsts.length));
   if (small > maxBytes) {
     throw new InvalidInputError(
       `Even one reference per class makes a ${small}-byte head file, over the deployment's ${maxBytes}-byte request limit; raise MAX_BODY_BYTES on the worker.`,
     );
   }
-  const perRow = (utf8Bytes(fileWith(n)) - small) / Math.max(1, n - firsts.length);
+  const perRow = ((4 * d + 8) * 4) / 3;
   let count = Math.min(n, firsts.length + Math.floor((maxBytes - small) / perRow));
   let base = fileWith(count);
   while (utf8Bytes(base) > maxBytes) {

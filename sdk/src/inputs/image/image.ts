@@ -284,11 +284,28 @@ export function decodeSizeFor(spec: ImageSpec): number {
   return spec.resizeShorterTo ?? Math.max(spec.width, spec.height);
 }
 
+/** Resample plans for a batch: photos of one size share one (a batch of CIFAR-10 photos has one). */
+export function plansFor(images: readonly DecodedImage[], spec: ImageSpec): ResamplePlan[] {
+  const bySize = new Map<string, ResamplePlan>();
+  return images.map((img) => {
+    const key = `${img.width}x${img.height}x${img.data.length}x${img.channels ?? ''}`;
+    let plan = bySize.get(key);
+    if (!plan) bySize.set(key, (plan = planResample(img, spec)));
+    return plan;
+  });
+}
+
 /** The `[N, 3, H, W]` or `[N, H, W, 3]` batch tensor for a list of images. */
 export function imagesToTensor(images: DecodedImage[], spec: ImageSpec): { data: Float32Array; dims: number[] } {
   const per = 3 * spec.width * spec.height;
   const data = new Float32Array(images.length * per);
-  images.forEach((img, i) => preprocessImage(img, spec, data, i * per));
+  const plans = plansFor(images, spec);
+  // One row scratch for the batch, as large as the largest image needs.
+  const rowBuf = new Float32Array(Math.max(0, ...plans.map((plan) => rowScratchFloats(plan, spec))));
+  images.forEach((img, i) => {
+    horizontalPass(img, plans[i], spec, rowBuf);
+    verticalPass(plans[i], spec, rowBuf, data, i * per);
+  });
   const dims = spec.layout === 'NCHW' ? [images.length, 3, spec.height, spec.width] : [images.length, spec.height, spec.width, 3];
   return { data, dims };
 }

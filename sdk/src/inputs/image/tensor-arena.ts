@@ -16,7 +16,7 @@ import {
   channelAffine,
   horizontalPass,
   planeOffsets,
-  planResample,
+  plansFor,
   rowScratchFloats,
   type DecodedImage,
   type ImageSpec,
@@ -78,14 +78,7 @@ export class ImageTensorArena {
    */
   tensorFor(images: readonly DecodedImage[], spec: ImageSpec): ArenaTensor | undefined {
     if (this.busy || spec.layout !== 'NCHW' || images.length === 0) return undefined;
-    // Photos of one size share a plan (a batch of CIFAR-10 photos has one).
-    const bySize = new Map<string, ResamplePlan>();
-    const plans = images.map((img) => {
-      const key = `${img.width}x${img.height}x${img.data.length}x${img.channels ?? ''}`;
-      let plan = bySize.get(key);
-      if (!plan) bySize.set(key, (plan = planResample(img, spec)));
-      return plan;
-    });
+    const plans = plansFor(images, spec);
     const per = 3 * spec.width * spec.height;
     // Layout: row scratch | tensor | one source image (+16 bytes: the horizontal kernel reads a
     // byte past the last pixel) | its taps. Regions are 16-byte aligned for the vector loads.
@@ -104,6 +97,7 @@ export class ImageTensorArena {
     // Views are made after growing: growth detaches earlier ones.
     const buffer = memory.buffer;
     const data = new Float32Array(buffer, tensorAt, images.length * per);
+    const { mul, add } = channelAffine(spec);
     let placed: ResamplePlan | undefined;
     let tapsX = 0;
     let tapsY = 0;
@@ -117,7 +111,6 @@ export class ImageTensorArena {
       const [pR, pG, pB] = planeOffsets(plan, spec).map((floats) => scratchAt + 4 * floats);
       if (copied(img, plan)) {
         new Uint8Array(buffer, srcAt, img.data.length).set(img.data);
-        const { mul, add } = channelAffine(spec);
         const [start, count, index, weight] = tapArrays(plan.tapsX, tapsX);
         this.kernels.horizontal(
           srcAt, img.width * 3, plan.firstRow, plan.rows, spec.width,
