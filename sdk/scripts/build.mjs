@@ -4,7 +4,7 @@ import { execFileSync } from 'node:child_process';
 import { cpSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const sdk = join(dirname(fileURLToPath(import.meta.url)), '..');
 const repo = join(sdk, '..');
@@ -26,3 +26,8 @@ for (const name of readdirSync(join(repo, 'models', 'manifests')).filter((n) => 
 cpSync(join(repo, 'models', 'examples'), join(dist, 'examples'), { recursive: true });
 // npm puts LICENSE from the package folder into the tarball; the repository's is the source.
 writeFileSync(join(sdk, 'LICENSE'), readFileSync(join(repo, 'LICENSE')));
+// The WebAssembly kernels as .wasm files too, for Workers: they may only instantiate modules
+// their bundler compiled (`import similarityWasm from 'edgehead/wasm/similarity.wasm'`).
+mkdirSync(join(dist, 'wasm'));
+const { SIMILARITY_WASM } = await import(pathToFileURL(join(dist, 'heads', 'similarity-wasm.js')).href);
+writeFileSync(join(dist, 'wasm', 'similarity.wasm'), SIMILARITY_WASM);

@@ -52,6 +52,11 @@ export class ByteLruCache<V> {
     return this.entries.keys();
   }
 
+  /** The values held, without touching their recency. */
+  *values(): IterableIterator<V> {
+    for (const e of this.entries.values()) yield e.value;
+  }
+
   get stats(): { entries: number; bytes: number; budget: number } {
     return { entries: this.entries.size, bytes: this.total, budget: this.budget };
   }

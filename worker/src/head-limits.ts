@@ -7,8 +7,11 @@ import { approxBytes } from './cache.js';
 import { ApiError } from './errors.js';
 import type { HeadLimits } from './limits.js';
 
-/** Memory per kNN example: its float32 row, plus its norm (8), label index (4) and id (8). */
-export const exampleBytes = (dim: number) => 4 * dim + 20;
+/**
+ * Memory per kNN example: its float32 row, plus its norm (8), label index (4), id (8) and four
+ * float32 scores of the search kernel's scratch (16).
+ */
+export const exampleBytes = (dim: number) => 4 * dim + 36;
 
 /** A version's estimated working set: kNN by its examples (capacity growth aside), others as parsed. */
 export function workingSetBytes(head: AnyHead): number {
@@ -17,8 +20,8 @@ export function workingSetBytes(head: AnyHead): number {
 }
 
 /**
- * The most references a kNN head file may declare whatever the settings: building a head spreads
- * its ids into one call, which overflows the stack at about 130,000.
+ * The most references a kNN head file may declare whatever the settings (a ceiling under any
+ * MAX_HEAD_EXAMPLES: 100,000 references are already 100 MB at 256-d).
  */
 export const MAX_FILE_REFERENCES = 100_000;
 

@@ -9,6 +9,7 @@
  * Back-pressure instead of resets: an isolate with too many kNN requests in flight answers 503
  * OVERLOADED with Retry-After, and so does the object for a request that queued too long.
  */
+import './kernels.js';
 import { KnnHead, parseHead, type Prediction } from 'edgehead/heads';
 import { ByteLruCache } from './cache.js';
 import type { BlobRef, Change, OnlineExample, Outcome } from './durable/head-state.js';
@@ -43,8 +44,13 @@ let queuedWork = 0;
  */
 export const MULTIPLY_ADDS_PER_MS = 1.2e6;
 
-/** What this isolate holds (for tests and diagnostics). */
-export const snapshotStats = () => ({ ...snapshots.stats, inFlight, queuedWork });
+/** What this isolate holds (for tests and diagnostics); `inWebAssembly`: snapshots searched by the SIMD kernel. */
+export const snapshotStats = () => ({
+  ...snapshots.stats,
+  inFlight,
+  queuedWork,
+  inWebAssembly: [...snapshots.values()].filter((s) => s.head.searchesInWebAssembly).length,
+});
 
 function unwrap<T>(o: Outcome<T>): T {
   if (o.ok) return o.value;

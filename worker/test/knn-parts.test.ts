@@ -10,6 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { EdgeApiError, EdgeClient } from 'edgehead';
 import { KnnHead, LinearHead, headToJson } from 'edgehead/heads';
 import { createApp } from '../src/app.js';
+import { snapshotStats } from '../src/snapshots.js';
 import { FINGERPRINT, tenant } from './helpers.js';
 
 const LIMIT = 256 * 1024;
@@ -56,8 +57,12 @@ describe('kNN head files over the request limit', () => {
     expect(details.aliases.map((a) => [a.alias, a.version])).toEqual([['prod', 1]]);
 
     const queries = clusters(60, 64, 6, 2).x;
+    const searching = snapshotStats().inWebAssembly;
     const remote = (await client(t.read).classify('big-knn@prod', queries)).predictions;
+    // The isolate's snapshot (256,000 floats) is searched by the SIMD kernel given in kernels.ts.
+    expect(snapshotStats().inWebAssembly).toBe(searching + 1);
     const local = head.predict(queries);
+    expect(head.searchesInWebAssembly).toBe(true);
     expect(remote.map((p) => p.label)).toEqual(local.map((p) => p.label));
     remote.forEach((p, i) => {
       expect(p.probability).toBeCloseTo(local[i].probability, 6);

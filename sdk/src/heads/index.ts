@@ -1,11 +1,13 @@
 /**
  * The heads alone — fitting, predicting, metrics and the portable file format — with no model
- * runtime and no wasm: what a Cloudflare Worker imports (`edgehead/heads`).
+ * runtime: what a Cloudflare Worker imports (`edgehead/heads`). kNN search uses a small SIMD
+ * kernel where WebAssembly may be compiled, and one given by `useSimilarityKernel` in Workers.
  * @module
  */
 export * from './head.js';
 export { LinearHead, type LinearOptions, type ObjectiveFactory } from './linear.js';
 export { KnnHead, type KnnOptions, type KnnMetric, type Neighbour, type NeighbourSearch } from './knn.js';
+export { useSimilarityKernel } from './similarity.js';
 export { CentroidHead, DEFAULT_PRIOR_WEIGHT, type CentroidOptions, type LabelPrior } from './centroid.js';
 export { fitHead, fitSpec, crossValidate, describeSpec, type FitOptions, type FitReport, type HeadSpec, type AnyHead } from './fit.js';
 export { detectShift, detectShiftByClass, type ClassShift, type ShiftOptions, type ShiftResult } from './shift.js';

@@ -1,7 +1,9 @@
 /**
- * k-nearest-neighbour head with exact search by blocked matrix products: queries × references
- * in tiles, keeping a running top-k per query, so 100k × 1,000-d references never need an
- * n×m distance matrix in memory. Examples can be added and removed without refitting.
+ * k-nearest-neighbour head with exact search: the scores of four queries at a time with every
+ * stored reference (similarity.ts: SIMD kernels over references kept in WebAssembly memory, or
+ * the same arithmetic in JavaScript), keeping a running top-k per query, so 100k × 1,000-d
+ * references never need an n×m distance matrix in memory. Examples can be added and removed
+ * without refitting.
  * Predictions match scikit-learn's KNeighborsClassifier(algorithm='brute').
  * @module
  */
@@ -18,7 +20,8 @@ import {
   type PredictOptions,
   type Prediction,
 } from './head.js';
-import { multiplyABt, normalizeRows, rowSquaredNorms, toMatrix, type EmbeddingsInput, type Matrix } from './matrix.js';
+import { normalizeRows, rowSquaredNorms, toMatrix, type EmbeddingsInput, type Matrix } from './matrix.js';
+import { ReferenceRows } from './similarity.js';
 
 export type KnnMetric = 'cosine' | 'euclidean' | 'dot';
 
@@ -54,10 +57,8 @@ export interface NeighbourSearch {
   search(queries: Matrix, references: Matrix, referenceBias: Float32Array, k: number): Promise<{ rows: Int32Array; scores: Float32Array; k: number }>;
 }
 
-const QUERY_BLOCK = 64;
 /** Rows used to calibrate the open-set threshold (all rows below this). */
 const CALIBRATION_ROWS = 256;
-const REFERENCE_BLOCK = 2048;
 
 export class KnnHead implements Head {
   readonly kind = 'knn' as const;
@@ -68,7 +69,7 @@ export class KnnHead implements Head {
   openSet?: OpenSetGate;
   private _labels: string[];
   /** Stored references (L2-normalised for cosine), label index and id per row. */
-  private refs: Float32Array;
+  private rows: ReferenceRows;
   private refNorms: Float64Array;
   private refLabels: Int32Array;
   private refIds: Float64Array;
@@ -87,10 +88,14 @@ export class KnnHead implements Head {
     this.weights = state.weights;
     this.openSet = state.openSet;
     this.count = state.referenceLabels.length;
-    this.refs = state.references;
+    this.rows = ReferenceRows.allocate(this.count, this.dim);
+    this.rows.data.set(state.references.subarray(0, this.count * this.dim));
     this.refLabels = state.referenceLabels;
     this.refIds = state.ids ?? Float64Array.from({ length: this.count }, (_, i) => i);
-    this.nextId = this.count ? Math.max(...this.refIds) + 1 : 0;
+    // A loop, not Math.max(...ids): spreading 130,000 arguments overflows the stack.
+    let maxId = -1;
+    for (let r = 0; r < this.count; r++) maxId = Math.max(maxId, this.refIds[r]);
+    this.nextId = maxId + 1;
     this.refNorms = rowSquaredNorms({ rows: this.count, cols: this.dim, data: this.refs.subarray(0, this.count * this.dim) });
   }
 
@@ -105,7 +110,7 @@ export class KnnHead implements Head {
       k: options.k ?? 5,
       metric,
       weights: options.weights ?? 'uniform',
-      references: Float32Array.from(stored.data),
+      references: stored.data,
       referenceLabels: labelIndices(labels, classes),
     });
     if (options.calibrateOpenSet !== false) head.openSet = head.calibrate(options.openSetQuantile ?? 0.95);
@@ -114,6 +119,15 @@ export class KnnHead implements Head {
 
   get labels(): readonly string[] {
     return this._labels;
+  }
+
+  private get refs(): Float32Array {
+    return this.rows.data;
+  }
+
+  /** True when the references live in WebAssembly memory and SIMD kernels search them. */
+  get searchesInWebAssembly(): boolean {
+    return this.rows.inWebAssembly;
   }
 
   get size(): number {
@@ -191,14 +205,16 @@ export class KnnHead implements Head {
   }
 
   private reserve(rows: number): void {
-    if (rows * this.dim <= this.refs.length) return;
+    if (rows <= this.rows.capacity) return;
     const capacity = Math.max(rows, Math.ceil(this.count * 1.5));
-    const grow = <T extends Float32Array | Float64Array | Int32Array>(a: T, size: number, Ctor: new (n: number) => T): T => {
+    const grow = <T extends Float64Array | Int32Array>(a: T, size: number, Ctor: new (n: number) => T): T => {
       const b = new Ctor(size);
       b.set(a.subarray(0, Math.min(a.length, size)) as never);
       return b;
     };
-    this.refs = grow(this.refs, capacity * this.dim, Float32Array);
+    const larger = ReferenceRows.allocate(capacity, this.dim);
+    larger.data.set(this.refs.subarray(0, this.count * this.dim));
+    this.rows = larger;
     this.refLabels = grow(this.refLabels, capacity, Int32Array);
     this.refNorms = grow(this.refNorms, capacity, Float64Array);
     this.refIds = grow(this.refIds, capacity, Float64Array);
@@ -222,34 +238,28 @@ export class KnnHead implements Head {
     const kk = Math.min(k, this.count - (exclude ? 1 : 0));
     const bestDist = new Float64Array(queries.rows * kk).fill(Infinity);
     const bestRow = new Int32Array(queries.rows * kk).fill(-1);
-    const sims = new Float32Array(QUERY_BLOCK * REFERENCE_BLOCK);
-    for (let q0 = 0; q0 < queries.rows; q0 += QUERY_BLOCK) {
-      const qRows = Math.min(QUERY_BLOCK, queries.rows - q0);
-      const qBlock: Matrix = { rows: qRows, cols: this.dim, data: queries.data.subarray(q0 * this.dim, (q0 + qRows) * this.dim) };
-      for (let r0 = 0; r0 < this.count; r0 += REFERENCE_BLOCK) {
-        const rRows = Math.min(REFERENCE_BLOCK, this.count - r0);
-        const rBlock: Matrix = { rows: rRows, cols: this.dim, data: this.refs.subarray(r0 * this.dim, (r0 + rRows) * this.dim) };
-        multiplyABt(qBlock, rBlock, sims);
-        for (let i = 0; i < qRows; i++) {
-          const qi = q0 + i;
-          const base = qi * kk;
-          for (let j = 0; j < rRows; j++) {
-            const r = r0 + j;
-            if (exclude && exclude[qi] === r) continue;
-            const s = sims[i * rRows + j];
-            const dist =
-              this.metric === 'cosine' ? 1 - s : this.metric === 'dot' ? -s : Math.sqrt(Math.max(0, qNorms[qi] - 2 * s + this.refNorms[r]));
-            if (dist >= bestDist[base + kk - 1]) continue;
-            // Insertion into the sorted top-k; equal distances keep the earlier reference first.
-            let p = kk - 1;
-            while (p > 0 && bestDist[base + p - 1] > dist) {
-              bestDist[base + p] = bestDist[base + p - 1];
-              bestRow[base + p] = bestRow[base + p - 1];
-              p--;
-            }
-            bestDist[base + p] = dist;
-            bestRow[base + p] = r;
+    for (let q0 = 0; q0 < queries.rows; q0 += 4) {
+      const n = Math.min(4, queries.rows - q0);
+      const sims = this.rows.scores(queries.data, q0, n, this.count);
+      const stride = n === 1 ? 1 : 4;
+      for (let i = 0; i < n; i++) {
+        const qi = q0 + i;
+        const base = qi * kk;
+        for (let r = 0; r < this.count; r++) {
+          if (exclude && exclude[qi] === r) continue;
+          const s = sims[r * stride + i];
+          const dist =
+            this.metric === 'cosine' ? 1 - s : this.metric === 'dot' ? -s : Math.sqrt(Math.max(0, qNorms[qi] - 2 * s + this.refNorms[r]));
+          if (dist >= bestDist[base + kk - 1]) continue;
+          // Insertion into the sorted top-k; equal distances keep the earlier reference first.
+          let p = kk - 1;
+          while (p > 0 && bestDist[base + p - 1] > dist) {
+            bestDist[base + p] = bestDist[base + p - 1];
+            bestRow[base + p] = bestRow[base + p - 1];
+            p--;
           }
+          bestDist[base + p] = dist;
+          bestRow[base + p] = r;
         }
       }
     }

@@ -9,6 +9,7 @@
  * STORAGE_CORRUPT, so bad state can never make the version fail on every request.
  */
 import { DurableObject } from 'cloudflare:workers';
+import '../kernels.js';
 import { CentroidHead, InvalidInputError, KnnHead, parseHead, type Prediction } from 'edgehead/heads';
 import { headLimitsOf, type HeadLimits, type LimitSettings } from '../limits.js';
 import { ApiError, errorData, type ErrorData } from '../errors.js';

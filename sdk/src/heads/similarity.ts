@@ -1,0 +1,160 @@
+/**
+ * Dot products of queries with a kNN head's stored references, the whole cost of an exact
+ * search. Large reference sets live in WebAssembly memory and are scanned by the SIMD kernels
+ * of similarity.wat, about 7× the plain-JS kernel (measured in `npm run bench:heads`); the
+ * rows are stored there and nowhere else, so a 51 MB head is not held twice.
+ *
+ * `laneDots` repeats the kernels' float32 arithmetic in JavaScript bit for bit, so a head
+ * gives the same distances whether WebAssembly runs (Node, browsers, a Worker given the
+ * compiled kernel) or not (a page whose CSP forbids it, small heads below WASM_MIN_FLOATS).
+ * @module
+ */
+import { SIMILARITY_WASM } from './similarity-wasm.js';
+
+interface SimilarityKernels {
+  dots4(queries: number, refs: number, count: number, dim: number, out: number): void;
+  dots1(queries: number, refs: number, count: number, dim: number, out: number): void;
+}
+
+/** Below this many stored floats (256 KiB) a plain array is kept: its scan is short anyway. */
+export const WASM_MIN_FLOATS = 1 << 16;
+const PAGE_BYTES = 65536;
+/** WebAssembly memory is indexed by 32-bit offsets; larger heads stay in JavaScript arrays. */
+const MAX_WASM_BYTES = 2 ** 32 - PAGE_BYTES;
+
+let module: WebAssembly.Module | null | undefined;
+
+/**
+ * Gives the kernel compiled at deploy time, for runtimes that forbid compiling WebAssembly
+ * from bytes (Cloudflare Workers). In a Worker:
+ *
+ * ```ts
+ * import similarityWasm from 'edgehead/wasm/similarity.wasm';
+ * import { useSimilarityKernel } from 'edgehead/heads';
+ * useSimilarityKernel(similarityWasm);
+ * ```
+ * Without it, kNN heads search in plain JavaScript there, with the same results.
+ */
+export function useSimilarityKernel(compiled: WebAssembly.Module): void {
+  module = compiled;
+}
+
+function kernelModule(): WebAssembly.Module | null {
+  if (module === undefined) {
+    try {
+      module = typeof WebAssembly !== 'undefined' && WebAssembly.validate(SIMILARITY_WASM) ? new WebAssembly.Module(SIMILARITY_WASM) : null;
+    } catch {
+      module = null; // run-time compilation refused by the embedder
+    }
+  }
+  return module;
+}
+
+/**
+ * Room for `capacity` reference rows of `dim` floats: in WebAssembly memory beside the scratch
+ * the kernels need, or a plain array where the kernel is unavailable, dim is not a multiple
+ * of 8, or the rows are few (or too many for 32-bit memory).
+ */
+export class ReferenceRows {
+  /** The rows, row-major (capacity × dim). */
+  readonly data: Float32Array;
+
+  private constructor(
+    readonly capacity: number,
+    readonly dim: number,
+    data: Float32Array,
+    private readonly wasm?: { kernels: SimilarityKernels; memory: WebAssembly.Memory; queriesAt: number; scoresAt: number; refsAt: number },
+  ) {
+    this.data = data;
+  }
+
+  static allocate(capacity: number, dim: number): ReferenceRows {
+    const floats = capacity * dim;
+    const compiled = floats >= WASM_MIN_FLOATS && dim % 8 === 0 ? kernelModule() : null;
+    // Layout: four query rows | four scores per reference | the references.
+    const queriesAt = 0;
+    const scoresAt = queriesAt + 16 * dim;
+    const refsAt = scoresAt + 16 * capacity;
+    const bytes = refsAt + 4 * floats;
+    if (compiled && bytes <= MAX_WASM_BYTES) {
+      try {
+        const memory = new WebAssembly.Memory({ initial: Math.ceil(bytes / PAGE_BYTES) });
+        const instance = new WebAssembly.Instance(compiled, { env: { memory } });
+        const kernels = instance.exports as unknown as SimilarityKernels;
+        return new ReferenceRows(capacity, dim, new Float32Array(memory.buffer, refsAt, floats), { kernels, memory, queriesAt, scoresAt, refsAt });
+      } catch {
+        // Memory refused (a browser tab near its limit): the plain array below.
+      }
+    }
+    return new ReferenceRows(capacity, dim, new Float32Array(floats));
+  }
+
+  /** True when the WebAssembly kernels scan these rows. */
+  get inWebAssembly(): boolean {
+    return this.wasm !== undefined;
+  }
+
+  /**
+   * Scores of up to four queries (rows q0 .. q0+n-1 of `queries`) with the first `count`
+   * references: score of query i with reference r at [4r + i] (n > 1) or [r] (n = 1).
+   * The returned array is scratch, overwritten by the next call.
+   */
+  scores(queries: Float32Array, q0: number, n: number, count: number): Float32Array {
+    const d = this.dim;
+    if (!this.wasm) return laneDots(queries, q0, n, this.data, count, d);
+    const { kernels, memory, queriesAt, scoresAt, refsAt } = this.wasm;
+    const block = new Float32Array(memory.buffer, queriesAt, 4 * d);
+    block.set(queries.subarray(q0 * d, (q0 + n) * d));
+    if (n === 1) {
+      kernels.dots1(queriesAt, refsAt, count, d, scoresAt);
+      return new Float32Array(memory.buffer, scoresAt, count);
+    }
+    block.fill(0, n * d); // rows past n are scored and ignored
+    kernels.dots4(queriesAt, refsAt, count, d, scoresAt);
+    return new Float32Array(memory.buffer, scoresAt, 4 * count);
+  }
+}
+
+/**
+ * The kernels' arithmetic in JavaScript (see similarity.wat): eight float32 partial sums per
+ * query and reference, over elements k ≡ j (mod 8), combined as the kernels combine them.
+ * Any dim works; the kernels need a multiple of 8 and get the same results on it.
+ */
+export function laneDots(queries: Float32Array, q0: number, n: number, refs: Float32Array, count: number, dim: number): Float32Array {
+  const f = Math.fround;
+  const stride = n === 1 ? 1 : 4;
+  const out = new Float32Array(stride * count);
+  for (let i = 0; i < n; i++) {
+    const qa = (q0 + i) * dim;
+    for (let r = 0; r < count; r++) {
+      const ra = r * dim;
+      let s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0, s5 = 0, s6 = 0, s7 = 0;
+      let k = 0;
+      for (; k + 8 <= dim; k += 8) {
+        const a = qa + k, b = ra + k;
+        s0 = f(s0 + f(queries[a] * refs[b]));
+        s1 = f(s1 + f(queries[a + 1] * refs[b + 1]));
+        s2 = f(s2 + f(queries[a + 2] * refs[b + 2]));
+        s3 = f(s3 + f(queries[a + 3] * refs[b + 3]));
+        s4 = f(s4 + f(queries[a + 4] * refs[b + 4]));
+        s5 = f(s5 + f(queries[a + 5] * refs[b + 5]));
+        s6 = f(s6 + f(queries[a + 6] * refs[b + 6]));
+        s7 = f(s7 + f(queries[a + 7] * refs[b + 7]));
+      }
+      // A dim that is not a multiple of 8 (no kernel runs then): the rest in the same lanes.
+      for (; k < dim; k++) {
+        const v = f(queries[qa + k] * refs[ra + k]);
+        const j = k & 7;
+        if (j === 0) s0 = f(s0 + v);
+        else if (j === 1) s1 = f(s1 + v);
+        else if (j === 2) s2 = f(s2 + v);
+        else if (j === 3) s3 = f(s3 + v);
+        else if (j === 4) s4 = f(s4 + v);
+        else if (j === 5) s5 = f(s5 + v);
+        else s6 = f(s6 + v); // j = 7 never occurs in a tail shorter than 8
+      }
+      out[r * stride + i] = f(f(f(s0 + s4) + f(s1 + s5)) + f(f(s2 + s6) + f(s3 + s7)));
+    }
+  }
+  return out;
+}
