@@ -34,21 +34,22 @@ type Options = { topK?: number; threshold?: number; rejectUnknown?: boolean };
 const snapshots = new ByteLruCache<Snapshot>(limitsOf({}).snapshotCacheBytes);
 const loading = new Map<string, Promise<Snapshot | null>>();
 let inFlight = 0;
-/** Multiply-adds of the kNN searches admitted and not finished in this isolate. */
-let queuedWork = 0;
+/** Estimated milliseconds of the kNN searches admitted and not finished in this isolate. */
+let queuedMs = 0;
 
 /**
- * Multiply-adds one search costs (queries × examples × dim). Measured: about 1.2e9 a second on
- * one core (16 × 10,000 × 1280-d in 176 ms), which is what KNN_QUEUE_MS is converted with, since
- * a Worker's clock does not advance during computation and cannot time it.
+ * Multiply-adds (queries × examples × dim) one search does per millisecond on one core,
+ * measured in Node: about 7e6 on the SIMD kernel (16 × 10,000 × 1280-d in ~29 ms) and 0.35e6 in
+ * its JavaScript twin (small heads). KNN_QUEUE_MS is converted with them, since a Worker's clock
+ * does not advance during computation and cannot time a search.
  */
-export const MULTIPLY_ADDS_PER_MS = 1.2e6;
+export const MULTIPLY_ADDS_PER_MS = { webAssembly: 7e6, javaScript: 0.35e6 };
 
 /** What this isolate holds (for tests and diagnostics); `inWebAssembly`: snapshots searched by the SIMD kernel. */
 export const snapshotStats = () => ({
   ...snapshots.stats,
   inFlight,
-  queuedWork,
+  queuedMs,
   inWebAssembly: [...snapshots.values()].filter((s) => s.head.searchesInWebAssembly).length,
 });
 
@@ -119,18 +120,18 @@ export async function classifyKnn(env: Env, stub: Stub, row: VersionRow, ref: Bl
   // The search work ahead of this request: refused when it would wait longer than KNN_QUEUE_MS
   // (the first request always runs, however large).
   const cached = snapshots.get(row.uid);
-  const work = embeddings.length * (cached?.head.size ?? 0) * row.dim;
-  const budget = limits.knnQueueMs * MULTIPLY_ADDS_PER_MS;
-  if (inFlight > 0 && queuedWork + work > budget) {
+  const rate = cached?.head.searchesInWebAssembly ? MULTIPLY_ADDS_PER_MS.webAssembly : MULTIPLY_ADDS_PER_MS.javaScript;
+  const ms = (embeddings.length * (cached?.head.size ?? 0) * row.dim) / rate;
+  if (inFlight > 0 && queuedMs + ms > limits.knnQueueMs) {
     throw new ApiError(
       503,
       'OVERLOADED',
-      `This worker instance has about ${Math.round(queuedWork / MULTIPLY_ADDS_PER_MS)} ms of kNN search queued (limit ${limits.knnQueueMs} ms, KNN_QUEUE_MS). Retry in a second.`,
+      `This worker instance has about ${Math.round(queuedMs)} ms of kNN search queued (limit ${limits.knnQueueMs} ms, KNN_QUEUE_MS). Retry in a second.`,
       1,
     );
   }
   inFlight++;
-  queuedWork += work;
+  queuedMs += ms;
   try {
     snapshots.resize(limits.snapshotCacheBytes);
     if (cached && cached.sha256 === row.sha256) {
@@ -165,7 +166,7 @@ export async function classifyKnn(env: Env, stub: Stub, row: VersionRow, ref: Bl
     return snap.head.predict(embeddings, options);
   } finally {
     inFlight--;
-    queuedWork -= work;
+    queuedMs -= ms;
   }
 }
 
