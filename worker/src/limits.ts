@@ -22,6 +22,8 @@ export interface LimitSettings {
   MAX_INFLIGHT_KNN?: string;
   /** kNN search queued per isolate, in milliseconds of one core, before 503 OVERLOADED. */
   KNN_QUEUE_MS?: string;
+  /** How long a kNN classification waits for its round of search before 503 OVERLOADED, in ms. */
+  KNN_WAIT_MS?: string;
 }
 
 /** Limits on what one head may hold (checked at upload, and by the Durable Object on every addition). */
@@ -39,6 +41,7 @@ export interface Limits extends HeadLimits {
   snapshotCacheBytes: number;
   maxInflightKnn: number;
   knnQueueMs: number;
+  knnWaitMs: number;
 }
 
 const MiB = 1024 * 1024;
@@ -57,6 +60,7 @@ export function limitsOf(env: LimitSettings): Limits {
     snapshotCacheBytes: Number(env.SNAPSHOT_CACHE_BYTES ?? 64 * MiB),
     maxInflightKnn: Number(env.MAX_INFLIGHT_KNN ?? 64),
     knnQueueMs: Number(env.KNN_QUEUE_MS ?? 2_000),
+    knnWaitMs: Number(env.KNN_WAIT_MS ?? 10_000),
   };
 }
 

@@ -12,7 +12,7 @@
 import './kernels.js';
 import { KnnHead, parseHead, type Prediction } from 'edgehead/heads';
 import { ByteLruCache } from './cache.js';
-import type { BlobRef, Change, OnlineExample, Outcome } from './durable/head-state.js';
+import type { BlobRef, Change, OnlineExample, Outcome, SyncState } from './durable/head-state.js';
 import type { Env } from './env.js';
 import { limitsOf } from './limits.js';
 import { ApiError, fromErrorData } from './errors.js';
@@ -27,6 +27,18 @@ interface Snapshot {
   head: KnnHead;
   /** Online example id → the head's id for it. */
   ids: Map<number, number>;
+  /** Classifications waiting for the next round of searchTogether, and whether one is running. */
+  waiting: Waiting[];
+  searching: boolean;
+  roundStarted: number;
+  roundEndsAt: number;
+}
+
+/** A classification waiting for a round; the round leaves its answer here. */
+interface Waiting {
+  embeddings: Float32Array[];
+  options: Options;
+  answer?: { predictions: Prediction[] } | { stale: SyncState } | { error: unknown };
 }
 
 type Options = { topK?: number; threshold?: number; rejectUnknown?: boolean };
@@ -34,6 +46,9 @@ type Options = { topK?: number; threshold?: number; rejectUnknown?: boolean };
 const snapshots = new ByteLruCache<Snapshot>(limitsOf({}).snapshotCacheBytes);
 const loading = new Map<string, Promise<Snapshot | null>>();
 let inFlight = 0;
+/** Rounds of searchTogether run in this isolate, and the classifications they answered. */
+let rounds = 0;
+let roundMembers = 0;
 /** Estimated milliseconds of the kNN searches admitted and not finished in this isolate. */
 let queuedMs = 0;
 
@@ -50,6 +65,8 @@ export const snapshotStats = () => ({
   ...snapshots.stats,
   inFlight,
   queuedMs,
+  rounds,
+  roundMembers,
   inWebAssembly: [...snapshots.values()].filter((s) => s.head.searchesInWebAssembly).length,
 });
 
@@ -91,7 +108,7 @@ async function load(env: Env, stub: Stub, ref: BlobRef, sha256: string): Promise
     const start = unwrap(await stub.sync(ref, null, Date.now()));
     const { head } = parseHead(await readVerified(env.BLOBS, ref.blobKey, ref.sha256));
     if (!(head instanceof KnnHead)) throw new ApiError(500, 'STORAGE_INCONSISTENT', 'This version is recorded as kNN but its head file is not; re-upload it.');
-    const snap: Snapshot = { sha256, epoch: start.epoch, generation: start.generation, head, ids: new Map() };
+    const snap: Snapshot = { sha256, epoch: start.epoch, generation: start.generation, head, ids: new Map(), waiting: [], searching: false, roundStarted: 0, roundEndsAt: 0 };
     for (let after = -1; ; ) {
       const { examples, done } = unwrap(await stub.page(ref, after, Date.now()));
       addExamples(snap, examples);
@@ -135,13 +152,14 @@ export async function classifyKnn(env: Env, stub: Stub, row: VersionRow, ref: Bl
   try {
     snapshots.resize(limits.snapshotCacheBytes);
     if (cached && cached.sha256 === row.sha256) {
-      const state = unwrap(await stub.sync(ref, { epoch: cached.epoch, generation: cached.generation }, Date.now()));
-      if (!state.reset && state.epoch === cached.epoch) {
-        apply(cached, state.changes ?? [], state.generation);
+      const size = cached.head.size;
+      const answer = await searchTogether(cached, stub, ref, { embeddings, options }, rate, limits.knnWaitMs);
+      if ('predictions' in answer) {
         // Counted again at its new size: additions grow it, and the budget is in bytes.
-        if (state.changes?.length) snapshots.set(row.uid, cached, workingSetBytes(cached.head));
-        return cached.head.predict(embeddings, options);
+        if (cached.head.size !== size) snapshots.set(row.uid, cached, workingSetBytes(cached.head));
+        return answer.predictions;
       }
+      const state = answer.stale;
       if (state.size * exampleBytes(row.dim) > limits.snapshotCacheBytes) {
         snapshots.delete(row.uid);
         return unwrap(await stub.classify(ref, embeddings, options, Date.now()));
@@ -167,6 +185,74 @@ export async function classifyKnn(env: Env, stub: Stub, row: VersionRow, ref: Bl
   } finally {
     inFlight--;
     queuedMs -= ms;
+  }
+}
+
+/**
+ * Classifies with a cached snapshot together with the other classifications of it waiting in
+ * this isolate: a round is one sync with the object and one search for all their queries. The
+ * kernel scores four queries in one pass over the references for little more than the cost of
+ * one (a single query is bound by reading them), and one sync serves the whole round.
+ * Read-your-writes holds: a round's sync is sent after every classification in it arrived.
+ *
+ * Waiting is polling on this request's own timer, not a promise another request resolves: in a
+ * Worker, code resumed by another request's resolution runs in that request's context and may
+ * not use this one's stub or answer it. Whoever finds no round running leads the next, with
+ * its own stub.
+ */
+async function searchTogether(snap: Snapshot, stub: Stub, ref: BlobRef, request: Waiting, rate: number, waitMs: number): Promise<{ predictions: Prediction[] } | { stale: SyncState }> {
+  snap.waiting.push(request);
+  const arrived = Date.now();
+  for (;;) {
+    const answer = request.answer;
+    if (answer) {
+      if ('error' in answer) throw answer.error;
+      return answer;
+    }
+    // A round that never ends (its request was cancelled mid-sync) must not hold up every later
+    // one: after KNN_WAIT_MS another leads, taking this classification again if it was in it.
+    const stuck = snap.searching && Date.now() - snap.roundStarted > waitMs;
+    if (!snap.searching || stuck) {
+      if (stuck && !snap.waiting.includes(request)) snap.waiting.push(request);
+      snap.searching = true;
+      snap.roundStarted = Date.now();
+      try {
+        await runRound(snap, stub, ref, rate);
+      } finally {
+        snap.searching = false;
+      }
+      continue;
+    }
+    if (Date.now() - arrived > waitMs) {
+      const at = snap.waiting.indexOf(request);
+      if (at >= 0) snap.waiting.splice(at, 1);
+      throw new ApiError(503, 'OVERLOADED', `This kNN classification waited ${waitMs} ms for its turn in this worker instance (KNN_WAIT_MS). Retry in a second.`, 1);
+    }
+    // Until the running round should end, by its search work at the kernel's rate.
+    await new Promise((wake) => setTimeout(wake, Math.max(1, Math.min(50, snap.roundEndsAt - Date.now() + 1))));
+  }
+}
+
+/** One round: sync and search for every classification waiting; each gets its answer or the error. */
+async function runRound(snap: Snapshot, stub: Stub, ref: BlobRef, rate: number): Promise<void> {
+  const round = snap.waiting.splice(0);
+  if (!round.length) return;
+  rounds++;
+  roundMembers += round.length;
+  const queries = round.reduce((n, w) => n + w.embeddings.length, 0);
+  snap.roundEndsAt = Date.now() + (queries * snap.head.size * snap.head.dim) / rate;
+  try {
+    const state = unwrap(await stub.sync(ref, { epoch: snap.epoch, generation: snap.generation }, Date.now()));
+    if (state.reset || state.epoch !== snap.epoch) {
+      for (const w of round) w.answer = { stale: state };
+      return;
+    }
+    apply(snap, state.changes ?? [], state.generation);
+    const neighbours = snap.head.kneighbors(round.flatMap((w) => w.embeddings), snap.head.effectiveK);
+    let at = 0;
+    for (const w of round) w.answer = { predictions: snap.head.predictFromNeighbours(neighbours.slice(at, (at += w.embeddings.length)), w.options) };
+  } catch (error) {
+    for (const w of round) w.answer ??= { error };
   }
 }
 

@@ -6,7 +6,8 @@
 import { env } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
 import { createApp } from '../src/app.js';
-import { snapshotStats } from '../src/snapshots.js';
+import { classifyKnn, snapshotStats } from '../src/snapshots.js';
+import type { VersionRow } from '../src/store/d1.js';
 import { call, headFile, readResponse, tenant, upload } from './helpers.js';
 
 async function versionRef(tenantId: string, name: string) {
@@ -48,6 +49,54 @@ describe('kNN classification from isolate snapshots', () => {
     expect(fresh.status).toBe(201);
     const q = await call('POST', '/v1/heads/snap/classify', { key: t.read, body: { embeddings: [[9, 9, 9, 9]], rejectUnknown: false } });
     expect(q.body.predictions[0].nearest).toBe('fresh');
+  });
+
+  it('concurrent classifications are searched together, each answered as the Durable Object answers it alone', async () => {
+    const t = await tenant();
+    await upload(t.write, 'together', headFile('knn'));
+    const { ref, stub } = await versionRef(t.id, 'together');
+    expect((await call('POST', '/v1/heads/together/classify', { key: t.read, body: { embeddings: [point(1)], rejectUnknown: false } })).status).toBe(200);
+    // An example added just before: every classification below must see it (read-your-writes).
+    const added = await call('POST', '/v1/heads/together/examples', { key: t.write, body: { embeddings: [point(4242)], labels: ['late'] } });
+    expect(added.status).toBe(201);
+    const bodies = Array.from({ length: 12 }, (_, i) => ({
+      embeddings: Array.from({ length: 1 + (i % 4) }, (_, j) => (j === 0 && i % 3 === 0 ? point(4242) : point(300 + 10 * i + j))),
+      topK: 1 + (i % 3),
+      rejectUnknown: i % 2 === 0,
+    }));
+    const before = snapshotStats();
+    const answers = await Promise.all(bodies.map((body) => call('POST', '/v1/heads/together/classify', { key: t.read, body })));
+    const after = snapshotStats();
+    expect(after.roundMembers - before.roundMembers).toBe(12);
+    expect(after.rounds - before.rounds).toBeLessThan(12);
+    for (const [i, body] of bodies.entries()) {
+      expect(answers[i].status).toBe(200);
+      const alone = await stub.classify(ref, body.embeddings.map((q) => new Float32Array(q)), { topK: body.topK, rejectUnknown: body.rejectUnknown });
+      expect(answers[i].body.predictions).toEqual(JSON.parse(JSON.stringify((alone as { value: unknown }).value)));
+      if (i % 3 === 0) expect(answers[i].body.predictions[0].nearest).toBe('late');
+    }
+  });
+
+  it('a round whose request never comes back (cancelled mid-sync) holds up the next ones for KNN_WAIT_MS only', async () => {
+    const t = await tenant();
+    await upload(t.write, 'stuck', headFile('knn'));
+    expect((await call('POST', '/v1/heads/stuck/classify', { key: t.read, body: { embeddings: [point(1)], rejectUnknown: false } })).status).toBe(200);
+    const row = (await env.DB.prepare('SELECT * FROM versions WHERE tenant_id = ? AND name = ?').bind(t.id, 'stuck').first<VersionRow>()) as VersionRow;
+    const { ref, stub } = await versionRef(t.id, 'stuck');
+    const settings = { ...env, KNN_WAIT_MS: '100' };
+    // Leads a round whose sync does not answer, as a request cancelled mid-sync would (until
+    // the end of this test, so that it leaves nothing in flight for the next).
+    let cancel: (e: Error) => void = () => undefined;
+    const hung = { sync: () => new Promise((_, reject) => (cancel = reject)) } as unknown as typeof stub;
+    const first = classifyKnn(settings, hung, row, ref, [new Float32Array(point(1))], {}).catch((e: unknown) => e);
+    const next = await classifyKnn(settings, stub, row, ref, [new Float32Array(point(2))], { rejectUnknown: false });
+    const alone = await stub.classify(ref, [new Float32Array(point(2))], { rejectUnknown: false });
+    expect(next).toEqual((alone as { value: unknown }).value);
+    // And the rounds after it run as before.
+    expect((await call('POST', '/v1/heads/stuck/classify', { key: t.read, body: { embeddings: [point(3)], rejectUnknown: false } })).status).toBe(200);
+    cancel(new Error('request cancelled'));
+    expect(await first).toBeInstanceOf(Error);
+    expect(snapshotStats().inFlight).toBe(0);
   });
 
   it("a snapshot that grows with additions is counted at its new size against the isolate's budget", async () => {
