@@ -42,5 +42,8 @@ describe('splitKnnHead', () => {
     expect(rest.labels.every((l) => l.length <= 200)).toBe(true);
     const { x: x2, y: y2 } = data(300, 16, (i) => (i % 2 === 0 ? long : 'short'));
     expect(() => splitKnnHead(headToJson(KnnHead.fit(x2, y2, { k: 3 })), 12_000)).toThrow(InvalidInputError);
+    // A deployment that reports a longer limit (GET /v1/version: limits.maxLabelLength) takes them as online examples.
+    expect(splitKnnHead(text, 12_000, 300).rest.labels).toContain(long);
+    expect(splitKnnHead(text, 12_000, 5).rest.labels.every((l) => l.length <= 5)).toBe(true);
   });
 });

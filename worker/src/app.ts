@@ -6,6 +6,7 @@ import { corsByDeployment } from './cors.js';
 import { errorBody, handleError } from './errors.js';
 import { SERVICE_VERSION, type AppEnv } from './env.js';
 import { limitsOf } from './limits.js';
+import { MAX_LABEL_LENGTH } from './contract.js';
 import { openapiDocument } from './openapi.js';
 import { admin } from './routes/admin.js';
 import { adminBackbones, backbones } from './routes/backbones.js';
@@ -18,7 +19,8 @@ export function createApp(): Hono<AppEnv> {
   app.get('/v1/health', (c) => c.json({ ok: true } satisfies Body<'/v1/health', 'get', 200>));
   app.get('/v1/version', (c) => {
     const { maxBodyBytes, maxBatch } = limitsOf(c.env);
-    return c.json({ service: 'edgehead', version: SERVICE_VERSION, headFormatVersion: HEAD_FORMAT_VERSION, limits: { maxBodyBytes, maxBatch } } satisfies Body<'/v1/version', 'get', 200>);
+    const limits = { maxBodyBytes, maxBatch, maxLabelLength: MAX_LABEL_LENGTH };
+    return c.json({ service: 'edgehead', version: SERVICE_VERSION, headFormatVersion: HEAD_FORMAT_VERSION, limits } satisfies Body<'/v1/version', 'get', 200>);
   });
   app.get('/v1/openapi.json', (c) => c.json(openapiDocument()));
   // Before /v1/admin's catch-all middleware: both require the admin token.

@@ -125,7 +125,7 @@ export const ServiceVersion = z.object({
   version: z.string(),
   headFormatVersion: z.int(),
   limits: z
-    .object({ maxBodyBytes: z.int(), maxBatch: z.int() })
+    .object({ maxBodyBytes: z.int(), maxBatch: z.int(), maxLabelLength: z.int().describe('characters in the label of an online example') })
     .describe("this deployment's request limits: a larger kNN head file is sent as a smaller file plus online examples"),
 });
 export const OpenApiDocument = z.looseObject({});

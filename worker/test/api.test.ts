@@ -7,7 +7,7 @@ import { toyData } from './toy-data.js';
 describe('service routes', () => {
   it('health, version and the OpenAPI document', async () => {
     expect((await call('GET', '/v1/health')).body).toEqual({ ok: true });
-    expect((await call('GET', '/v1/version')).body).toMatchObject({ service: 'edgehead', headFormatVersion: 1 });
+    expect((await call('GET', '/v1/version')).body).toMatchObject({ service: 'edgehead', headFormatVersion: 1, limits: { maxLabelLength: 200 } });
     const doc = await call('GET', '/v1/openapi.json');
     expect(doc.body.openapi).toBe('3.1.0');
     expect(Object.keys(doc.body.paths)).toContain('/v1/heads/{ref}/classify');

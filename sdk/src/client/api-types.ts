@@ -70,6 +70,8 @@ export interface paths {
                             limits: {
                                 maxBodyBytes: number;
                                 maxBatch: number;
+                                /** @description characters in the label of an online example */
+                                maxLabelLength: number;
                             };
                         };
                     };

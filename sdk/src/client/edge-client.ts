@@ -210,7 +210,8 @@ export class EdgeClient {
   private async uploadInParts(name: string, path: string, text: string, limits: ServerLimits, alias?: string): Promise<HeadVersionInfo> {
     // Headroom for what a request carries besides the file or the examples.
     const room = Math.floor(limits.maxBodyBytes * 0.95);
-    const { base, rest } = splitKnnHead(text, room);
+    // maxLabelLength is undefined from a deployment older than it: the split's default then.
+    const { base, rest } = splitKnnHead(text, room, limits.maxLabelLength);
     const created = await this.request<HeadVersionInfo>('POST', path, base);
     const ref = `${name}@${created.version}`;
     try {

@@ -17,8 +17,8 @@ export interface KnnParts {
 
 const utf8Bytes = (text: string) => new TextEncoder().encode(text).byteLength;
 
-/** Longest label the edge API takes for an online example. */
-const ONLINE_LABEL_MAX = 200;
+/** Longest label an online example may have, where a deployment does not say (`limits.maxLabelLength`). */
+export const DEFAULT_ONLINE_LABEL_MAX = 200;
 
 /**
  * Splits a kNN head file so that its first part fits in `maxBytes`. The first part keeps one
@@ -26,7 +26,7 @@ const ONLINE_LABEL_MAX = 200;
  * the others in file order, and everything else the file says: config, open-set gate, training
  * notes, backbone. Other kinds of head are refused: they have no examples to send apart.
  */
-export function splitKnnHead(input: string | HeadFile, maxBytes: number): KnnParts {
+export function splitKnnHead(input: string | HeadFile, maxBytes: number, maxLabelLength = DEFAULT_ONLINE_LABEL_MAX): KnnParts {
   const file = (typeof input === 'string' ? JSON.parse(input) : input) as HeadFile;
   const { head } = parseHead(file);
   if (!(head instanceof KnnHead)) {
@@ -47,10 +47,10 @@ export function splitKnnHead(input: string | HeadFile, maxBytes: number): KnnPar
       firsts.push(r);
     }
   }
-  // Online examples take labels of at most ONLINE_LABEL_MAX characters (the worker's limit);
+  // Online examples take labels of at most maxLabelLength characters (the worker's limit);
   // rows with longer labels must all be in the first part, so they go right after the firsts.
-  const long = others.filter((r) => head.labels[referenceLabels[r]].length > ONLINE_LABEL_MAX);
-  const order = [...firsts, ...long, ...others.filter((r) => head.labels[referenceLabels[r]].length <= ONLINE_LABEL_MAX)];
+  const long = others.filter((r) => head.labels[referenceLabels[r]].length > maxLabelLength);
+  const order = [...firsts, ...long, ...others.filter((r) => head.labels[referenceLabels[r]].length <= maxLabelLength)];
   const fileWith = (count: number): string => {
     const rows = order.slice(0, count);
     const refs = new Float32Array(count * d);
@@ -83,7 +83,7 @@ export function splitKnnHead(input: string | HeadFile, maxBytes: number): KnnPar
   }
   if (count < firsts.length + long.length) {
     throw new InvalidInputError(
-      `${long.length} references have labels over ${ONLINE_LABEL_MAX} characters, which online examples refuse, and they do not all fit in one ${maxBytes}-byte request; shorten the labels or raise MAX_BODY_BYTES.`,
+      `${long.length} references have labels over ${maxLabelLength} characters, which online examples refuse, and they do not all fit in one ${maxBytes}-byte request; shorten the labels or raise MAX_BODY_BYTES.`,
     );
   }
   const restRows = order.slice(count);
