@@ -35,6 +35,7 @@ export { fetchModelFiles, fetchVerified, verifyBytes, type ModelFiles } from './
 export type { Head, HeadKind, Prediction, PredictOptions, OpenSetGate, ScoredLabel } from './heads/head.js';
 export { LinearHead, type LinearOptions } from './heads/linear.js';
 export { KnnHead, type KnnOptions, type KnnMetric, type Neighbour } from './heads/knn.js';
+export { useSimilarityKernel } from './heads/similarity.js';
 export { CentroidHead, DEFAULT_PRIOR_WEIGHT, type CentroidOptions, type LabelPrior } from './heads/centroid.js';
 export { fitHead, fitSpec, crossValidate, describeSpec, type FitOptions, type FitReport, type HeadSpec, type AnyHead } from './heads/fit.js';
 export { detectShift, detectShiftByClass, type ClassShift, type ShiftOptions, type ShiftResult } from './heads/shift.js';

@@ -220,31 +220,44 @@ describe('the installed package, continued', () => {
     const script = join(app, 'node-head.mjs');
     await writeFile(
       script,
-      `import { fitHead, headToJson, loadBackbone, readImageFile } from 'edgehead/node';
+      `import { fitHead, headToJson, KnnHead, loadBackbone, readImageFile } from 'edgehead/node';
 const { train, queries } = JSON.parse(process.argv[2]);
 const { backbone } = await loadBackbone('mobilenetv2-int8');
 const x = await backbone.embed(await Promise.all(train.map((t) => readImageFile(t.path))));
 const { head } = await fitHead(x, train.map((t) => t.label), { head: 'linear' });
 const q = await backbone.embed(await Promise.all(queries.map(readImageFile)));
-console.log(JSON.stringify({ head: headToJson(head), queries: q.map((e) => Array.from(e)), predictions: head.predict(q) }));
+// A kNN head large enough for the search kernel: the photos and scaled copies of them.
+const copies = [1, 0.9, 0.8, 0.7].flatMap((s) => x.map((e) => e.map((v, j) => v * s * (1 + 0.01 * Math.sin(j * s)))));
+const knn = KnnHead.fit(copies, copies.map((_, i) => train[i % train.length].label), { k: 3 });
+console.log(JSON.stringify({ head: headToJson(head), knn: headToJson(knn), knnInWasm: knn.searchesInWebAssembly, queries: q.map((e) => Array.from(e)), predictions: head.predict(q), knnPredictions: knn.predict(q) }));
 await backbone.dispose();`,
     );
+    type Answer = Array<{ label: string; probability: number; distance?: number }>;
     const node = JSON.parse((await run(process.execPath, [script, JSON.stringify({ train, queries })], { cwd: app, env: env(), maxBuffer: 64 << 20 })).stdout) as {
       head: string;
+      knn: string;
+      knnInWasm: boolean;
       queries: number[][];
-      predictions: Array<{ label: string; probability: number }>;
+      predictions: Answer;
+      knnPredictions: Answer;
     };
+    expect(node.knnInWasm).toBe(true);
 
     const worker = join(app, 'worker');
     await mkdir(join(worker, 'src'), { recursive: true });
     await writeFile(
       join(worker, 'src', 'index.ts'),
-      `import { parseHead } from 'edgehead/heads';
+      `import { KnnHead, parseHead, useSimilarityKernel } from 'edgehead/heads';
+// @ts-expect-error -- wrangler compiles imported .wasm files into modules (no types here).
+import similarityWasm from 'edgehead/wasm/similarity.wasm';
+
+useSimilarityKernel(similarityWasm);
 
 export default {
   async fetch(request: Request): Promise<Response> {
     const { head, embeddings } = (await request.json()) as { head: string; embeddings: number[][] };
-    return Response.json(parseHead(head).head.predict(embeddings));
+    const parsed = parseHead(head).head;
+    return Response.json({ predictions: parsed.predict(embeddings), inWasm: parsed instanceof KnnHead && parsed.searchesInWebAssembly });
   },
 };
 `,
@@ -269,9 +282,14 @@ export default {
         if (!answer) await new Promise((r) => setTimeout(r, 250));
       }
       expect(answer?.status).toBe(200);
-      const fromWorker = (await answer!.json()) as Array<{ label: string; probability: number }>;
+      const fromWorker = ((await answer!.json()) as { predictions: Answer }).predictions;
       expect(fromWorker.map((p) => p.label)).toEqual(node.predictions.map((p) => p.label));
       fromWorker.forEach((p, i) => expect(p.probability).toBeCloseTo(node.predictions[i].probability, 6));
+      // The kNN head searches on the kernel the Worker imported, with Node's answers.
+      const knn = await fetch(`http://127.0.0.1:${port}/`, { method: 'POST', body: JSON.stringify({ head: node.knn, embeddings: node.queries }) });
+      const knnAnswer = (await knn.json()) as { predictions: Answer; inWasm: boolean };
+      expect(knnAnswer.inWasm).toBe(true);
+      expect(knnAnswer.predictions).toEqual(node.knnPredictions);
     } finally {
       dev.kill('SIGTERM');
     }

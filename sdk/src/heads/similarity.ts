@@ -1,7 +1,7 @@
 /**
  * Dot products of queries with a kNN head's stored references, the whole cost of an exact
  * search. Large reference sets live in WebAssembly memory and are scanned by the SIMD kernels
- * of similarity.wat, about 7× the plain-JS kernel (measured in `npm run bench:heads`); the
+ * of similarity.wat, several times the plain-JS kernels (`npm run bench:knn`); the
  * rows are stored there and nowhere else, so a 51 MB head is not held twice.
  *
  * `laneDots` repeats the kernels' float32 arithmetic in JavaScript bit for bit, so a head
