@@ -52,6 +52,11 @@ export class ByteLruCache<V> {
     return this.entries.keys();
   }
 
+  /** The value held for `key`, without touching its recency (or its time to live). */
+  peek(key: string): V | undefined {
+    return this.entries.get(key)?.value;
+  }
+
   /** The values held, without touching their recency. */
   *values(): IterableIterator<V> {
     for (const e of this.entries.values()) yield e.value;

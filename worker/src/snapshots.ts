@@ -27,17 +27,19 @@ interface Snapshot {
   head: KnnHead;
   /** Online example id → the head's id for it. */
   ids: Map<number, number>;
-  /** Classifications waiting for the next round of searchTogether, and whether one is running. */
+  /** Classifications waiting for the next round of searchTogether. */
   waiting: Waiting[];
-  searching: boolean;
+  /** The running round (a token), when it started, and when its search should end. */
+  round?: object;
   roundStarted: number;
   roundEndsAt: number;
 }
 
-/** A classification waiting for a round; the round leaves its answer here. */
+/** A classification waiting for a round; the round it is in leaves its answer here. */
 interface Waiting {
   embeddings: Float32Array[];
   options: Options;
+  round?: object;
   answer?: { predictions: Prediction[] } | { stale: SyncState } | { error: unknown };
 }
 
@@ -108,7 +110,7 @@ async function load(env: Env, stub: Stub, ref: BlobRef, sha256: string): Promise
     const start = unwrap(await stub.sync(ref, null, Date.now()));
     const { head } = parseHead(await readVerified(env.BLOBS, ref.blobKey, ref.sha256));
     if (!(head instanceof KnnHead)) throw new ApiError(500, 'STORAGE_INCONSISTENT', 'This version is recorded as kNN but its head file is not; re-upload it.');
-    const snap: Snapshot = { sha256, epoch: start.epoch, generation: start.generation, head, ids: new Map(), waiting: [], searching: false, roundStarted: 0, roundEndsAt: 0 };
+    const snap: Snapshot = { sha256, epoch: start.epoch, generation: start.generation, head, ids: new Map(), waiting: [], roundStarted: 0, roundEndsAt: 0 };
     for (let after = -1; ; ) {
       const { examples, done } = unwrap(await stub.page(ref, after, Date.now()));
       addExamples(snap, examples);
@@ -155,8 +157,9 @@ export async function classifyKnn(env: Env, stub: Stub, row: VersionRow, ref: Bl
       const size = cached.head.size;
       const answer = await searchTogether(cached, stub, ref, { embeddings, options }, rate, limits.knnWaitMs);
       if ('predictions' in answer) {
-        // Counted again at its new size: additions grow it, and the budget is in bytes.
-        if (cached.head.size !== size) snapshots.set(row.uid, cached, workingSetBytes(cached.head));
+        // Counted again at its new size (additions grow it, and the budget is in bytes), unless
+        // it left the cache meanwhile (evicted, replaced, or its head deleted).
+        if (cached.head.size !== size && snapshots.peek(row.uid) === cached) snapshots.set(row.uid, cached, workingSetBytes(cached.head));
         return answer.predictions;
       }
       const state = answer.stale;
@@ -188,6 +191,9 @@ export async function classifyKnn(env: Env, stub: Stub, row: VersionRow, ref: Bl
   }
 }
 
+/** Queries one round searches at most: a round's search is paid by its leader's request. */
+const MAX_ROUND_QUERIES = 64;
+
 /**
  * Classifies with a cached snapshot together with the other classifications of it waiting in
  * this isolate: a round is one sync with the object and one search for all their queries. The
@@ -197,46 +203,59 @@ export async function classifyKnn(env: Env, stub: Stub, row: VersionRow, ref: Bl
  *
  * Waiting is polling on this request's own timer, not a promise another request resolves: in a
  * Worker, code resumed by another request's resolution runs in that request's context and may
- * not use this one's stub or answer it. Whoever finds no round running leads the next, with
- * its own stub.
+ * not use this one's stub or answer it. Whoever finds no round running leads the next, with its
+ * own stub. A round running longer than KNN_WAIT_MS is abandoned (its request may have been
+ * cancelled mid-sync): another leads, and the abandoned round's classifications queue again.
  */
 async function searchTogether(snap: Snapshot, stub: Stub, ref: BlobRef, request: Waiting, rate: number, waitMs: number): Promise<{ predictions: Prediction[] } | { stale: SyncState }> {
   snap.waiting.push(request);
-  const arrived = Date.now();
+  let queuedAt = Date.now();
   for (;;) {
     const answer = request.answer;
     if (answer) {
+      // Answered by an abandoned round that came back after all: not searched again.
+      const queued = snap.waiting.indexOf(request);
+      if (queued >= 0) snap.waiting.splice(queued, 1);
       if ('error' in answer) throw answer.error;
       return answer;
     }
-    // A round that never ends (its request was cancelled mid-sync) must not hold up every later
-    // one: after KNN_WAIT_MS another leads, taking this classification again if it was in it.
-    const stuck = snap.searching && Date.now() - snap.roundStarted > waitMs;
-    if (!snap.searching || stuck) {
-      if (stuck && !snap.waiting.includes(request)) snap.waiting.push(request);
-      snap.searching = true;
-      snap.roundStarted = Date.now();
-      try {
-        await runRound(snap, stub, ref, rate);
-      } finally {
-        snap.searching = false;
-      }
-      continue;
+    const now = Date.now();
+    if (snap.round && now - snap.roundStarted > waitMs) snap.round = undefined; // abandoned
+    if (request.round && request.round !== snap.round) {
+      // The round this classification was in was abandoned: into the next one.
+      request.round = undefined;
+      snap.waiting.push(request);
+      queuedAt = now;
     }
-    if (Date.now() - arrived > waitMs) {
-      const at = snap.waiting.indexOf(request);
-      if (at >= 0) snap.waiting.splice(at, 1);
+    if (!snap.round) {
+      const token = {};
+      snap.round = token;
+      snap.roundStarted = now;
+      try {
+        await runRound(snap, token, stub, ref, rate);
+      } finally {
+        if (snap.round === token) snap.round = undefined;
+      }
+      if (request.answer) continue;
+    } else if (!request.round && now - queuedAt > waitMs) {
+      snap.waiting.splice(snap.waiting.indexOf(request), 1);
       throw new ApiError(503, 'OVERLOADED', `This kNN classification waited ${waitMs} ms for its turn in this worker instance (KNN_WAIT_MS). Retry in a second.`, 1);
     }
-    // Until the running round should end, by its search work at the kernel's rate.
+    // Until the running round's search should be done (its sync took a millisecond or more).
     await new Promise((wake) => setTimeout(wake, Math.max(1, Math.min(50, snap.roundEndsAt - Date.now() + 1))));
   }
 }
 
-/** One round: sync and search for every classification waiting; each gets its answer or the error. */
-async function runRound(snap: Snapshot, stub: Stub, ref: BlobRef, rate: number): Promise<void> {
-  const round = snap.waiting.splice(0);
+/**
+ * One round: the sync and one search for the classifications waiting (the first ones, up to
+ * MAX_ROUND_QUERIES); every one of them gets its answer or its error.
+ */
+async function runRound(snap: Snapshot, token: object, stub: Stub, ref: BlobRef, rate: number): Promise<void> {
+  let take = 0;
+  for (let queries = 0; take < snap.waiting.length && (take === 0 || queries + snap.waiting[take].embeddings.length <= MAX_ROUND_QUERIES); take++) queries += snap.waiting[take].embeddings.length;
+  const round = snap.waiting.splice(0, take);
   if (!round.length) return;
+  for (const w of round) w.round = token;
   rounds++;
   roundMembers += round.length;
   const queries = round.reduce((n, w) => n + w.embeddings.length, 0);
@@ -250,7 +269,14 @@ async function runRound(snap: Snapshot, stub: Stub, ref: BlobRef, rate: number):
     apply(snap, state.changes ?? [], state.generation);
     const neighbours = snap.head.kneighbors(round.flatMap((w) => w.embeddings), snap.head.effectiveK);
     let at = 0;
-    for (const w of round) w.answer = { predictions: snap.head.predictFromNeighbours(neighbours.slice(at, (at += w.embeddings.length)), w.options) };
+    for (const w of round) {
+      const mine = neighbours.slice(at, (at += w.embeddings.length));
+      try {
+        w.answer = { predictions: snap.head.predictFromNeighbours(mine, w.options) };
+      } catch (error) {
+        w.answer = { error };
+      }
+    }
   } catch (error) {
     for (const w of round) w.answer ??= { error };
   }

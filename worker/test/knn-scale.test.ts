@@ -59,7 +59,8 @@ describe('kNN classification from isolate snapshots', () => {
     // An example added just before: every classification below must see it (read-your-writes).
     const added = await call('POST', '/v1/heads/together/examples', { key: t.write, body: { embeddings: [point(4242)], labels: ['late'] } });
     expect(added.status).toBe(201);
-    const bodies = Array.from({ length: 12 }, (_, i) => ({
+    // 32 classifications of 1–4 queries (80 in all): more than one round of at most 64 queries.
+    const bodies = Array.from({ length: 32 }, (_, i) => ({
       embeddings: Array.from({ length: 1 + (i % 4) }, (_, j) => (j === 0 && i % 3 === 0 ? point(4242) : point(300 + 10 * i + j))),
       topK: 1 + (i % 3),
       rejectUnknown: i % 2 === 0,
@@ -67,8 +68,9 @@ describe('kNN classification from isolate snapshots', () => {
     const before = snapshotStats();
     const answers = await Promise.all(bodies.map((body) => call('POST', '/v1/heads/together/classify', { key: t.read, body })));
     const after = snapshotStats();
-    expect(after.roundMembers - before.roundMembers).toBe(12);
-    expect(after.rounds - before.rounds).toBeLessThan(12);
+    expect(after.roundMembers - before.roundMembers).toBe(32);
+    expect(after.rounds - before.rounds).toBeGreaterThanOrEqual(2);
+    expect(after.rounds - before.rounds).toBeLessThan(32);
     for (const [i, body] of bodies.entries()) {
       expect(answers[i].status).toBe(200);
       const alone = await stub.classify(ref, body.embeddings.map((q) => new Float32Array(q)), { topK: body.topK, rejectUnknown: body.rejectUnknown });
@@ -96,6 +98,30 @@ describe('kNN classification from isolate snapshots', () => {
     expect((await call('POST', '/v1/heads/stuck/classify', { key: t.read, body: { embeddings: [point(3)], rejectUnknown: false } })).status).toBe(200);
     cancel(new Error('request cancelled'));
     expect(await first).toBeInstanceOf(Error);
+    expect(snapshotStats().inFlight).toBe(0);
+  });
+
+  it('a round slower than KNN_WAIT_MS is abandoned and its classifications answered by the next, none twice, none left spinning', async () => {
+    const t = await tenant();
+    await upload(t.write, 'slow', headFile('knn'));
+    expect((await call('POST', '/v1/heads/slow/classify', { key: t.read, body: { embeddings: [point(1)], rejectUnknown: false } })).status).toBe(200);
+    const row = (await env.DB.prepare('SELECT * FROM versions WHERE tenant_id = ? AND name = ?').bind(t.id, 'slow').first<VersionRow>()) as VersionRow;
+    const { ref, stub } = await versionRef(t.id, 'slow');
+    const settings = { ...env, KNN_WAIT_MS: '100' };
+    const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+    // Every sync answers after 150 ms: the first round is abandoned at 100 ms, the next is led by
+    // one of the others, and the first round's answer still comes back (at 150 ms) while the
+    // second is running.
+    const slow = { sync: async (...args: Parameters<typeof stub.sync>) => (await sleep(150), stub.sync(...args)) } as unknown as typeof stub;
+    const q = (i: number) => [new Float32Array(point(i))];
+    const leader = classifyKnn(settings, slow, row, ref, q(11), { rejectUnknown: false });
+    await sleep(5);
+    const others = [12, 13].map((i) => classifyKnn(settings, slow, row, ref, q(i), { rejectUnknown: false }));
+    const answers = await Promise.all([leader, ...others]);
+    for (const [j, i] of [11, 12, 13].entries()) {
+      const alone = await stub.classify(ref, q(i), { rejectUnknown: false });
+      expect(answers[j]).toEqual((alone as { value: unknown }).value);
+    }
     expect(snapshotStats().inFlight).toBe(0);
   });
 
