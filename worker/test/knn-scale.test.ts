@@ -16,6 +16,15 @@ async function versionRef(tenantId: string, name: string) {
   return { ref: { blobKey: row.blob_key, sha256: row.sha256 }, stub: env.HEAD_STATE.get(env.HEAD_STATE.idFromName(row.uid)) };
 }
 
+/** A kNN version whose snapshot this isolate holds, for calling classifyKnn directly. */
+async function warmKnnVersion(name: string) {
+  const t = await tenant();
+  await upload(t.write, name, headFile('knn'));
+  expect((await call('POST', `/v1/heads/${name}/classify`, { key: t.read, body: { embeddings: [point(1)], rejectUnknown: false } })).status).toBe(200);
+  const row = (await env.DB.prepare('SELECT * FROM versions WHERE tenant_id = ? AND name = ?').bind(t.id, name).first<VersionRow>()) as VersionRow;
+  return { t, row, ...(await versionRef(t.id, name)) };
+}
+
 /** A deterministic pseudo-random 4-d point. */
 const point = (i: number) => [Math.sin(i * 1.7), Math.cos(i * 2.3), Math.sin(i * 0.7 + 1), Math.cos(i * 3.1 + 2)];
 
@@ -80,11 +89,7 @@ describe('kNN classification from isolate snapshots', () => {
   });
 
   it('a round whose request never comes back (cancelled mid-sync) holds up the next ones for KNN_WAIT_MS only', async () => {
-    const t = await tenant();
-    await upload(t.write, 'stuck', headFile('knn'));
-    expect((await call('POST', '/v1/heads/stuck/classify', { key: t.read, body: { embeddings: [point(1)], rejectUnknown: false } })).status).toBe(200);
-    const row = (await env.DB.prepare('SELECT * FROM versions WHERE tenant_id = ? AND name = ?').bind(t.id, 'stuck').first<VersionRow>()) as VersionRow;
-    const { ref, stub } = await versionRef(t.id, 'stuck');
+    const { t, row, ref, stub } = await warmKnnVersion('stuck');
     const settings = { ...env, KNN_WAIT_MS: '100' };
     // Leads a round whose sync does not answer, as a request cancelled mid-sync would (until
     // the end of this test, so that it leaves nothing in flight for the next).
@@ -102,11 +107,7 @@ describe('kNN classification from isolate snapshots', () => {
   });
 
   it('a round slower than KNN_WAIT_MS is abandoned and its classifications answered by the next, none twice, none left spinning', async () => {
-    const t = await tenant();
-    await upload(t.write, 'slow', headFile('knn'));
-    expect((await call('POST', '/v1/heads/slow/classify', { key: t.read, body: { embeddings: [point(1)], rejectUnknown: false } })).status).toBe(200);
-    const row = (await env.DB.prepare('SELECT * FROM versions WHERE tenant_id = ? AND name = ?').bind(t.id, 'slow').first<VersionRow>()) as VersionRow;
-    const { ref, stub } = await versionRef(t.id, 'slow');
+    const { row, ref, stub } = await warmKnnVersion('slow');
     const settings = { ...env, KNN_WAIT_MS: '100' };
     const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
     // Every sync answers after 150 ms: the first round is abandoned at 100 ms, the next is led by
