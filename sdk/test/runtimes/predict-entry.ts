@@ -1,8 +1,9 @@
 /**
  * The same few lines run in Chromium (as a page script) and in workerd (as a Worker): parse a
- * head file and predict. Only the heads code is bundled — no wasm, no model runtime.
+ * head file and predict. Only the heads code is bundled (with the kNN search kernel), no model runtime.
  */
 import { parseHead } from '../../src/heads/format.js';
+import { KnnHead } from '../../src/heads/knn.js';
 
 export interface PredictRequest {
   head: string;
@@ -12,7 +13,9 @@ export interface PredictRequest {
 export function predictFromFile(req: PredictRequest) {
   const { head } = parseHead(req.head);
   const predictions = head.predict(req.embeddings, { topK: head.labels.length, rejectUnknown: false });
-  return predictions.map((p) => ({ label: p.label, probabilities: Object.fromEntries(p.topK.map((t) => [t.label, t.probability])) }));
+  // kNN: whether the search ran on the WebAssembly kernel here (a Worker compiles none from bytes).
+  const kernel = head instanceof KnnHead ? head.searchesInWebAssembly : undefined;
+  return predictions.map((p) => ({ label: p.label, probabilities: Object.fromEntries(p.topK.map((t) => [t.label, t.probability])), distance: p.distance, kernel }));
 }
 
 (globalThis as { edgeheadPredict?: typeof predictFromFile }).edgeheadPredict = predictFromFile;
