@@ -12,6 +12,7 @@ import { CentroidHead } from './centroid.js';
 import type { Head, OpenSetGate } from './head.js';
 import { KnnHead, type KnnMetric } from './knn.js';
 import { LinearHead } from './linear.js';
+import { ReferenceRows } from './similarity.js';
 import type { Matrix } from './matrix.js';
 
 export const HEAD_FORMAT = 'edgehead-head';
@@ -137,7 +138,11 @@ export function encodeTensor(values: ArrayLike<number>, shape: number[], dtype: 
   return { dtype, shape, data: toBase64(new Uint8Array(view.buffer)) };
 }
 
-function decodeTensor(file: HeadFile, name: string, shape: number[], dtype: 'float32' | 'int32' = 'float32'): Float32Array | Int32Array {
+/**
+ * The tensor's values, checked finite, in a new array or in the one `allocate` gives once the
+ * data is known to hold them (so a file cannot make it allocate what its data does not have).
+ */
+function decodeTensor(file: HeadFile, name: string, shape: number[], dtype: 'float32' | 'int32' = 'float32', allocate?: (count: number) => Float32Array): Float32Array | Int32Array {
   const t = file.params[name];
   if (!t || typeof t !== 'object') throw new HeadFormatError('INVALID_HEAD', `A ${file.kind} head needs params.${name}; the file has ${Object.keys(file.params).join(', ') || 'none'}.`);
   if (t.dtype !== dtype) throw new HeadFormatError('INVALID_HEAD', `params.${name} must be ${dtype}, not ${String(t.dtype)}.`);
@@ -153,13 +158,20 @@ function decodeTensor(file: HeadFile, name: string, shape: number[], dtype: 'flo
     throw new HeadFormatError('TRUNCATED', `params.${name} holds ${bytes.length} bytes, expected ${count * 4}: the head file is truncated or corrupt. Re-export it.`);
   }
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const out = dtype === 'float32' ? new Float32Array(count) : new Int32Array(count);
+  const out = allocate ? allocate(count) : dtype === 'float32' ? new Float32Array(count) : new Int32Array(count);
   for (let i = 0; i < count; i++) {
     const v = dtype === 'float32' ? view.getFloat32(i * 4, true) : view.getInt32(i * 4, true);
     if (!Number.isFinite(v)) throw new HeadFormatError('INVALID_HEAD', `params.${name} contains ${v} at index ${i}; a head's parameters must be finite.`);
     out[i] = v;
   }
   return out;
+}
+
+/** A kNN file's references, decoded straight into the rows the head searches (no second copy). */
+function decodeReferences(file: HeadFile, n: number, d: number): ReferenceRows {
+  let rows: ReferenceRows | undefined;
+  decodeTensor(file, 'references', [n, d], 'float32', () => (rows = ReferenceRows.allocate(n, d)).data);
+  return rows as ReferenceRows;
 }
 
 // ---- serialise ------------------------------------------------------------------------------
@@ -322,7 +334,7 @@ export function parseHead(input: string | unknown, options: ParseOptions = {}): 
         k,
         metric: file.config.metric as KnnMetric,
         weights: file.config.weights === 'distance' ? 'distance' : 'uniform',
-        references: decodeTensor(file, 'references', [n, d]) as Float32Array,
+        references: decodeReferences(file, n, d),
         referenceLabels,
         ids: Float64Array.from(decodeTensor(file, 'ids', [n], 'int32')),
         openSet,

@@ -78,7 +78,11 @@ export class KnnHead implements Head {
   /** Stored examples of the smallest class with any (cached; reset by add and remove). */
   private smallestClass?: number;
 
-  constructor(state: { labels: string[]; dim: number; k: number; metric: KnnMetric; weights: 'uniform' | 'distance'; references: Float32Array; referenceLabels: Int32Array; ids?: Float64Array; openSet?: OpenSetGate }) {
+  /**
+   * `references`: count × dim floats, copied; or rows already allocated for them (ReferenceRows,
+   * as parseHead decodes a file: straight into the search kernel's memory, with no second copy).
+   */
+  constructor(state: { labels: string[]; dim: number; k: number; metric: KnnMetric; weights: 'uniform' | 'distance'; references: Float32Array | ReferenceRows; referenceLabels: Int32Array; ids?: Float64Array; openSet?: OpenSetGate }) {
     if (!Number.isInteger(state.k) || state.k < 1) throw new InvalidInputError('k must be a positive integer.');
     if (!['cosine', 'euclidean', 'dot'].includes(state.metric)) throw new InvalidInputError(`Unknown kNN metric "${state.metric}"; use cosine, euclidean or dot.`);
     this._labels = state.labels;
@@ -88,8 +92,13 @@ export class KnnHead implements Head {
     this.weights = state.weights;
     this.openSet = state.openSet;
     this.count = state.referenceLabels.length;
-    this.rows = ReferenceRows.allocate(this.count, this.dim);
-    this.rows.data.set(state.references.subarray(0, this.count * this.dim));
+    if (state.references instanceof ReferenceRows) {
+      if (state.references.capacity < this.count || state.references.dim !== this.dim) throw new InvalidInputError(`References hold ${state.references.capacity} × ${state.references.dim}, not ${this.count} × ${this.dim}.`);
+      this.rows = state.references;
+    } else {
+      this.rows = ReferenceRows.allocate(this.count, this.dim);
+      this.rows.data.set(state.references.subarray(0, this.count * this.dim));
+    }
     this.refLabels = state.referenceLabels;
     this.refIds = state.ids ?? Float64Array.from({ length: this.count }, (_, i) => i);
     // A loop, not Math.max(...ids): spreading 130,000 arguments overflows the stack.
