@@ -16,6 +16,7 @@ import type { BlobRef, Change, OnlineExample, Outcome, SyncState } from './durab
 import type { Env } from './env.js';
 import { limitsOf } from './limits.js';
 import { ApiError, fromErrorData } from './errors.js';
+import { Rounds, type Member } from './rounds.js';
 import { exampleBytes, workingSetBytes } from './head-limits.js';
 import { readVerified } from './store/blobs.js';
 import type { VersionRow } from './store/d1.js';
@@ -27,20 +28,16 @@ interface Snapshot {
   head: KnnHead;
   /** Online example id → the head's id for it. */
   ids: Map<number, number>;
-  /** Classifications waiting for the next round of searchTogether. */
-  waiting: Waiting[];
-  /** The running round (a token), when it started, and when its search should end. */
-  round?: object;
-  roundStarted: number;
-  roundEndsAt: number;
+  /** Classifications of this snapshot, searched together (searchTogether). */
+  rounds: Rounds<Searched, Waiting>;
 }
 
-/** A classification waiting for a round; the round it is in leaves its answer here. */
-interface Waiting {
+type Searched = { predictions: Prediction[] } | { stale: SyncState };
+
+/** A classification waiting for its round of search. */
+interface Waiting extends Member<Searched> {
   embeddings: Float32Array[];
   options: Options;
-  round?: object;
-  answer?: { predictions: Prediction[] } | { stale: SyncState } | { error: unknown };
 }
 
 type Options = { topK?: number; threshold?: number; rejectUnknown?: boolean };
@@ -48,9 +45,8 @@ type Options = { topK?: number; threshold?: number; rejectUnknown?: boolean };
 const snapshots = new ByteLruCache<Snapshot>(limitsOf({}).snapshotCacheBytes);
 const loading = new Map<string, Promise<Snapshot | null>>();
 let inFlight = 0;
-/** Rounds of searchTogether run in this isolate, and the classifications they answered. */
-let rounds = 0;
-let roundMembers = 0;
+/** Rounds of searchTogether run in this isolate, and the classifications they took. */
+const searchRounds = { rounds: 0, members: 0 };
 /** Estimated milliseconds of the kNN searches admitted and not finished in this isolate. */
 let queuedMs = 0;
 
@@ -67,8 +63,8 @@ export const snapshotStats = () => ({
   ...snapshots.stats,
   inFlight,
   queuedMs,
-  rounds,
-  roundMembers,
+  rounds: searchRounds.rounds,
+  roundMembers: searchRounds.members,
   inWebAssembly: [...snapshots.values()].filter((s) => s.head.searchesInWebAssembly).length,
 });
 
@@ -110,7 +106,7 @@ async function load(env: Env, stub: Stub, ref: BlobRef, sha256: string): Promise
     const start = unwrap(await stub.sync(ref, null, Date.now()));
     const { head } = parseHead(await readVerified(env.BLOBS, ref.blobKey, ref.sha256));
     if (!(head instanceof KnnHead)) throw new ApiError(500, 'STORAGE_INCONSISTENT', 'This version is recorded as kNN but its head file is not; re-upload it.');
-    const snap: Snapshot = { sha256, epoch: start.epoch, generation: start.generation, head, ids: new Map(), waiting: [], roundStarted: 0, roundEndsAt: 0 };
+    const snap: Snapshot = { sha256, epoch: start.epoch, generation: start.generation, head, ids: new Map(), rounds: new Rounds(searchRounds) };
     for (let after = -1; ; ) {
       const { examples, done } = unwrap(await stub.page(ref, after, Date.now()));
       addExamples(snap, examples);
@@ -196,90 +192,41 @@ const MAX_ROUND_QUERIES = 64;
 
 /**
  * Classifies with a cached snapshot together with the other classifications of it waiting in
- * this isolate: a round is one sync with the object and one search for all their queries. The
- * kernel scores four queries in one pass over the references for little more than the cost of
- * one (a single query is bound by reading them), and one sync serves the whole round.
- * Read-your-writes holds: a round's sync is sent after every classification in it arrived.
- *
- * Waiting is polling on this request's own timer, not a promise another request resolves: in a
- * Worker, code resumed by another request's resolution runs in that request's context and may
- * not use this one's stub or answer it. Whoever finds no round running leads the next, with its
- * own stub. A round running longer than KNN_WAIT_MS is abandoned (its request may have been
- * cancelled mid-sync): another leads, and the abandoned round's classifications queue again.
+ * this isolate (rounds.ts): a round is one sync with the object and one search for all their
+ * queries. The kernel scores four queries in one pass over the references for little more than
+ * the cost of one (a single query is bound by reading them), and one sync serves the round.
  */
-async function searchTogether(snap: Snapshot, stub: Stub, ref: BlobRef, request: Waiting, rate: number, waitMs: number): Promise<{ predictions: Prediction[] } | { stale: SyncState }> {
-  snap.waiting.push(request);
-  let queuedAt = Date.now();
-  for (;;) {
-    const answer = request.answer;
-    if (answer) {
-      // Answered by an abandoned round that came back after all: not searched again.
-      const queued = snap.waiting.indexOf(request);
-      if (queued >= 0) snap.waiting.splice(queued, 1);
-      if ('error' in answer) throw answer.error;
-      return answer;
-    }
-    const now = Date.now();
-    if (snap.round && now - snap.roundStarted > waitMs) snap.round = undefined; // abandoned
-    if (request.round && request.round !== snap.round) {
-      // The round this classification was in was abandoned: into the next one.
-      request.round = undefined;
-      snap.waiting.push(request);
-      queuedAt = now;
-    }
-    if (!snap.round) {
-      const token = {};
-      snap.round = token;
-      snap.roundStarted = now;
-      try {
-        await runRound(snap, token, stub, ref, rate);
-      } finally {
-        if (snap.round === token) snap.round = undefined;
+function searchTogether(snap: Snapshot, stub: Stub, ref: BlobRef, request: Waiting, rate: number, waitMs: number): Promise<Searched> {
+  const queries = (members: readonly Waiting[]) => members.reduce((n, w) => n + w.embeddings.length, 0);
+  return snap.rounds.join(request, {
+    waitMs,
+    overloaded: 'This kNN classification (KNN_WAIT_MS)',
+    // At most MAX_ROUND_QUERIES (and at least one classification): the leader's request pays.
+    take: (queued) => {
+      let take = 1;
+      for (let n = queued[0].embeddings.length; take < queued.length && n + queued[take].embeddings.length <= MAX_ROUND_QUERIES; take++) n += queued[take].embeddings.length;
+      return take;
+    },
+    expectedMs: (members) => (queries(members) * snap.head.size * snap.head.dim) / rate,
+    run: async (members) => {
+      const state = unwrap(await stub.sync(ref, { epoch: snap.epoch, generation: snap.generation }, Date.now()));
+      if (state.reset || state.epoch !== snap.epoch) {
+        for (const w of members) w.answer = { value: { stale: state } };
+        return;
       }
-      if (request.answer) continue;
-    } else if (!request.round && now - queuedAt > waitMs) {
-      snap.waiting.splice(snap.waiting.indexOf(request), 1);
-      throw new ApiError(503, 'OVERLOADED', `This kNN classification waited ${waitMs} ms for its turn in this worker instance (KNN_WAIT_MS). Retry in a second.`, 1);
-    }
-    // Until the running round's search should be done (its sync took a millisecond or more).
-    await new Promise((wake) => setTimeout(wake, Math.max(1, Math.min(50, snap.roundEndsAt - Date.now() + 1))));
-  }
-}
-
-/**
- * One round: the sync and one search for the classifications waiting (the first ones, up to
- * MAX_ROUND_QUERIES); every one of them gets its answer or its error.
- */
-async function runRound(snap: Snapshot, token: object, stub: Stub, ref: BlobRef, rate: number): Promise<void> {
-  let take = 0;
-  for (let queries = 0; take < snap.waiting.length && (take === 0 || queries + snap.waiting[take].embeddings.length <= MAX_ROUND_QUERIES); take++) queries += snap.waiting[take].embeddings.length;
-  const round = snap.waiting.splice(0, take);
-  if (!round.length) return;
-  for (const w of round) w.round = token;
-  rounds++;
-  roundMembers += round.length;
-  const queries = round.reduce((n, w) => n + w.embeddings.length, 0);
-  snap.roundEndsAt = Date.now() + (queries * snap.head.size * snap.head.dim) / rate;
-  try {
-    const state = unwrap(await stub.sync(ref, { epoch: snap.epoch, generation: snap.generation }, Date.now()));
-    if (state.reset || state.epoch !== snap.epoch) {
-      for (const w of round) w.answer = { stale: state };
-      return;
-    }
-    apply(snap, state.changes ?? [], state.generation);
-    const neighbours = snap.head.kneighbors(round.flatMap((w) => w.embeddings), snap.head.effectiveK);
-    let at = 0;
-    for (const w of round) {
-      const mine = neighbours.slice(at, (at += w.embeddings.length));
-      try {
-        w.answer = { predictions: snap.head.predictFromNeighbours(mine, w.options) };
-      } catch (error) {
-        w.answer = { error };
+      apply(snap, state.changes ?? [], state.generation);
+      const neighbours = snap.head.kneighbors(members.flatMap((w) => w.embeddings), snap.head.effectiveK);
+      let at = 0;
+      for (const w of members) {
+        const mine = neighbours.slice(at, (at += w.embeddings.length));
+        try {
+          w.answer = { value: { predictions: snap.head.predictFromNeighbours(mine, w.options) } };
+        } catch (error) {
+          w.answer = { error };
+        }
       }
-    }
-  } catch (error) {
-    for (const w of round) w.answer ??= { error };
-  }
+    },
+  });
 }
 
 /** Forgets this isolate's snapshots of these versions (their head was deleted). */

@@ -1,6 +1,7 @@
 import { env } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
 import { createApp } from '../src/app.js';
+import { aliasReadStats } from '../src/services/versions.js';
 import { call, FINGERPRINT, headFile, isErrorBody, tenant, upload } from './helpers.js';
 import { toyData } from './toy-data.js';
 
@@ -56,6 +57,29 @@ describe('heads: upload, versions, aliases, classify', () => {
     // Moving the alias is atomic and takes effect at once.
     await call('PUT', '/v1/heads/toy/aliases/prod', { key: t.write, body: { version: 2 } });
     expect((await call('POST', '/v1/heads/toy@prod/classify', { key: t.read, body: { embeddings } })).body.version).toBe(2);
+  });
+
+  it('concurrent requests through an alias share its reads, and every request after a move gets the new version', async () => {
+    const t = await tenant();
+    await upload(t.write, 'moving', headFile('linear'));
+    await upload(t.write, 'moving', headFile('linear'));
+    await call('PUT', '/v1/heads/moving/aliases/prod', { key: t.write, body: { version: 1 } });
+    const body = { embeddings: [[0.9, 0.1, 0, 0.1]] };
+    const classify = () => call('POST', '/v1/heads/moving@prod/classify', { key: t.read, body });
+    const before = aliasReadStats();
+    const first = await Promise.all(Array.from({ length: 24 }, classify));
+    const shared = aliasReadStats();
+    expect(first.map((r) => r.body.version)).toEqual(Array(24).fill(1));
+    expect(shared.members - before.members).toBe(24);
+    expect(shared.rounds - before.rounds).toBeLessThan(24);
+    // Requests in flight while the alias moves get either version; those sent after the move
+    // was acknowledged get version 2, every one.
+    const during = Array.from({ length: 12 }, classify);
+    expect((await call('PUT', '/v1/heads/moving/aliases/prod', { key: t.write, body: { version: 2 } })).status).toBe(200);
+    const after = await Promise.all(Array.from({ length: 24 }, classify));
+    expect((await Promise.all(during)).every((r) => r.body.version === 1 || r.body.version === 2)).toBe(true);
+    expect(after.map((r) => r.body.version)).toEqual(Array(24).fill(2));
+    expect(aliasReadStats().pending).toBe(0);
   });
 
   it('base64 little-endian float32 embeddings give the same answer as JSON arrays', async () => {

@@ -13,6 +13,7 @@ import { assertDeclaredFits, assertHeadFits } from '../head-limits.js';
 import { assertSealed, integritySecret, sealVersion } from '../integrity.js';
 import { forgetSnapshots } from '../snapshots.js';
 import { parseRef } from '../request.js';
+import { Rounds } from '../rounds.js';
 import { blobKey } from '../store/blobs.js';
 import { Store, type VersionRow } from '../store/d1.js';
 import { driftStub, stateStub } from './objects.js';
@@ -173,13 +174,50 @@ async function cachedVersion(store: Store, tenantId: string, name: string, versi
  * name / name@version / name@alias → the version row that answers. A canary splits classify
  * traffic by weight; writes (`for: 'write'`) always go to the version the alias names.
  */
+/**
+ * Alias reads shared by the concurrent requests of an isolate (rounds.ts): one D1 read answers
+ * every request that arrived before it was sent, so an alias moved before a request arrived is
+ * what the request gets (moves stay immediate), while a busy alias costs one read a round, not
+ * one a request.
+ */
+const aliasRounds = new Map<string, Rounds<AliasTargets>>();
+const aliasTally = { rounds: 0, members: 0 };
+/** How long an alias lookup waits for its shared read before 503 OVERLOADED. */
+const ALIAS_WAIT_MS = 10_000;
+
+/** Shared alias reads in this isolate (for tests and diagnostics). */
+export const aliasReadStats = () => ({ ...aliasTally, pending: aliasRounds.size });
+
+type AliasTargets = Awaited<ReturnType<Store['aliasTargets']>>;
+
+async function sharedAliasRead(store: Store, tenantId: string, name: string, alias: string): Promise<AliasTargets> {
+  const key = JSON.stringify([tenantId, name, alias]);
+  let rounds = aliasRounds.get(key);
+  if (!rounds) aliasRounds.set(key, (rounds = new Rounds<AliasTargets>(aliasTally)));
+  try {
+    return await rounds.join(
+      {},
+      {
+        waitMs: ALIAS_WAIT_MS,
+        overloaded: 'This alias lookup',
+        run: async (members) => {
+          const targets = await store.aliasTargets(tenantId, name, alias);
+          for (const m of members) m.answer = { value: targets };
+        },
+      },
+    );
+  } finally {
+    if (rounds.idle && aliasRounds.get(key) === rounds) aliasRounds.delete(key);
+  }
+}
+
 export async function resolveRef(env: Env, tenantId: string, raw: string, options: { for: 'read' | 'write' } = { for: 'read' }): Promise<VersionRow> {
   const ref = parseRef(raw);
   const store = new Store(env.DB);
   let row: VersionRow | null;
   if (ref.version !== undefined) row = await cachedVersion(store, tenantId, ref.name, ref.version, integritySecret(env));
   else if (ref.alias !== undefined) {
-    const a = await store.aliasTargets(tenantId, ref.name, ref.alias);
+    const a = await sharedAliasRead(store, tenantId, ref.name, ref.alias);
     if (!a) throw notFound(`Head "${ref.name}" has no alias "${ref.alias}".`);
     row = options.for === 'read' && a.canary && Math.random() < a.weight ? a.canary : a.main;
   } else row = await store.latestVersion(tenantId, ref.name);
