@@ -171,10 +171,6 @@ async function cachedVersion(store: Store, tenantId: string, name: string, versi
 }
 
 /**
- * name / name@version / name@alias → the version row that answers. A canary splits classify
- * traffic by weight; writes (`for: 'write'`) always go to the version the alias names.
- */
-/**
  * Alias reads shared by the concurrent requests of an isolate (rounds.ts): one D1 read answers
  * every request that arrived before it was sent, so an alias moved before a request arrived is
  * what the request gets (moves stay immediate), while a busy alias costs one read a round, not
@@ -211,6 +207,10 @@ async function sharedAliasRead(store: Store, tenantId: string, name: string, ali
   }
 }
 
+/**
+ * name / name@version / name@alias → the version row that answers. A canary splits classify
+ * traffic by weight; writes (`for: 'write'`) always go to the version the alias names.
+ */
 export async function resolveRef(env: Env, tenantId: string, raw: string, options: { for: 'read' | 'write' } = { for: 'read' }): Promise<VersionRow> {
   const ref = parseRef(raw);
   const store = new Store(env.DB);
