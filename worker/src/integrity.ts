@@ -53,7 +53,8 @@ export async function sealVersion(secret: string, r: SealedFields): Promise<stri
 
 /**
  * Seals this isolate verified, with the exact content and key they were verified for: a row read
- * again (aliases and "latest" are read from D1 every time) costs a string comparison, not an HMAC.
+ * again (aliases and "latest" are read from D1 for every request, or round of requests) costs a
+ * string comparison, not an HMAC.
  */
 const verified = new ByteLruCache<string>(2 * 1024 * 1024);
 

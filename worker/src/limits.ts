@@ -48,6 +48,12 @@ const MiB = 1024 * 1024;
 /** Parsed linear heads kept per isolate unless HEAD_CACHE_BYTES says otherwise. */
 export const DEFAULT_HEAD_CACHE_BYTES = 16 * MiB;
 
+/** A setting that must be a positive finite number (a NaN wait would never end): else the default. */
+function positiveOr(value: string | undefined, fallback: number): number {
+  const n = Number(value);
+  return value !== undefined && Number.isFinite(n) && n > 0 ? n : fallback;
+}
+
 export function limitsOf(env: LimitSettings): Limits {
   return {
     maxBodyBytes: Number(env.MAX_BODY_BYTES ?? 32 * MiB),
@@ -60,7 +66,7 @@ export function limitsOf(env: LimitSettings): Limits {
     snapshotCacheBytes: Number(env.SNAPSHOT_CACHE_BYTES ?? 64 * MiB),
     maxInflightKnn: Number(env.MAX_INFLIGHT_KNN ?? 64),
     knnQueueMs: Number(env.KNN_QUEUE_MS ?? 2_000),
-    knnWaitMs: Number(env.KNN_WAIT_MS ?? 10_000),
+    knnWaitMs: positiveOr(env.KNN_WAIT_MS, 10_000),
   };
 }
 

@@ -10,11 +10,14 @@
  * I/O there fails ("Cannot perform I/O on behalf of a different request"). The leader does the
  * round's I/O with its own bindings.
  *
- * A round running longer than `waitMs` is abandoned (its request may have been cancelled
- * mid-I/O, and would never finish it): the next poller leads a new round, the abandoned round's
- * members queue again, and a member that waited `waitMs` in the queue gives up (OVERLOADED).
+ * A leader's round is kept alive past its own request (`waitUntil`), so a client that
+ * disconnects while its request leads does not stall the others. A round running longer than
+ * `waitMs` all the same is abandoned: the next poller leads a new round, the abandoned round's
+ * members queue again (their wait starts over, so a member may wait up to about twice `waitMs`),
+ * and a member that waited `waitMs` in the queue gives up (OVERLOADED).
  * @module
  */
+import { waitUntil } from 'cloudflare:workers';
 import { ApiError } from './errors.js';
 
 /** One request's place in a round: the round it is in, then its answer or its error. */
@@ -36,6 +39,15 @@ export interface RoundOptions<M> {
   overloaded: string;
 }
 
+/** Keeps a promise's work going after the request that started it ends (outside a Worker: nothing to do). */
+function keepAlive(work: Promise<unknown>): void {
+  try {
+    waitUntil(work.catch(() => undefined));
+  } catch {
+    // No request to extend (a test calling in directly).
+  }
+}
+
 export class Rounds<A, M extends Member<A> = Member<A>> {
   private readonly queue: M[] = [];
   private round?: object;
@@ -53,13 +65,22 @@ export class Rounds<A, M extends Member<A> = Member<A>> {
   /** Joins the next round and returns this member's answer (or throws its error). */
   async join(member: M, options: RoundOptions<M>): Promise<A> {
     this.queue.push(member);
+    try {
+      return await this.wait(member, options);
+    } finally {
+      // Answered by an abandoned round that came back after all, given up, or an error on the
+      // way: never left queued (done again, or keeping this instance from being idle).
+      const at = this.queue.indexOf(member);
+      if (at >= 0) this.queue.splice(at, 1);
+    }
+  }
+
+  private async wait(member: M, options: RoundOptions<M>): Promise<A> {
     let queuedAt = Date.now();
+    let sleep = 1;
     for (;;) {
       const answer = member.answer;
       if (answer) {
-        // Answered by an abandoned round that came back after all: not done again.
-        const at = this.queue.indexOf(member);
-        if (at >= 0) this.queue.splice(at, 1);
         if ('error' in answer) throw answer.error;
         return answer.value;
       }
@@ -75,18 +96,20 @@ export class Rounds<A, M extends Member<A> = Member<A>> {
         const token = {};
         this.round = token;
         this.roundStarted = now;
-        try {
-          await this.runRound(token, options);
-        } finally {
+        const round = this.runRound(token, options).finally(() => {
           if (this.round === token) this.round = undefined;
-        }
+        });
+        keepAlive(round);
+        await round;
+        sleep = 1;
         if (member.answer) continue;
       } else if (!member.round && now - queuedAt > options.waitMs) {
-        this.queue.splice(this.queue.indexOf(member), 1);
         throw new ApiError(503, 'OVERLOADED', `${options.overloaded} waited ${options.waitMs} ms for its turn in this worker instance. Retry in a second.`, 1);
       }
-      // Until the running round should be done (at least a millisecond: a round does I/O).
-      await new Promise((wake) => setTimeout(wake, Math.max(1, Math.min(50, this.roundEndsAt - Date.now() + 1))));
+      // Until the running round should be done; past that, backing off (a round does I/O).
+      const ahead = this.roundEndsAt - Date.now();
+      sleep = ahead > 0 ? Math.min(50, ahead + 1) : Math.min(50, sleep * 2);
+      await new Promise((wake) => setTimeout(wake, sleep));
     }
   }
 

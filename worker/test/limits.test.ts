@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { createApp } from '../src/app.js';
 import type { HeadState } from '../src/durable/head-state.js';
 import { headCacheStats } from '../src/services/classify.js';
+import { limitsOf } from '../src/limits.js';
 import { FINGERPRINT, headFile, readResponse, tenant, upload } from './helpers.js';
 import { toyData } from './toy-data.js';
 
@@ -164,5 +165,12 @@ describe('the Durable Object loads stored examples a page at a time', () => {
       expect(limit).toBeDefined();
       expect(limit).toBeLessThanOrEqual(256);
     }
+  });
+});
+
+describe('settings', () => {
+  it('a wait that is not a positive number falls back to its default (a NaN wait would never end)', () => {
+    for (const bad of ['10s', '0', '-5', 'Infinity', '']) expect(limitsOf({ KNN_WAIT_MS: bad }).knnWaitMs).toBe(10_000);
+    expect(limitsOf({ KNN_WAIT_MS: '250' }).knnWaitMs).toBe(250);
   });
 });

@@ -178,8 +178,8 @@ async function cachedVersion(store: Store, tenantId: string, name: string, versi
  */
 const aliasRounds = new Map<string, Rounds<AliasTargets>>();
 const aliasTally = { rounds: 0, members: 0 };
-/** How long an alias lookup waits for its shared read before 503 OVERLOADED. */
-const ALIAS_WAIT_MS = 10_000;
+/** How long an alias lookup waits for its shared read before 503 OVERLOADED (many D1 round trips). */
+const ALIAS_WAIT_MS = 2_000;
 
 /** Shared alias reads in this isolate (for tests and diagnostics). */
 export const aliasReadStats = () => ({ ...aliasTally, pending: aliasRounds.size });
