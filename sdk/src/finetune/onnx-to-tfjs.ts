@@ -273,18 +273,25 @@ export function translateTop(tf: Tf, modelBytes: Uint8Array, options: { from: st
             y = tf.reshape(tf.matMul(tf.reshape(input, [-1, channels]), w as tfCore.Tensor2D), [batch, height, width, w.shape[1]!]);
           } else if (kind === 'depthwise') {
             const [kh, kw, channels] = w.shape as [number, number, number];
-            const padded = tf.pad(input, pad);
-            const [batch, height, width] = padded.shape;
-            const outH = Math.floor((height - dilations[0] * (kh - 1) - 1) / strides[0]) + 1;
-            const outW = Math.floor((width - dilations[1] * (kw - 1) - 1) / strides[1]) + 1;
+            const [batch, inH, inW] = input.shape;
+            const [sh, sw] = strides;
+            const outH = Math.floor((inH + pt + pb - dilations[0] * (kh - 1) - 1) / sh) + 1;
+            const outW = Math.floor((inW + pl + pr - dilations[1] * (kw - 1) - 1) / sw) + 1;
+            // A strided tap is a contiguous window of outH·sh rows (outW·sw columns) reshaped to
+            // [outH, sh] and cut to its first row: slice, reshape and pad all have gradients,
+            // where tf.stridedSlice has none. Zeros past the ONNX padding make every window fit.
+            const extraH = Math.max(0, dilations[0] * (kh - 1) + outH * sh - (inH + pt + pb));
+            const extraW = Math.max(0, dilations[1] * (kw - 1) + outW * sw - (inW + pl + pr));
+            const padded = tf.pad(input, [[0, 0], [pt, pb + extraH], [pl, pr + extraW], [0, 0]]);
             y = tf.zeros([batch, outH, outW, channels]);
             for (let i = 0; i < kh; i++) {
               for (let j = 0; j < kw; j++) {
                 const begin = [0, i * dilations[0], j * dilations[1], 0];
-                const patch =
-                  strides[0] === 1 && strides[1] === 1
-                    ? tf.slice(padded, begin, [batch, outH, outW, channels])
-                    : tf.stridedSlice(padded, begin, [batch, begin[1] + (outH - 1) * strides[0] + 1, begin[2] + (outW - 1) * strides[1] + 1, channels], [1, strides[0], strides[1], 1]);
+                let patch = tf.slice(padded, begin, [batch, outH * sh, outW * sw, channels]);
+                if (sh !== 1 || sw !== 1) {
+                  const split = tf.reshape(patch, [batch, outH, sh, outW, sw, channels]);
+                  patch = tf.reshape(tf.slice(split, [0, 0, 0, 0, 0, 0], [batch, outH, 1, outW, 1, channels]), [batch, outH, outW, channels]);
+                }
                 y = tf.add(y, tf.mul(patch, tf.reshape(tf.slice(w, [i, j, 0], [1, 1, channels]), [channels])));
               }
             }
