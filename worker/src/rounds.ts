@@ -39,8 +39,8 @@ export interface RoundOptions<M> {
   overloaded: string;
 }
 
-/** Keeps a promise's work going after the request that started it ends (outside a Worker: nothing to do). */
-function keepAlive(work: Promise<unknown>): void {
+/** Keeps a promise's work going after the request that started it ends (outside a request: nothing to do). */
+export function keepAlive(work: Promise<unknown>): void {
   try {
     waitUntil(work.catch(() => undefined));
   } catch {

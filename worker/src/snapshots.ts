@@ -16,7 +16,7 @@ import type { BlobRef, Change, OnlineExample, Outcome, SyncState } from './durab
 import type { Env } from './env.js';
 import { limitsOf } from './limits.js';
 import { ApiError, fromErrorData } from './errors.js';
-import { Rounds, type Member } from './rounds.js';
+import { keepAlive, Rounds, type Member } from './rounds.js';
 import { exampleBytes, workingSetBytes } from './head-limits.js';
 import { readVerified } from './store/blobs.js';
 import type { VersionRow } from './store/d1.js';
@@ -147,44 +147,51 @@ export async function classifyKnn(env: Env, stub: Stub, row: VersionRow, ref: Bl
   }
   inFlight++;
   queuedMs += ms;
-  try {
-    snapshots.resize(limits.snapshotCacheBytes);
-    if (cached && cached.sha256 === row.sha256) {
-      const size = cached.head.size;
-      const answer = await searchTogether(cached, stub, ref, { embeddings, options }, rate, limits.knnWaitMs);
-      if ('predictions' in answer) {
-        // Counted again at its new size (additions grow it, and the budget is in bytes), unless
-        // it left the cache meanwhile (evicted, replaced, or its head deleted).
-        if (cached.head.size !== size && snapshots.peek(row.uid) === cached) snapshots.set(row.uid, cached, workingSetBytes(cached.head));
-        return answer.predictions;
-      }
-      const state = answer.stale;
-      if (state.size * exampleBytes(row.dim) > limits.snapshotCacheBytes) {
-        snapshots.delete(row.uid);
-        return unwrap(await stub.classify(ref, embeddings, options, Date.now()));
-      }
-    } else {
-      // Too large to keep per isolate: the object classifies (one at a time, with shedding).
-      const state = unwrap(await stub.sync(ref, null, Date.now()));
-      if (state.size * exampleBytes(row.dim) > limits.snapshotCacheBytes) return unwrap(await stub.classify(ref, embeddings, options, Date.now()));
-    }
-    let pending = loading.get(row.uid);
-    if (!pending) {
-      pending = load(env, stub, ref, row.sha256).finally(() => loading.delete(row.uid));
-      loading.set(row.uid, pending);
-    }
-    const snap = await pending;
-    if (!snap) return unwrap(await stub.classify(ref, embeddings, options, Date.now()));
-    snapshots.set(row.uid, snap, workingSetBytes(snap.head));
-    // Another request may have moved the object on while this one waited for the load.
-    const state = unwrap(await stub.sync(ref, { epoch: snap.epoch, generation: snap.generation }, Date.now()));
-    if (state.reset) return unwrap(await stub.classify(ref, embeddings, options, Date.now()));
-    apply(snap, state.changes ?? [], state.generation);
-    return snap.head.predict(embeddings, options);
-  } finally {
+  // Counted out when the work ends, even if the client disconnects meanwhile: a cancelled
+  // request's finally would never run, and the counts would refuse kNN work for good.
+  const work = classifyAdmitted(env, stub, row, ref, embeddings, options, cached, rate).finally(() => {
     inFlight--;
     queuedMs -= ms;
+  });
+  keepAlive(work);
+  return work;
+}
+
+async function classifyAdmitted(env: Env, stub: Stub, row: VersionRow, ref: BlobRef, embeddings: Float32Array[], options: Options, cached: Snapshot | undefined, rate: number): Promise<Prediction[]> {
+  const limits = limitsOf(env);
+  snapshots.resize(limits.snapshotCacheBytes);
+  if (cached && cached.sha256 === row.sha256) {
+    const size = cached.head.size;
+    const answer = await searchTogether(cached, stub, ref, { embeddings, options }, rate, limits.knnWaitMs);
+    if ('predictions' in answer) {
+      // Counted again at its new size (additions grow it, and the budget is in bytes), unless
+      // it left the cache meanwhile (evicted, replaced, or its head deleted).
+      if (cached.head.size !== size && snapshots.peek(row.uid) === cached) snapshots.set(row.uid, cached, workingSetBytes(cached.head));
+      return answer.predictions;
+    }
+    const state = answer.stale;
+    if (state.size * exampleBytes(row.dim) > limits.snapshotCacheBytes) {
+      snapshots.delete(row.uid);
+      return unwrap(await stub.classify(ref, embeddings, options, Date.now()));
+    }
+  } else {
+    // Too large to keep per isolate: the object classifies (one at a time, with shedding).
+    const state = unwrap(await stub.sync(ref, null, Date.now()));
+    if (state.size * exampleBytes(row.dim) > limits.snapshotCacheBytes) return unwrap(await stub.classify(ref, embeddings, options, Date.now()));
   }
+  let pending = loading.get(row.uid);
+  if (!pending) {
+    pending = load(env, stub, ref, row.sha256).finally(() => loading.delete(row.uid));
+    loading.set(row.uid, pending);
+  }
+  const snap = await pending;
+  if (!snap) return unwrap(await stub.classify(ref, embeddings, options, Date.now()));
+  snapshots.set(row.uid, snap, workingSetBytes(snap.head));
+  // Another request may have moved the object on while this one waited for the load.
+  const state = unwrap(await stub.sync(ref, { epoch: snap.epoch, generation: snap.generation }, Date.now()));
+  if (state.reset) return unwrap(await stub.classify(ref, embeddings, options, Date.now()));
+  apply(snap, state.changes ?? [], state.generation);
+  return snap.head.predict(embeddings, options);
 }
 
 /** Queries one round searches at most: a round's search is paid by its leader's request. */
