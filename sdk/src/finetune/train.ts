@@ -119,15 +119,22 @@ export async function fineTune(
   const scheduleAt = (step: number) => (step < warmup ? (step + 1) / warmup : 0.5 * (1 + Math.cos((Math.PI * (step - warmup)) / Math.max(1, total - warmup))));
 
   const logitsOf = (x: tfCore.Tensor) => tf.add(tf.matMul(top.apply(x) as tfCore.Tensor2D, weights), bias);
-  const evaluate = (idx: readonly number[]) =>
-    tf.tidy(() => {
-      const x = rows(idx);
-      const y = oneHot(idx);
-      const logits = logitsOf(x);
-      const loss = tf.losses.softmaxCrossEntropy(y, logits).dataSync()[0];
-      const right = tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), tf.argMax(y, 1)), 'float32')).dataSync()[0];
-      return { loss, accuracy: right / idx.length };
-    });
+  // In batches: the whole held-out set at once through three blocks of MobileNetV2 (200 photos
+  // at 14 × 14 × 576) ran tfjs-backend-wasm's memory out ("memory access out of bounds").
+  const evaluate = (idx: readonly number[]) => {
+    let lossSum = 0;
+    let right = 0;
+    for (let start = 0; start < idx.length; start += batchSize) {
+      const part = idx.slice(start, start + batchSize);
+      tf.tidy(() => {
+        const y = oneHot(part);
+        const logits = logitsOf(rows(part));
+        lossSum += tf.losses.softmaxCrossEntropy(y, logits).dataSync()[0] * part.length;
+        right += tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), tf.argMax(y, 1)), 'float32')).dataSync()[0];
+      });
+    }
+    return { loss: lossSum / idx.length, accuracy: right / idx.length };
+  };
 
   const rng = createRng(seed);
   const history: EpochReport[] = [];
