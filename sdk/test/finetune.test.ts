@@ -14,6 +14,7 @@ import { cutModel } from '../src/backbone/onnx/graph.js';
 import { OnnxSession } from '../src/backbone/onnx/session.js';
 import { loadTrainingTf, translateTop } from '../src/finetune/onnx-to-tfjs.js';
 import { fineTune } from '../src/finetune/train.js';
+import { trainableMatMul } from '../src/finetune/matmul.js';
 import { imagesToTensor } from '../src/inputs/image/image.js';
 import { readImageFile } from '../src/inputs/image/decode-node.js';
 import { capture, cifar, manifest, SHARED } from './helpers.js';
@@ -58,12 +59,17 @@ describe('ONNX → TF.js top of a backbone', () => {
     });
   }
 
-  // The last conv's bias (1280 values), and the weights of the stride-2 depthwise conv that the
-  // top from 426_quantized begins with (its taps are strided windows: they must have gradients).
-  for (const [from, name] of [
-    ['452_quantized', '629_quantized__f'],
-    ['426_quantized', '595_quantized__f'],
-  ]) {
+  // The last conv's bias (1280 values), the last block's expanding 1×1 conv (its gradient is
+  // trainableMatMul's), and the weights of the stride-2 depthwise conv that the top from
+  // 426_quantized begins with (its taps are strided windows: they must have gradients).
+  // For the 1×1 conv: a step small enough not to cross ReLU6's kinks (one weight moves 98
+  // pre-activations, 2 photos × 7 × 7; with h = 1e-2 the differences were 1.5 % off), at its
+  // three largest gradients, where float32 differences of the loss resolve them.
+  for (const [from, name, h, positions] of [
+    ['452_quantized', '629_quantized__f', 1e-2, 'fixed'],
+    ['452_quantized', '619_quantized__f', 1e-3, 'largest'],
+    ['426_quantized', '595_quantized__f', 1e-2, 'fixed'],
+  ] as const) {
     it(`gradients match central finite differences (${name}, top from ${from})`, () => {
       const top = translateTop(tf, model, { from, to: 'features' });
       const { activations } = reference.get(from)!;
@@ -76,8 +82,8 @@ describe('ONNX → TF.js top of a backbone', () => {
       const { grads } = tf.variableGrads(loss, [weight]);
       const analytic = grads[weight.name].dataSync();
       const original = weight.dataSync().slice();
-      const h = 1e-2;
-      for (const k of [3, 500, original.length - 1]) {
+      const largest = Array.from(analytic.keys()).sort((i, j) => Math.abs(analytic[j]) - Math.abs(analytic[i]));
+      for (const k of positions === 'fixed' ? [3, 500, original.length - 1] : largest.slice(0, 3)) {
         const at = (delta: number) => {
           const w = original.slice();
           w[k] += delta;
@@ -91,6 +97,18 @@ describe('ONNX → TF.js top of a backbone', () => {
       top.dispose();
     });
   }
+
+  it('trainableMatMul: the product and both gradients equal tfjs-core\'s own matMul gradient', () => {
+    const a = tf.tensor2d(Float32Array.from({ length: 37 * 19 }, (_, i) => Math.sin(i * 0.37)), [37, 19]);
+    const b = tf.tensor2d(Float32Array.from({ length: 19 * 11 }, (_, i) => Math.cos(i * 0.53)), [19, 11]);
+    const upstream = tf.tensor2d(Float32Array.from({ length: 37 * 11 }, (_, i) => Math.sin(i * 1.7)), [37, 11]);
+    const through = (product: (x: typeof a, y: typeof b) => typeof a) => tf.grads((x: typeof a, y: typeof b) => tf.sum(tf.mul(product(x, y), upstream)))([a, b]);
+    const ours = through((x, y) => trainableMatMul(tf, x, y));
+    const reference = through((x, y) => tf.matMul(x, y));
+    expect(ours.map((g) => g.shape)).toEqual([[37, 19], [19, 11]]);
+    for (let i = 0; i < 2; i++) expect(Array.from(ours[i].dataSync())).toEqual(Array.from(reference[i].dataSync()).map((v) => expect.closeTo(v, 5)));
+    expect(Array.from(trainableMatMul(tf, a, b).dataSync())).toEqual(Array.from(tf.matMul(a, b).dataSync()));
+  });
 
   it('exports the changed weights back into ONNX: onnxruntime on the new file equals the TF.js top (≤ 1e-4), and differs from the original', async () => {
     const top = translateTop(tf, model, { from: '426_quantized', to: 'features' });

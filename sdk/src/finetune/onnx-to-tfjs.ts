@@ -12,6 +12,7 @@
  */
 import type * as tfCore from '@tensorflow/tfjs-core';
 import onnxProto from 'onnx-proto';
+import { trainableMatMul } from './matmul.js';
 import { BackendUnavailableError, InvalidInputError, TensorNotFoundError, nearestNames } from '../core/errors.js';
 
 const { onnx } = onnxProto;
@@ -270,7 +271,7 @@ export function translateTop(tf: Tf, modelBytes: Uint8Array, options: { from: st
           let y: tfCore.Tensor;
           if (kind === 'pointwise') {
             const [batch, height, width, channels] = input.shape;
-            y = tf.reshape(tf.matMul(tf.reshape(input, [-1, channels]), w as tfCore.Tensor2D), [batch, height, width, w.shape[1]!]);
+            y = tf.reshape(trainableMatMul(tf, tf.reshape(input, [-1, channels]), w as tfCore.Tensor2D), [batch, height, width, w.shape[1]!]);
           } else if (kind === 'depthwise') {
             const [kh, kw, channels] = w.shape as [number, number, number];
             const [batch, inH, inW] = input.shape;
@@ -278,7 +279,7 @@ export function translateTop(tf: Tf, modelBytes: Uint8Array, options: { from: st
             const outH = Math.floor((inH + pt + pb - dilations[0] * (kh - 1) - 1) / sh) + 1;
             const outW = Math.floor((inW + pl + pr - dilations[1] * (kw - 1) - 1) / sw) + 1;
             // A strided tap is a contiguous window of outH·sh rows (outW·sw columns) reshaped to
-            // [outH, sh] and cut to its first row: slice, reshape and pad all have gradients,
+            // [outH, sh] and cut to its first row (columns alike): slice, reshape and pad all have gradients,
             // where tf.stridedSlice has none. Zeros past the ONNX padding make every window fit.
             const extraH = Math.max(0, dilations[0] * (kh - 1) + outH * sh - (inH + pt + pb));
             const extraW = Math.max(0, dilations[1] * (kw - 1) + outW * sw - (inW + pl + pr));
@@ -289,8 +290,10 @@ export function translateTop(tf: Tf, modelBytes: Uint8Array, options: { from: st
                 const begin = [0, i * dilations[0], j * dilations[1], 0];
                 let patch = tf.slice(padded, begin, [batch, outH * sh, outW * sw, channels]);
                 if (sh !== 1 || sw !== 1) {
-                  const split = tf.reshape(patch, [batch, outH, sh, outW, sw, channels]);
-                  patch = tf.reshape(tf.slice(split, [0, 0, 0, 0, 0, 0], [batch, outH, 1, outW, 1, channels]), [batch, outH, outW, channels]);
+                  // Rank 4, not [batch, outH, sh, outW, sw, channels]: tfjs-backend-wasm slices
+                  // rank 6 element by element, 8 s a batch through three blocks.
+                  const split = tf.reshape(patch, [batch * outH, sh, outW, sw * channels]);
+                  patch = tf.reshape(tf.slice(split, [0, 0, 0, 0], [batch * outH, 1, outW, channels]), [batch, outH, outW, channels]);
                 }
                 y = tf.add(y, tf.mul(patch, tf.reshape(tf.slice(w, [i, j, 0], [1, 1, channels]), [channels])));
               }
@@ -388,7 +391,9 @@ export function translateTop(tf: Tf, modelBytes: Uint8Array, options: { from: st
           const b = tensorOf(inputs[1]);
           const transA = n.opType === 'Gemm' && attrInt(n, 'transA', 0) === 1;
           const transB = n.opType === 'Gemm' && attrInt(n, 'transB', 0) === 1;
-          let y = tf.matMul(nchw(a) as tfCore.Tensor2D, b.tensor as tfCore.Tensor2D, transA, transB);
+          const left = nchw(a) as tfCore.Tensor2D;
+          const right = b.tensor as tfCore.Tensor2D;
+          let y = trainableMatMul(tf, transA ? tf.transpose(left) : left, transB ? tf.transpose(right) : right);
           if (n.opType === 'Gemm') {
             const alpha = attrFloat(n, 'alpha', 1);
             if (alpha !== 1) y = tf.mul(y, alpha);

@@ -14,6 +14,7 @@ import { InvalidInputError } from '../core/errors.js';
 import { uniqueLabels } from '../heads/head.js';
 import { createRng, shuffle } from '../heads/random.js';
 import { stratifiedGroupKFold, stratifiedSplit } from '../heads/split.js';
+import { trainableMatMul } from './matmul.js';
 import type { TfjsTop } from './onnx-to-tfjs.js';
 
 type Tf = typeof tfCore;
@@ -118,7 +119,7 @@ export async function fineTune(
   const total = epochs * stepsPerEpoch;
   const scheduleAt = (step: number) => (step < warmup ? (step + 1) / warmup : 0.5 * (1 + Math.cos((Math.PI * (step - warmup)) / Math.max(1, total - warmup))));
 
-  const logitsOf = (x: tfCore.Tensor) => tf.add(tf.matMul(top.apply(x) as tfCore.Tensor2D, weights), bias);
+  const logitsOf = (x: tfCore.Tensor) => tf.add(trainableMatMul(tf, top.apply(x) as tfCore.Tensor2D, weights), bias);
   // In batches: the whole held-out set at once through three blocks of MobileNetV2 (200 photos
   // at 14 × 14 × 576) ran tfjs-backend-wasm's memory out ("memory access out of bounds").
   const evaluate = (idx: readonly number[]) => {
