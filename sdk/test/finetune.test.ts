@@ -102,7 +102,7 @@ describe('ONNX → TF.js top of a backbone', () => {
     const a = tf.tensor2d(Float32Array.from({ length: 37 * 19 }, (_, i) => Math.sin(i * 0.37)), [37, 19]);
     const b = tf.tensor2d(Float32Array.from({ length: 19 * 11 }, (_, i) => Math.cos(i * 0.53)), [19, 11]);
     const upstream = tf.tensor2d(Float32Array.from({ length: 37 * 11 }, (_, i) => Math.sin(i * 1.7)), [37, 11]);
-    const through = (product: (x: typeof a, y: typeof b) => typeof a) => tf.grads((x: typeof a, y: typeof b) => tf.sum(tf.mul(product(x, y), upstream)))([a, b]);
+    const through = (product: (x: typeof a, y: typeof b) => typeof a) => tf.grads((...[x, y]) => tf.sum(tf.mul(product(x as typeof a, y as typeof b), upstream)))([a, b]);
     const ours = through((x, y) => trainableMatMul(tf, x, y));
     const reference = through((x, y) => tf.matMul(x, y));
     expect(ours.map((g) => g.shape)).toEqual([[37, 19], [19, 11]]);

@@ -108,7 +108,7 @@ export async function fineTune(
 
   // The head starts at zero (every class equally likely): deterministic, and the top's features unchanged at first.
   const dim = tf.tidy(() => top.apply(rows([split.train[0]])).shape[1]!);
-  const weights = tf.variable(tf.zeros([dim, classes.length]), true, 'finetune/head/weights');
+  const weights = tf.variable(tf.zeros<tfCore.Rank.R2>([dim, classes.length]), true, 'finetune/head/weights');
   const bias = tf.variable(tf.zeros([classes.length]), true, 'finetune/head/bias');
   const backboneVars = [...top.variables.values()];
   const baseRates = { backbone: options.backboneLearningRate ?? 1e-4, head: options.headLearningRate ?? 1e-2 };
