@@ -19,6 +19,8 @@ export interface DriftSettings {
   DRIFT_WINDOWS?: string;
   /** Embeddings kept per window. Default 64. */
   DRIFT_SAMPLE_ROWS?: string;
+  /** Milliseconds an isolate gathers a version's records before sending them as one. Default 1000; 0 sends each at once. */
+  DRIFT_FLUSH_MS?: string;
 }
 
 export interface DriftConfig {
@@ -26,6 +28,7 @@ export interface DriftConfig {
   windowMs: number;
   windows: number;
   sampleRows: number;
+  flushMs: number;
 }
 
 /** A whole-number setting, or its default when unset or not a number. */
@@ -40,6 +43,7 @@ export function driftConfigOf(env: DriftSettings): DriftConfig {
     windowMs: 1000 * setting(env.DRIFT_WINDOW_SECONDS, 3600, 1, 366 * 86_400),
     windows: setting(env.DRIFT_WINDOWS, 24, 1, 1000),
     sampleRows: setting(env.DRIFT_SAMPLE_ROWS, 64, 2, 1024),
+    flushMs: setting(env.DRIFT_FLUSH_MS, 1000, 0, 10_000),
   };
 }
 
@@ -57,9 +61,10 @@ export function windowStartOf(at: number, config: DriftConfig): number {
   return at - (at % config.windowMs);
 }
 
-/** What one classify request contributes. */
+/** What classify requests contribute: one request's, or several gathered in an isolate (queueDrift). */
 export interface DriftRecord {
   at: number;
+  requests: number;
   rows: number;
   unknown: number;
   /** Predicted label → count (answers rejected as unknown are counted in `unknown` only). */
@@ -82,7 +87,49 @@ export function driftRecord(uid: string, embeddings: Float32Array[], predictions
   const candidates = embeddings.map((row) => ({ row, key: Math.random() })).filter((c) => c.key > threshold);
   candidates.sort((a, b) => b.key - a.key);
   const kept = candidates.slice(0, config.sampleRows);
-  return { at, rows: embeddings.length, unknown, labels, offered: kept.map((c) => c.row), keys: kept.map((c) => c.key) };
+  return { at, requests: 1, rows: embeddings.length, unknown, labels, offered: kept.map((c) => c.row), keys: kept.map((c) => c.key) };
+}
+
+/** Adds `from` to `into`: counts summed, and of the rows offered the sampleRows with the largest keys (the only ones that could enter). */
+function mergeRecord(into: DriftRecord, from: DriftRecord, sampleRows: number): void {
+  into.requests += from.requests;
+  into.rows += from.rows;
+  into.unknown += from.unknown;
+  for (const [label, n] of Object.entries(from.labels)) into.labels[label] = (into.labels[label] ?? 0) + n;
+  if (!from.keys.length) return;
+  const offers = [...into.keys.map((key, i) => ({ key, row: into.offered[i] })), ...from.keys.map((key, i) => ({ key, row: from.offered[i] }))];
+  offers.sort((a, b) => b.key - a.key);
+  const kept = offers.slice(0, sampleRows);
+  into.keys = kept.map((o) => o.key);
+  into.offered = kept.map((o) => o.row);
+}
+
+/** Records being gathered in this isolate, by version and window. */
+const gathering = new Map<string, DriftRecord>();
+/** Beyond this many versions gathering at once, records are sent as they come. */
+const MAX_GATHERING = 1000;
+
+/**
+ * Sends a classify request's record to the version's drift object, or adds it to a record this
+ * isolate is gathering for that version and window. The request that opens a gathering sends
+ * it config.flushMs later: its returned promise is that work, for waitUntil; the others return
+ * undefined and do no I/O (so no request waits on another's). What is lost when an isolate is
+ * evicted meanwhile is at most flushMs of statistics, never an answer.
+ */
+export function queueDrift(uid: string, record: DriftRecord, config: DriftConfig, send: (record: DriftRecord) => Promise<unknown>): Promise<unknown> | undefined {
+  if (config.flushMs <= 0) return send(record);
+  const key = `${uid}:${windowStartOf(record.at, config)}`;
+  const open = gathering.get(key);
+  if (open) {
+    mergeRecord(open, record, config.sampleRows);
+    return undefined;
+  }
+  if (gathering.size >= MAX_GATHERING) return send(record);
+  gathering.set(key, record);
+  return new Promise((resolve) => setTimeout(resolve, config.flushMs)).then(() => {
+    gathering.delete(key);
+    return send(record);
+  });
 }
 
 /** Remembers the window's threshold the object answered with (per isolate, bounded). */
@@ -135,7 +182,7 @@ export class DriftStore {
     }
     const w = this.current;
     w.rows += r.rows;
-    w.requests++;
+    w.requests += r.requests;
     w.unknown += r.unknown;
     for (const [label, n] of Object.entries(r.labels)) w.labels[label] = (w.labels[label] ?? 0) + n;
     const changed: Record<string, Float32Array> = {};

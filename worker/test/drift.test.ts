@@ -6,7 +6,7 @@
  */
 import { env, runInDurableObject } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
-import { DriftStore, driftRecord } from '../src/drift.js';
+import { DriftStore, driftRecord, queueDrift, type DriftRecord } from '../src/drift.js';
 import { CentroidHead, encodeReference, headToJson } from 'edgehead/heads';
 import { call, FINGERPRINT, tenant, upload } from './helpers.js';
 
@@ -57,7 +57,7 @@ async function settled(key: string, ref: string, requests: number): Promise<any>
   throw new Error('drift statistics did not catch up');
 }
 
-const config = () => ({ enabled: true, windowMs: 3_600_000, windows: 24, sampleRows: 64 });
+const config = () => ({ enabled: true, windowMs: 3_600_000, windows: 24, sampleRows: 64, flushMs: 0 });
 
 describe('drift', () => {
   it('a stream like the training data is not flagged; the same stream moved is, with p < 0.05', async () => {
@@ -125,7 +125,7 @@ describe('drift storage stays bounded', () => {
     const stub = env.HEAD_STATE.get(env.HEAD_STATE.idFromName('drift-bounds-test'));
     await runInDurableObject(stub, async (_instance, state) => {
       const store = new DriftStore(state.storage);
-      const config = { enabled: true, windowMs: 1000, windows: 2, sampleRows: 4 };
+      const config = { enabled: true, windowMs: 1000, windows: 2, sampleRows: 4, flushMs: 0 };
       const prediction = (label: string) => ({ label, nearest: label, probability: 1, topK: [], unknown: false, distance: 0 });
       for (const at of [0, 10, 1000, 2000, 2500]) {
         const rows = Array.from({ length: 20 }, (_, i) => Float32Array.of(at, i));
@@ -146,7 +146,7 @@ describe('drift storage stays bounded', () => {
     const stub = env.HEAD_STATE.get(env.HEAD_STATE.idFromName('drift-uniform-test'));
     await runInDurableObject(stub, async (_instance, state) => {
       const store = new DriftStore(state.storage);
-      const config = { enabled: true, windowMs: 3_600_000, windows: 24, sampleRows: 64 };
+      const config = { enabled: true, windowMs: 3_600_000, windows: 24, sampleRows: 64, flushMs: 0 };
       const record = (marker: number, n: number) => {
         const rows = Array.from({ length: n }, () => Float32Array.of(marker));
         return store.record(driftRecord('uniform', rows, [], config, 5), config);
@@ -161,5 +161,57 @@ describe('drift storage stays bounded', () => {
       expect(sample).toHaveLength(64);
       expect(big).toBeGreaterThan(35);
     });
+  });
+});
+
+describe('drift records gathered per isolate (DRIFT_FLUSH_MS)', () => {
+  const prediction = (label: string | null) => ({ label, nearest: label ?? 'a', probability: 1, topK: [], unknown: label === null, distance: 0 });
+  const record = (at: number, rows: number[][], labels: (string | null)[]): DriftRecord => ({
+    ...driftRecord('gathered', rows.map((r) => Float32Array.from(r)), labels.map(prediction), { enabled: true, windowMs: 1000, windows: 2, sampleRows: 3, flushMs: 50 }, at),
+  });
+
+  it('requests within DRIFT_FLUSH_MS of the first are sent as one record: counts summed, the largest keys kept', async () => {
+    const config = { enabled: true, windowMs: 1000, windows: 2, sampleRows: 3, flushMs: 50 };
+    const sent: DriftRecord[] = [];
+    const send = async (r: DriftRecord) => void sent.push(structuredClone(r));
+    const records = [
+      record(100, [[1], [2]], ['a', 'b']),
+      record(110, [[3]], [null]),
+      record(120, [[4], [5], [6]], ['a', 'a', null]),
+    ];
+    // By hand: every key drawn, the three largest with their rows.
+    const offered = records.flatMap((r) => r.keys.map((key, i) => ({ key, row: r.offered[i][0] }))).sort((a, b) => b.key - a.key).slice(0, 3);
+    const first = queueDrift('u1', records[0], config, send);
+    expect(queueDrift('u1', records[1], config, send)).toBeUndefined();
+    expect(queueDrift('u1', records[2], config, send)).toBeUndefined();
+    // Another window of the same version is sent apart.
+    const later = queueDrift('u1', record(1500, [[7]], ['b']), config, send);
+    expect(first).toBeInstanceOf(Promise);
+    expect(later).toBeInstanceOf(Promise);
+    expect(sent).toEqual([]);
+    await Promise.all([first, later]);
+    expect(sent).toHaveLength(2);
+    const [one, other] = sent[0].at === 100 ? sent : [sent[1], sent[0]];
+    expect(one).toMatchObject({ requests: 3, rows: 6, unknown: 2, labels: { a: 3, b: 1 } });
+    expect(one.keys).toEqual(offered.map((o) => o.key));
+    expect(one.offered.map((r) => r[0])).toEqual(offered.map((o) => o.row));
+    expect(other).toMatchObject({ requests: 1, rows: 1, labels: { b: 1 } });
+  });
+
+  it('DRIFT_FLUSH_MS = 0 sends each record at once', async () => {
+    const config = { enabled: true, windowMs: 1000, windows: 2, sampleRows: 3, flushMs: 0 };
+    let sends = 0;
+    const send = async () => void sends++;
+    await Promise.all([queueDrift('u2', record(100, [[1]], ['a']), config, send), queueDrift('u2', record(101, [[2]], ['a']), config, send)]);
+    expect(sends).toBe(2);
+  });
+
+  it('twenty concurrent classifications, gathered, are all counted', async () => {
+    const t = await tenant();
+    await upload(t.write, 'gather', headWithReference(false));
+    const answers = await Promise.all(Array.from({ length: 20 }, (_, r) => call('POST', '/v1/heads/gather/classify', { key: t.read, body: { embeddings: [draw(r)], rejectUnknown: false } })));
+    expect(answers.map((a) => a.status)).toEqual(Array(20).fill(200));
+    const drift = await settled(t.read, 'gather', 20);
+    expect(drift.windows[0].rows).toBe(20);
   });
 });

@@ -7,7 +7,7 @@ import { BackboneMismatchError, decodeReference, LinearHead, parseHead, type Any
 import { ByteLruCache, approxBytes } from '../cache.js';
 import type { z } from 'zod';
 import type { ClassifyOptions } from '../contract.js';
-import { driftConfigOf, driftRecord, driftReport, rememberThreshold } from '../drift.js';
+import { driftConfigOf, driftRecord, driftReport, queueDrift, rememberThreshold } from '../drift.js';
 import type { Env } from '../env.js';
 import { ApiError, badRequest } from '../errors.js';
 import { DEFAULT_HEAD_CACHE_BYTES, limitsOf } from '../limits.js';
@@ -59,12 +59,13 @@ export async function classifyRows(
   }
   const drift = driftConfigOf(env);
   if (drift.enabled) {
-    afterResponse(
+    // Gathered per isolate for DRIFT_FLUSH_MS: one Durable Object call (and one storage write) for many classifications.
+    const sending = queueDrift(row.uid, driftRecord(row.uid, embeddings, predictions, drift), drift, (record) =>
       driftStub(env, row)
-        .recordDrift(driftRecord(row.uid, embeddings, predictions, drift), drift)
-        .then((answer) => rememberThreshold(row.uid, answer))
-        .catch((e: unknown) => console.warn('drift: not recorded', e)),
+        .recordDrift(record, drift)
+        .then((answer) => rememberThreshold(row.uid, answer)),
     );
+    if (sending) afterResponse(sending.catch((e: unknown) => console.warn('drift: not recorded', e)));
   }
   return predictions;
 }
