@@ -43,7 +43,15 @@ interface Waiting extends Member<Searched> {
 type Options = { topK?: number; threshold?: number; rejectUnknown?: boolean };
 
 const snapshots = new ByteLruCache<Snapshot>(limitsOf({}).snapshotCacheBytes);
-const loading = new Map<string, Promise<Snapshot | null>>();
+/**
+ * Snapshot loads under way in this isolate, by version uid. The request that starts one awaits
+ * it; the others poll its outcome on their own timers (as round members do, rounds.ts), never
+ * resuming on its promise.
+ */
+interface Load {
+  outcome?: { snap: Snapshot | null } | { error: unknown };
+}
+const loading = new Map<string, Load>();
 let inFlight = 0;
 /** Rounds of searchTogether run in this isolate, and the classifications they took. */
 const searchRounds = { rounds: 0, members: 0 };
@@ -179,12 +187,7 @@ async function classifyAdmitted(env: Env, stub: Stub, row: VersionRow, ref: Blob
     const state = unwrap(await stub.sync(ref, null, Date.now()));
     if (state.size * exampleBytes(row.dim) > limits.snapshotCacheBytes) return unwrap(await stub.classify(ref, embeddings, options, Date.now()));
   }
-  let pending = loading.get(row.uid);
-  if (!pending) {
-    pending = load(env, stub, ref, row.sha256).finally(() => loading.delete(row.uid));
-    loading.set(row.uid, pending);
-  }
-  const snap = await pending;
+  const snap = await sharedLoad(env, stub, row, ref, limits.knnWaitMs);
   if (!snap) return unwrap(await stub.classify(ref, embeddings, options, Date.now()));
   snapshots.set(row.uid, snap, workingSetBytes(snap.head));
   // Another request may have moved the object on while this one waited for the load.
@@ -192,6 +195,36 @@ async function classifyAdmitted(env: Env, stub: Stub, row: VersionRow, ref: Blob
   if (state.reset) return unwrap(await stub.classify(ref, embeddings, options, Date.now()));
   apply(snap, state.changes ?? [], state.generation);
   return snap.head.predict(embeddings, options);
+}
+
+/**
+ * This isolate's snapshot of the version, loaded once for the requests that want it at the same
+ * time: the first loads (kept alive past its own request), the others poll. Null, for the
+ * object to answer, when the load kept resetting or another request's load ran past `waitMs`.
+ */
+async function sharedLoad(env: Env, stub: Stub, row: VersionRow, ref: BlobRef, waitMs: number): Promise<Snapshot | null> {
+  let entry = loading.get(row.uid);
+  if (!entry) {
+    const mine: Load = {};
+    loading.set(row.uid, mine);
+    const work = load(env, stub, ref, row.sha256).then(
+      (snap) => void (mine.outcome = { snap }),
+      (error: unknown) => void (mine.outcome = { error }),
+    );
+    work.finally(() => loading.get(row.uid) === mine && loading.delete(row.uid));
+    keepAlive(work);
+    await work;
+    entry = mine;
+  } else {
+    const giveUpAt = Date.now() + waitMs;
+    for (let sleep = 2; !entry.outcome; sleep = Math.min(2 * sleep, 50)) {
+      if (Date.now() >= giveUpAt) return null;
+      await new Promise((r) => setTimeout(r, sleep));
+    }
+  }
+  const outcome = entry.outcome!;
+  if ('error' in outcome) throw outcome.error;
+  return outcome.snap;
 }
 
 /** Queries one round searches at most: a round's search is paid by its leader's request. */

@@ -126,6 +126,28 @@ describe('kNN classification from isolate snapshots', () => {
     expect(snapshotStats().inFlight).toBe(0);
   });
 
+  it("a snapshot load that stalls holds up the other requests for KNN_WAIT_MS only: they are answered by the object, as it answers alone", async () => {
+    const t = await tenant();
+    await upload(t.write, 'cold', headFile('knn'));
+    const row = (await env.DB.prepare('SELECT * FROM versions WHERE tenant_id = ? AND name = ?').bind(t.id, 'cold').first<VersionRow>()) as VersionRow;
+    const { ref, stub } = await versionRef(t.id, 'cold');
+    const settings = { ...env, KNN_WAIT_MS: '100' };
+    // The first request's load pages the stored examples from an object that does not answer
+    // (until the end of this test); the second finds that load under way.
+    let cancel: (e: Error) => void = () => undefined;
+    const stalled = { sync: (...args: Parameters<typeof stub.sync>) => stub.sync(...args), page: () => new Promise((_, reject) => (cancel = reject)) } as unknown as typeof stub;
+    const first = classifyKnn(settings, stalled, row, ref, [new Float32Array(point(1))], {}).catch((e: unknown) => e);
+    await new Promise((r) => setTimeout(r, 20));
+    const next = await classifyKnn(settings, stub, row, ref, [new Float32Array(point(2))], { rejectUnknown: false });
+    const alone = await stub.classify(ref, [new Float32Array(point(2))], { rejectUnknown: false });
+    expect(next).toEqual((alone as { value: unknown }).value);
+    cancel(new Error('request cancelled'));
+    expect(await first).toBeInstanceOf(Error);
+    // The failed load is forgotten: the next request loads the snapshot and answers from it.
+    expect((await call('POST', '/v1/heads/cold/classify', { key: t.read, body: { embeddings: [point(3)], rejectUnknown: false } })).status).toBe(200);
+    expect(snapshotStats().inFlight).toBe(0);
+  });
+
   it("a snapshot that grows with additions is counted at its new size against the isolate's budget", async () => {
     const t = await tenant();
     await upload(t.write, 'grow', headFile('knn'));
