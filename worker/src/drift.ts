@@ -106,8 +106,10 @@ function mergeRecord(into: DriftRecord, from: DriftRecord, sampleRows: number): 
 
 /** Records being gathered in this isolate, by version and window. */
 const gathering = new Map<string, DriftRecord>();
-/** Beyond this many versions gathering at once, records are sent as they come. */
-const MAX_GATHERING = 1000;
+/** Bytes of sample rows those records hold; beyond MAX_GATHERED_BYTES records are sent as they come. */
+let gatheredBytes = 0;
+const MAX_GATHERED_BYTES = 4 << 20;
+const rowBytes = (r: DriftRecord) => r.offered.reduce((n, row) => n + row.byteLength, 0);
 
 /**
  * Sends a classify request's record to the version's drift object, or adds it to a record this
@@ -119,15 +121,19 @@ const MAX_GATHERING = 1000;
 export function queueDrift(uid: string, record: DriftRecord, config: DriftConfig, send: (record: DriftRecord) => Promise<unknown>): Promise<unknown> | undefined {
   if (config.flushMs <= 0) return send(record);
   const key = `${uid}:${windowStartOf(record.at, config)}`;
+  if (gatheredBytes + rowBytes(record) > MAX_GATHERED_BYTES) return send(record);
   const open = gathering.get(key);
   if (open) {
+    gatheredBytes -= rowBytes(open);
     mergeRecord(open, record, config.sampleRows);
+    gatheredBytes += rowBytes(open);
     return undefined;
   }
-  if (gathering.size >= MAX_GATHERING) return send(record);
   gathering.set(key, record);
+  gatheredBytes += rowBytes(record);
   return new Promise((resolve) => setTimeout(resolve, config.flushMs)).then(() => {
     gathering.delete(key);
+    gatheredBytes -= rowBytes(record);
     return send(record);
   });
 }

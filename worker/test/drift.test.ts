@@ -198,6 +198,19 @@ describe('drift records gathered per isolate (DRIFT_FLUSH_MS)', () => {
     expect(other).toMatchObject({ requests: 1, rows: 1, labels: { b: 1 } });
   });
 
+  it('an isolate gathers at most 4 MiB of sample rows: past that, records are sent at once', async () => {
+    const config = { enabled: true, windowMs: 1000, windows: 2, sampleRows: 64, flushMs: 50 };
+    let sent = 0;
+    const send = async () => void sent++;
+    // 64 rows of 1280 floats offered per record (the threshold is 0): 327,680 bytes each, so 12
+    // records fit in 4,194,304 bytes and the other 8 of 20 versions' records go at once.
+    const rows = Array.from({ length: 64 }, () => new Float32Array(1280));
+    const queued = Array.from({ length: 20 }, (_, v) => queueDrift(`bytes-${v}`, driftRecord(`bytes-${v}`, rows, [], config, 100), config, send));
+    expect(sent).toBe(8);
+    await Promise.all(queued);
+    expect(sent).toBe(20);
+  });
+
   it('DRIFT_FLUSH_MS = 0 sends each record at once', async () => {
     const config = { enabled: true, windowMs: 1000, windows: 2, sampleRows: 3, flushMs: 0 };
     let sends = 0;
