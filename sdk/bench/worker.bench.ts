@@ -51,8 +51,10 @@ async function main(): Promise<void> {
   const { meta, train, test } = fixture();
   const trainLabels = meta.labels.filter((_, i) => meta.split[i] === 'train');
   const head = LinearHead.fit(train, trainLabels, { C: 1 });
-  // BENCH_DRIFT=off: the same without drift statistics (one Durable Object call per classify).
-  const worker = await startLocalWorker({ inheritOutput: process.env.BENCH_VERBOSE === '1', vars: { RATE_LIMIT: 'off', ...(process.env.BENCH_DRIFT === 'off' ? { DRIFT: 'off' } : {}) } });
+  // BENCH_DRIFT=off: the same without drift statistics; BENCH_DRIFT_FLUSH_MS=0: with one drift
+  // record sent per classify (the default gathers an isolate's records for 1 s, DRIFT_FLUSH_MS).
+  const driftVars = { ...(process.env.BENCH_DRIFT === 'off' ? { DRIFT: 'off' } : {}), ...(process.env.BENCH_DRIFT_FLUSH_MS ? { DRIFT_FLUSH_MS: process.env.BENCH_DRIFT_FLUSH_MS } : {}) };
+  const worker = await startLocalWorker({ inheritOutput: process.env.BENCH_VERBOSE === '1', vars: { RATE_LIMIT: 'off', ...driftVars } });
   try {
     const keys = await bootstrapTenant(worker.url, worker.adminToken, 'bench');
     await new EdgeClient({ baseUrl: worker.url, apiKey: keys.writeKey }).upload('bench', headToJson(head, { backbone: { id: 'mobilenetv2-int8', fingerprint: meta.fingerprint } }), { alias: 'prod' });
