@@ -165,6 +165,8 @@ async function main(): Promise<void> {
             argmax.forEach((c, k) => (correct += result.classes[c] === data.test.labels[i + k] ? 1 : 0));
           }
           accs.push(correct / testActs.dims[0]);
+          // Each seed as it ends: a long run that is stopped keeps what it measured.
+          console.log(`    seed ${seed}: ${(100 * accs.at(-1)!).toFixed(1)} %, best epoch ${result.bestEpoch}, ${((performance.now() - started) / 1000).toFixed(0)} s training`);
         } finally {
           top.dispose();
         }

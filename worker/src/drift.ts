@@ -104,8 +104,10 @@ function mergeRecord(into: DriftRecord, from: DriftRecord, sampleRows: number): 
   into.offered = kept.map((o) => o.row);
 }
 
-/** Records being gathered in this isolate, by version and window. */
-const gathering = new Map<string, DriftRecord>();
+/** Records being gathered in this isolate, by version and window, with when each was opened. */
+const gathering = new Map<string, { record: DriftRecord; openedAt: number }>();
+/** A gathering this much past its flush was left by a request that ended early: the next record sends it. */
+const ORPHANED_AFTER_MS = 5000;
 /** Bytes of sample rows those records hold; beyond MAX_GATHERED_BYTES records are sent as they come. */
 let gatheredBytes = 0;
 const MAX_GATHERED_BYTES = 4 << 20;
@@ -124,14 +126,21 @@ export function queueDrift(uid: string, record: DriftRecord, config: DriftConfig
   if (gatheredBytes + rowBytes(record) > MAX_GATHERED_BYTES) return send(record);
   const open = gathering.get(key);
   if (open) {
-    gatheredBytes -= rowBytes(open);
-    mergeRecord(open, record, config.sampleRows);
-    gatheredBytes += rowBytes(open);
-    return undefined;
+    gatheredBytes -= rowBytes(open.record);
+    mergeRecord(open.record, record, config.sampleRows);
+    if (Date.now() - open.openedAt <= config.flushMs + ORPHANED_AFTER_MS) {
+      gatheredBytes += rowBytes(open.record);
+      return undefined;
+    }
+    gathering.delete(key);
+    return send(open.record);
   }
-  gathering.set(key, record);
+  const mine = { record, openedAt: Date.now() };
+  gathering.set(key, mine);
   gatheredBytes += rowBytes(record);
   return new Promise((resolve) => setTimeout(resolve, config.flushMs)).then(() => {
+    // Unless a later request found it orphaned and sent it already.
+    if (gathering.get(key) !== mine) return undefined;
     gathering.delete(key);
     gatheredBytes -= rowBytes(record);
     return send(record);
@@ -188,7 +197,7 @@ export class DriftStore {
     }
     const w = this.current;
     w.rows += r.rows;
-    w.requests += r.requests;
+    w.requests += r.requests ?? 1; // records from isolates older than request counting
     w.unknown += r.unknown;
     for (const [label, n] of Object.entries(r.labels)) w.labels[label] = (w.labels[label] ?? 0) + n;
     const changed: Record<string, Float32Array> = {};

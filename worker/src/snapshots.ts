@@ -70,6 +70,8 @@ export const MULTIPLY_ADDS_PER_MS = { webAssembly: 7e6, javaScript: 0.35e6 };
 export const snapshotStats = () => ({
   ...snapshots.stats,
   inFlight,
+  /** Snapshot loads under way. */
+  loading: loading.size,
   queuedMs,
   rounds: searchRounds.rounds,
   roundMembers: searchRounds.members,
@@ -218,7 +220,11 @@ async function sharedLoad(env: Env, stub: Stub, row: VersionRow, ref: BlobRef, w
   } else {
     const giveUpAt = Date.now() + waitMs;
     for (let sleep = 2; !entry.outcome; sleep = Math.min(2 * sleep, 50)) {
-      if (Date.now() >= giveUpAt) return null;
+      if (Date.now() >= giveUpAt) {
+        // Its request may have been cancelled mid-load: the next classification loads afresh.
+        if (loading.get(row.uid) === entry) loading.delete(row.uid);
+        return null;
+      }
       await new Promise((r) => setTimeout(r, sleep));
     }
   }

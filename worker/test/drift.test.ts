@@ -5,7 +5,7 @@
  * the same stream moved by a fixed offset (a shift any test must see); label shares counted by hand.
  */
 import { env, runInDurableObject } from 'cloudflare:test';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { DriftStore, driftRecord, queueDrift, type DriftRecord } from '../src/drift.js';
 import { CentroidHead, encodeReference, headToJson } from 'edgehead/heads';
 import { call, FINGERPRINT, tenant, upload } from './helpers.js';
@@ -209,6 +209,39 @@ describe('drift records gathered per isolate (DRIFT_FLUSH_MS)', () => {
     expect(sent).toBe(8);
     await Promise.all(queued);
     expect(sent).toBe(20);
+  });
+
+  it('a gathering its request left unsent (ended before its timer) is sent by the next record, once', async () => {
+    const config = { enabled: true, windowMs: 1000, windows: 2, sampleRows: 3, flushMs: 50 };
+    const sent: DriftRecord[] = [];
+    const send = async (r: DriftRecord) => void sent.push(structuredClone(r));
+    const opener = queueDrift('orphan', record(100, [[1]], ['a']), config, send);
+    // The next record comes 10 s later by the clock, as if the opener's timer never fired.
+    const now = Date.now();
+    const clock = vi.spyOn(Date, 'now').mockReturnValue(now + 10_000);
+    try {
+      const next = queueDrift('orphan', record(200, [[2]], ['b']), config, send);
+      expect(next).toBeInstanceOf(Promise);
+      await next;
+    } finally {
+      clock.mockRestore();
+    }
+    expect(sent).toHaveLength(1);
+    expect(sent[0]).toMatchObject({ requests: 2, rows: 2, labels: { a: 1, b: 1 } });
+    // The opener's timer, when it fires, finds its gathering sent and sends nothing.
+    await opener;
+    expect(sent).toHaveLength(1);
+  });
+
+  it('a record without a request count (from an isolate on the previous version) counts as one request', async () => {
+    const stub = env.HEAD_STATE.get(env.HEAD_STATE.idFromName('drift-legacy-test'));
+    await runInDurableObject(stub, async (_instance, state) => {
+      const store = new DriftStore(state.storage);
+      const config = { enabled: true, windowMs: 1000, windows: 2, sampleRows: 4, flushMs: 0 };
+      const { requests: _, ...legacy } = driftRecord('legacy', [Float32Array.of(1)], [], config, 10);
+      await store.record(legacy as DriftRecord, config);
+      expect((await store.read(1)).windows[0]).toMatchObject({ requests: 1, rows: 1 });
+    });
   });
 
   it('DRIFT_FLUSH_MS = 0 sends each record at once', async () => {

@@ -135,16 +135,25 @@ describe('kNN classification from isolate snapshots', () => {
     // The first request's load pages the stored examples from an object that does not answer
     // (until the end of this test); the second finds that load under way.
     let cancel: (e: Error) => void = () => undefined;
-    const stalled = { sync: (...args: Parameters<typeof stub.sync>) => stub.sync(...args), page: () => new Promise((_, reject) => (cancel = reject)) } as unknown as typeof stub;
+    let paging = false;
+    const stalled = {
+      sync: (...args: Parameters<typeof stub.sync>) => stub.sync(...args),
+      page: () => ((paging = true), new Promise((_, reject) => (cancel = reject))),
+    } as unknown as typeof stub;
     const first = classifyKnn(settings, stalled, row, ref, [new Float32Array(point(1))], {}).catch((e: unknown) => e);
-    await new Promise((r) => setTimeout(r, 20));
+    while (!paging) await new Promise((r) => setTimeout(r, 5));
+    expect(snapshotStats().loading).toBe(1);
     const next = await classifyKnn(settings, stub, row, ref, [new Float32Array(point(2))], { rejectUnknown: false });
     const alone = await stub.classify(ref, [new Float32Array(point(2))], { rejectUnknown: false });
     expect(next).toEqual((alone as { value: unknown }).value);
+    // The stalled load is forgotten when a request gives up on it (the first is still stalled):
+    // the next classification loads the snapshot afresh and answers from it.
+    expect(snapshotStats().loading).toBe(0);
+    const entries = snapshotStats().entries;
+    expect((await call('POST', '/v1/heads/cold/classify', { key: t.read, body: { embeddings: [point(3)], rejectUnknown: false } })).status).toBe(200);
+    expect(snapshotStats().entries).toBe(entries + 1);
     cancel(new Error('request cancelled'));
     expect(await first).toBeInstanceOf(Error);
-    // The failed load is forgotten: the next request loads the snapshot and answers from it.
-    expect((await call('POST', '/v1/heads/cold/classify', { key: t.read, body: { embeddings: [point(3)], rejectUnknown: false } })).status).toBe(200);
     expect(snapshotStats().inFlight).toBe(0);
   });
 

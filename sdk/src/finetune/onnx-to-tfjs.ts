@@ -391,9 +391,14 @@ export function translateTop(tf: Tf, modelBytes: Uint8Array, options: { from: st
           const b = tensorOf(inputs[1]);
           const transA = n.opType === 'Gemm' && attrInt(n, 'transA', 0) === 1;
           const transB = n.opType === 'Gemm' && attrInt(n, 'transB', 0) === 1;
-          const left = nchw(a) as tfCore.Tensor2D;
-          const right = b.tensor as tfCore.Tensor2D;
-          let y = trainableMatMul(tf, transA ? tf.transpose(left) : left, transB ? tf.transpose(right) : right);
+          const left = nchw(a);
+          const right = b.tensor;
+          // Batched (N-d) MatMul keeps tfjs's own product and gradient.
+          const rank2 = (t: tfCore.Tensor): t is tfCore.Tensor2D => t.rank === 2;
+          let y: tfCore.Tensor =
+            rank2(left) && rank2(right)
+              ? trainableMatMul(tf, transA ? tf.transpose(left) : left, transB ? tf.transpose(right) : right)
+              : tf.matMul(left, right, transA, transB);
           if (n.opType === 'Gemm') {
             const alpha = attrFloat(n, 'alpha', 1);
             if (alpha !== 1) y = tf.mul(y, alpha);
