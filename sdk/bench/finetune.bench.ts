@@ -7,7 +7,9 @@
  * set is fixed.
  *
  *   BENCH_FT_DATASETS  cifar10-<per class>, fashion-<per class>, fashion-all
- *                      (default: cifar10-100,cifar10-10; the issue also asks fashion-1000,fashion-all)
+ *                      (default: cifar10-100,cifar10-10; the issue also asks fashion-1000,fashion-all).
+ *                      fashion-<n> samples n per class from all 60,000 with each seed, so the frozen
+ *                      part runs on every seed's photos; fashion-all is one set of 10,000 for all seeds.
  *   BENCH_FT_BLOCKS    1,2,3    BENCH_FT_SEEDS 3 (or a list: 1,2)    BENCH_FT_EPOCHS 10    BENCH_FT_TEST 2000
  *   BENCH_FT_AUGMENT   views per training photo for fine-tuning (default 0), made as
  *                      `edgehead finetune --augment` makes them: before the frozen part, a photo and
