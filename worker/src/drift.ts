@@ -8,6 +8,7 @@
  * @module
  */
 import { detectShift, type Prediction, type ShiftResult } from 'edgehead/heads';
+import { pause } from './rounds.js';
 
 /** Settings (wrangler.toml [vars]), all optional strings. */
 export interface DriftSettings {
@@ -138,7 +139,7 @@ export function queueDrift(uid: string, record: DriftRecord, config: DriftConfig
   const mine = { record, openedAt: Date.now() };
   gathering.set(key, mine);
   gatheredBytes += rowBytes(record);
-  return new Promise((resolve) => setTimeout(resolve, config.flushMs)).then(() => {
+  return pause(config.flushMs).then(() => {
     // Unless a later request found it orphaned and sent it already.
     if (gathering.get(key) !== mine) return undefined;
     gathering.delete(key);

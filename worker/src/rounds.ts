@@ -39,6 +39,9 @@ export interface RoundOptions<M> {
   overloaded: string;
 }
 
+/** Resolves after `ms` on this request's own timer (how members of shared work wait). */
+export const pause = (ms: number): Promise<void> => new Promise((wake) => setTimeout(wake, ms));
+
 /** Keeps a promise's work going after the request that started it ends (outside a request: nothing to do). */
 export function keepAlive(work: Promise<unknown>): void {
   try {
@@ -109,7 +112,7 @@ export class Rounds<A, M extends Member<A> = Member<A>> {
       // Until the running round should be done; past that, backing off (a round does I/O).
       const ahead = this.roundEndsAt - Date.now();
       sleep = ahead > 0 ? Math.min(50, ahead + 1) : Math.min(50, sleep * 2);
-      await new Promise((wake) => setTimeout(wake, sleep));
+      await pause(sleep);
     }
   }
 

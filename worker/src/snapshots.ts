@@ -16,7 +16,7 @@ import type { BlobRef, Change, OnlineExample, Outcome, SyncState } from './durab
 import type { Env } from './env.js';
 import { limitsOf } from './limits.js';
 import { ApiError, fromErrorData } from './errors.js';
-import { keepAlive, Rounds, type Member } from './rounds.js';
+import { keepAlive, pause, Rounds, type Member } from './rounds.js';
 import { exampleBytes, workingSetBytes } from './head-limits.js';
 import { readVerified } from './store/blobs.js';
 import type { VersionRow } from './store/d1.js';
@@ -225,7 +225,7 @@ async function sharedLoad(env: Env, stub: Stub, row: VersionRow, ref: BlobRef, w
         if (loading.get(row.uid) === entry) loading.delete(row.uid);
         return null;
       }
-      await new Promise((r) => setTimeout(r, sleep));
+      await pause(sleep);
     }
   }
   const outcome = entry.outcome!;
