@@ -148,6 +148,40 @@ describe('open-set rejection', () => {
     }
   });
 
+  it('linear predict: softmax(Wx + b) and the cosine distance to the nearest normalised class mean, recomputed in float64', () => {
+    const { rows, cols, data, labels } = cifar.train;
+    const row = (m: { cols: number; data: Float32Array }, i: number) => Array.from(m.data.subarray(i * m.cols, (i + 1) * m.cols));
+    const norm = (v: number[]) => Math.hypot(...v);
+    // The reference prototypes: means of the unit-length training rows, per class.
+    const classes = [...new Set(labels)].sort();
+    const means = classes.map((c) => {
+      const sum = new Array<number>(cols).fill(0);
+      let n = 0;
+      for (let i = 0; i < rows; i++) {
+        if (labels[i] !== c) continue;
+        const x = row({ cols, data }, i);
+        const len = norm(x);
+        x.forEach((v, k) => (sum[k] += v / len));
+        n++;
+      }
+      return sum.map((s) => s / n);
+    });
+    for (const standardize of [false, true]) {
+      const head = LinearHead.fit(cifar.train, labels, { standardize });
+      const { weights, bias, mean, std } = head.parameters;
+      const test = Array.from({ length: 20 }, (_, i) => row(cifar.test, i));
+      head.predict(test, { topK: classes.length }).forEach((p, i) => {
+        const x = standardize ? test[i].map((v, k) => (v - mean![k]) / std![k]) : test[i];
+        const z = head.labels.map((_, c) => bias[c] + x.reduce((s, v, k) => s + v * weights[c * cols + k], 0));
+        const top = Math.max(...z);
+        const total = z.reduce((s, v) => s + Math.exp(v - top), 0);
+        for (const t of p.topK) expect(t.probability).toBeCloseTo(Math.exp(z[head.labels.indexOf(t.label)] - top) / total, 6);
+        const distance = Math.min(...means.map((m) => 1 - test[i].reduce((s, v, k) => s + v * m[k], 0) / (norm(test[i]) * norm(m))));
+        expect(p.distance).toBeCloseTo(distance, 6);
+      });
+    }
+  });
+
   it('an input of pure noise is unknown', () => {
     const head = KnnHead.fit(fsdd.train, fsdd.train.labels, { k: 5 });
     const noise = Float32Array.from({ length: 96 }, (_, i) => Math.sin(i * 12.9898) * 40);

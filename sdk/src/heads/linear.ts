@@ -19,9 +19,9 @@ import {
   type PredictOptions,
   type Prediction,
 } from './head.js';
-import { columnStats, multiplyABt, standardize, toMatrix, type EmbeddingsInput, type Matrix } from './matrix.js';
+import { columnStats, multiplyABt, normalizeRows, rowSquaredNorms, standardize, toMatrix, type EmbeddingsInput, type Matrix } from './matrix.js';
 import { minimizeLbfgs, minimizeLbfgsAsync, type AsyncValueAndGradient, type LbfgsResult } from './optim/lbfgs.js';
-import { classSums, leaveOneOutPrototypeDistances, meansFromSums, nearestDistance, prototypeDistances } from './prototypes.js';
+import { classSums, leaveOneOutPrototypeDistances, meansFromSums } from './prototypes.js';
 
 export interface LinearOptions {
   /** Inverse regularisation strength (scikit-learn's C). Default 1. */
@@ -66,6 +66,9 @@ export class LinearHead implements Head {
   calibration?: Calibration;
   fitInfo?: LinearFitInfo;
   private readonly state: LinearState;
+  private unitProtos?: Float32Array;
+  /** The weights' rows, then the unit prototypes' (for predict's single product). */
+  private stacked?: Matrix;
 
   constructor(state: LinearState) {
     this.state = state;
@@ -109,12 +112,7 @@ export class LinearHead implements Head {
   }
 
   logits(x: EmbeddingsInput): Matrix {
-    let m = toMatrix(x, this.dim);
-    if (this.state.mean && this.state.std) m = standardize(m, this.state.mean, this.state.std);
-    const R = this.state.bias.length;
-    const z = multiplyABt(m, { rows: R, cols: this.dim, data: this.state.weights });
-    for (let i = 0; i < m.rows; i++) for (let r = 0; r < R; r++) z[i * R + r] += this.state.bias[r];
-    return { rows: m.rows, cols: R, data: z };
+    return this.logitsOf(toMatrix(x, this.dim));
   }
 
   /**
@@ -122,26 +120,63 @@ export class LinearHead implements Head {
    * for binary heads (σ(z) = softmax([0, z])).
    */
   scores(x: EmbeddingsInput): Float64Array[] {
-    const z = this.logits(x);
-    return Array.from({ length: z.rows }, (_, i) => (z.cols === 1 ? Float64Array.of(0, z.data[i]) : Float64Array.from(z.data.subarray(i * z.cols, (i + 1) * z.cols))));
+    return scoreRows(this.logits(x));
   }
 
   /** softmax(logits / T), T from `calibration` (1 without it: scikit-learn's predict_proba). */
   predictProba(x: EmbeddingsInput): Float64Array[] {
-    const T = this.calibration?.temperature ?? 1;
-    return this.scores(x).map((z) => softmaxScaled(z, T));
+    return this.probabilities(this.logits(x));
   }
 
   openSetDistances(x: EmbeddingsInput): Float64Array {
-    const m = toMatrix(x, this.dim);
-    const K = this.labels.length;
-    const protos = { rows: K, cols: this.dim, data: this.state.prototypes };
-    return nearestDistance(prototypeDistances(m, protos, 'cosine'), m.rows, K);
+    return this.cosineDistances(toMatrix(x, this.dim));
   }
 
   predict(x: EmbeddingsInput, options?: PredictOptions): Prediction[] {
     const m = toMatrix(x, this.dim);
-    return toPredictions(this, this.predictProba(m), this.openSetDistances(m), options);
+    if (this.state.mean && this.state.std) return toPredictions(this, this.probabilities(this.logitsOf(m)), this.cosineDistances(m), options);
+    // Unstandardised heads score the weights and the prototypes in one product: a classify
+    // request's whole arithmetic is one pass over its embeddings.
+    const R = this.state.bias.length;
+    const K = this.labels.length;
+    this.stacked ??= { rows: R + K, cols: this.dim, data: concatRows(this.state.weights, this.unitPrototypes()) };
+    const both = multiplyABt(m, this.stacked);
+    const logits = new Float32Array(m.rows * R);
+    const dots = new Float32Array(m.rows * K);
+    for (let i = 0; i < m.rows; i++) {
+      logits.set(both.subarray(i * (R + K), i * (R + K) + R), i * R);
+      dots.set(both.subarray(i * (R + K) + R, (i + 1) * (R + K)), i * K);
+    }
+    return toPredictions(this, this.probabilities(this.withBias(m.rows, logits)), distancesFromDots(dots, rowSquaredNorms(m), K), options);
+  }
+
+  /** Rows already checked by toMatrix. */
+  private logitsOf(m: Matrix): Matrix {
+    const x = this.state.mean && this.state.std ? standardize(m, this.state.mean, this.state.std) : m;
+    return this.withBias(m.rows, multiplyABt(x, { rows: this.state.bias.length, cols: this.dim, data: this.state.weights }));
+  }
+
+  private withBias(rows: number, z: Float32Array): Matrix {
+    const R = this.state.bias.length;
+    for (let i = 0; i < rows; i++) for (let r = 0; r < R; r++) z[i * R + r] += this.state.bias[r];
+    return { rows, cols: R, data: z };
+  }
+
+  private probabilities(logits: Matrix): Float64Array[] {
+    const T = this.calibration?.temperature ?? 1;
+    return scoreRows(logits).map((z) => softmaxScaled(z, T));
+  }
+
+  /** Cosine distance of each (checked) row to the nearest class prototype: the open-set gate's measure. */
+  private cosineDistances(m: Matrix): Float64Array {
+    const K = this.labels.length;
+    return distancesFromDots(multiplyABt(m, { rows: K, cols: this.dim, data: this.unitPrototypes() }), rowSquaredNorms(m), K);
+  }
+
+  /** The prototypes scaled to unit length, made once (they are fixed once fitted). */
+  private unitPrototypes(): Float32Array {
+    this.unitProtos ??= normalizeRows({ rows: this.labels.length, cols: this.dim, data: this.state.prototypes }).data;
+    return this.unitProtos;
   }
 
   predictLabels(x: EmbeddingsInput): string[] {
@@ -322,4 +357,31 @@ export function addL2(theta: Float64Array, grad: Float64Array, weights: number, 
     grad[i] += theta[i] / (C * totalWeight);
   }
   return reg / (2 * C * totalWeight);
+}
+
+/** Logit rows as class scores: binary heads' single logit z as [0, z] (σ(z) = softmax([0, z])). */
+function scoreRows(z: Matrix): Float64Array[] {
+  return Array.from({ length: z.rows }, (_, i) => (z.cols === 1 ? Float64Array.of(0, z.data[i]) : Float64Array.from(z.data.subarray(i * z.cols, (i + 1) * z.cols))));
+}
+
+function concatRows(a: Float32Array, b: Float32Array): Float32Array {
+  const out = new Float32Array(a.length + b.length);
+  out.set(a);
+  out.set(b, a.length);
+  return out;
+}
+
+/**
+ * The smallest cosine distance per row, from dots with unit prototypes and the rows' squared
+ * norms: 1 − x·p̂/‖x‖ (a zero row is at distance 1 from everything, as if normalised to zero).
+ */
+function distancesFromDots(dots: Float32Array, squaredNorms: Float64Array, K: number): Float64Array {
+  const out = new Float64Array(squaredNorms.length);
+  for (let i = 0; i < out.length; i++) {
+    const norm = Math.sqrt(squaredNorms[i]);
+    let best = Infinity;
+    for (let c = 0; c < K; c++) best = Math.min(best, 1 - (norm > 0 ? dots[i * K + c] / norm : 0));
+    out[i] = best;
+  }
+  return out;
 }
