@@ -9,31 +9,52 @@ const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789
 const SEXTET = new Int16Array(128).fill(-1);
 for (let i = 0; i < ALPHABET.length; i++) SEXTET[ALPHABET.charCodeAt(i)] = i;
 
+const sextet = (code: number) => (code < 128 ? SEXTET[code] : -1);
+
 /**
  * Strict base64 (standard alphabet, optional padding) straight into bytes — no binary string.
- * `field` and `errorCode` name the request field and the error code.
+ * `field` and `errorCode` name the request field and the error code. Four characters make
+ * three bytes; an invalid character in a group makes the group's value negative.
  */
 export function decodeBase64(text: string, field = 'embeddings.base64', errorCode = 'INVALID_EMBEDDING'): Uint8Array {
   let end = text.length;
   while (end > 0 && text.charCodeAt(end - 1) === 61 /* = */) end--;
   if (text.length - end > 2 || end % 4 === 1) throw badRequest(errorCode, `"${field}" is not valid base64.`);
   const out = new Uint8Array(Math.floor((end * 3) / 4));
-  let acc = 0;
-  let bits = 0;
+  const invalidAt = (from: number) => {
+    let i = from;
+    while (sextet(text.charCodeAt(i)) >= 0) i++;
+    return badRequest(errorCode, `"${field}" has an invalid character at position ${i}.`);
+  };
+  const whole = end - (end % 4);
   let o = 0;
-  for (let i = 0; i < end; i++) {
-    const code = text.charCodeAt(i);
-    const v = code < 128 ? SEXTET[code] : -1;
-    if (v < 0) throw badRequest(errorCode, `"${field}" has an invalid character at position ${i}.`);
-    acc = (acc << 6) | v;
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out[o++] = (acc >> bits) & 0xff;
+  for (let i = 0; i < whole; i += 4) {
+    const n = (sextet(text.charCodeAt(i)) << 18) | (sextet(text.charCodeAt(i + 1)) << 12) | (sextet(text.charCodeAt(i + 2)) << 6) | sextet(text.charCodeAt(i + 3));
+    if (n < 0) throw invalidAt(i);
+    out[o] = n >> 16;
+    out[o + 1] = (n >> 8) & 0xff;
+    out[o + 2] = n & 0xff;
+    o += 3;
+  }
+  if (end > whole) {
+    // Two characters make one byte, three make two; the leftover low bits are ignored.
+    let n = 0;
+    for (let i = whole; i < end; i++) {
+      const v = sextet(text.charCodeAt(i));
+      if (v < 0) throw invalidAt(i);
+      n = (n << 6) | v;
+    }
+    if (end - whole === 2) out[o] = n >> 4;
+    else {
+      out[o] = n >> 10;
+      out[o + 1] = (n >> 2) & 0xff;
     }
   }
   return out;
 }
+
+/** Float32Array shares the platform's byte order; base64 bodies are little-endian. */
+const LITTLE_ENDIAN = new Uint8Array(Uint16Array.of(1).buffer)[0] === 1;
 
 export type EmbeddingsBody = number[][] | { base64: string; dim: number };
 
@@ -68,16 +89,27 @@ export function parseEmbeddings(value: unknown, limits: Limits, expectedDim?: nu
     }
     const count = bytes.length / (4 * dim);
     if (count > limits.maxBatch) throw badRequest('BATCH_TOO_LARGE', `At most ${limits.maxBatch} embeddings per request; got ${count}. Split the batch.`);
-    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    rows = Array.from({ length: count }, (_, r) => {
-      const out = new Float32Array(dim);
-      for (let j = 0; j < dim; j++) {
-        const v = view.getFloat32((r * dim + j) * 4, true);
-        if (!Number.isFinite(v)) throw badRequest('INVALID_EMBEDDING', `Embedding ${r} has ${v} at position ${j}; embeddings must be finite float32 values.`);
-        out[j] = v;
+    if (LITTLE_ENDIAN) {
+      // The decoded bytes are a fresh buffer (offset 0): read as floats in place, checked, then
+      // copied row by row so each row owns its buffer (rows are kept and sent on alone).
+      const floats = new Float32Array(bytes.buffer, 0, count * dim);
+      for (let k = 0; k < floats.length; k++) {
+        const v = floats[k];
+        if (v - v !== 0) throw badRequest('INVALID_EMBEDDING', `Embedding ${Math.floor(k / dim)} has ${v} at position ${k % dim}; embeddings must be finite float32 values.`);
       }
-      return out;
-    });
+      rows = Array.from({ length: count }, (_, r) => floats.slice(r * dim, (r + 1) * dim));
+    } else {
+      const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+      rows = Array.from({ length: count }, (_, r) => {
+        const out = new Float32Array(dim);
+        for (let j = 0; j < dim; j++) {
+          const v = view.getFloat32((r * dim + j) * 4, true);
+          if (!Number.isFinite(v)) throw badRequest('INVALID_EMBEDDING', `Embedding ${r} has ${v} at position ${j}; embeddings must be finite float32 values.`);
+          out[j] = v;
+        }
+        return out;
+      });
+    }
   } else {
     throw badRequest('INVALID_EMBEDDING', '"embeddings" must be an array of number arrays, or {"base64": "<little-endian float32>", "dim": n}.');
   }
