@@ -1,5 +1,6 @@
 import { env } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
+import { LinearHead, headToJson } from 'edgehead/heads';
 import { createApp } from '../src/app.js';
 import { aliasReadStats } from '../src/services/versions.js';
 import { call, FINGERPRINT, headFile, isErrorBody, tenant, upload } from './helpers.js';
@@ -124,6 +125,24 @@ describe('heads: upload, versions, aliases, classify', () => {
       const local = parseHead(file).head.predict(x, { topK: 3 });
       expect(remote.body.predictions).toEqual(JSON.parse(JSON.stringify(local)));
     }
+  });
+
+  it('an alias serves the head uploaded again under a reused version number, not a row cached for the old one', async () => {
+    const t = await tenant();
+    await upload(t.write, 'again', headFile('linear'), 'prod');
+    const before = await call('POST', '/v1/heads/again@prod/classify', { key: t.read, body: { embeddings: [[1, 0, 0, 0.1]] } });
+    expect(before.body.predictions[0].label).toBe('a');
+    // Deleted from another isolate (straight in D1, so this isolate's caches are not told), then
+    // uploaded again: version 1 once more, with other labels and a new id.
+    await env.DB.batch([
+      env.DB.prepare("DELETE FROM aliases WHERE tenant_id = ? AND name = 'again'").bind(t.id),
+      env.DB.prepare("DELETE FROM versions WHERE tenant_id = ? AND name = 'again'").bind(t.id),
+    ]);
+    const { x, y } = toyData();
+    const renamed = headToJson(LinearHead.fit(x, y.map((l) => `new-${l}`), { C: 10 }), { backbone: { id: 'toy', fingerprint: FINGERPRINT } });
+    expect((await upload(t.write, 'again', renamed, 'prod')).body.version).toBe(1);
+    const after = await call('POST', '/v1/heads/again@prod/classify', { key: t.read, body: { embeddings: [[1, 0, 0, 0.1]] } });
+    expect(after.body.predictions[0].label).toBe('new-a');
   });
 
   it('deletes a head with its versions, aliases and blobs', async () => {

@@ -15,7 +15,7 @@ import { forgetSnapshots } from '../snapshots.js';
 import { parseRef } from '../request.js';
 import { Rounds } from '../rounds.js';
 import { blobKey } from '../store/blobs.js';
-import { Store, type VersionRow } from '../store/d1.js';
+import { Store, type AliasTargets, type VersionRow } from '../store/d1.js';
 import { driftStub, stateStub } from './objects.js';
 
 export const versionInfo = (v: VersionRow) => ({
@@ -149,19 +149,20 @@ export async function deleteAlias(env: Env, tenantId: string, name: string, alia
 }
 
 /**
- * Rows of explicitly numbered versions, per isolate. Versions are immutable, so the only way a
- * cached row goes stale is deletion: this isolate forgets at once, others within VERSION_CACHE_MS.
- * Aliases and "latest" are always read from D1, so alias moves are visible immediately.
+ * Rows of versions, per isolate. Versions are immutable, so the only way a cached row goes stale
+ * is deletion: this isolate forgets at once, others within VERSION_CACHE_MS for explicit numbers.
+ * Aliases are always read from D1 (as version numbers and ids, so alias moves are visible
+ * immediately, and a row cached under a reused number is refetched); "latest" too.
  */
 const VERSION_CACHE_MS = 30_000;
 /** Rows carry their labels, so the cache is bounded by bytes (4 MiB), not by count. */
 const versionCache = new ByteLruCache<{ row: VersionRow; secret: string }>(4 * 1024 * 1024, VERSION_CACHE_MS);
 
-async function cachedVersion(store: Store, tenantId: string, name: string, version: number, secret: string): Promise<VersionRow | null> {
+async function cachedVersion(store: Store, tenantId: string, name: string, version: number, secret: string, uid?: string): Promise<VersionRow | null> {
   // Keyed by the secret too: a row verified under one key says nothing under another.
   const key = `${tenantId}/${name}/${version}`;
   const hit = versionCache.get(key);
-  if (hit && hit.secret === secret) return hit.row;
+  if (hit && hit.secret === secret && (uid === undefined || hit.row.uid === uid)) return hit.row;
   const row = await store.version(tenantId, name, version);
   if (row) {
     await assertSealed(secret, row);
@@ -176,7 +177,7 @@ async function cachedVersion(store: Store, tenantId: string, name: string, versi
  * what the request gets (moves stay immediate), while a busy alias costs one read a round, not
  * one a request.
  */
-const aliasRounds = new Map<string, Rounds<AliasTargets>>();
+const aliasRounds = new Map<string, Rounds<AliasTargets | null>>();
 const aliasTally = { rounds: 0, members: 0 };
 /** How long an alias lookup waits for its shared read before 503 OVERLOADED (many D1 round trips). */
 const ALIAS_WAIT_MS = 2_000;
@@ -184,12 +185,10 @@ const ALIAS_WAIT_MS = 2_000;
 /** Shared alias reads in this isolate (for tests and diagnostics). */
 export const aliasReadStats = () => ({ ...aliasTally, pending: aliasRounds.size });
 
-type AliasTargets = Awaited<ReturnType<Store['aliasTargets']>>;
-
-async function sharedAliasRead(store: Store, tenantId: string, name: string, alias: string): Promise<AliasTargets> {
+async function sharedAliasRead(store: Store, tenantId: string, name: string, alias: string): Promise<AliasTargets | null> {
   const key = JSON.stringify([tenantId, name, alias]);
   let rounds = aliasRounds.get(key);
-  if (!rounds) aliasRounds.set(key, (rounds = new Rounds<AliasTargets>(aliasTally)));
+  if (!rounds) aliasRounds.set(key, (rounds = new Rounds<AliasTargets | null>(aliasTally)));
   try {
     return await rounds.join(
       {},
@@ -219,9 +218,10 @@ export async function resolveRef(env: Env, tenantId: string, raw: string, option
   else if (ref.alias !== undefined) {
     const a = await sharedAliasRead(store, tenantId, ref.name, ref.alias);
     if (!a) throw notFound(`Head "${ref.name}" has no alias "${ref.alias}".`);
-    row = options.for === 'read' && a.canary && Math.random() < a.weight ? a.canary : a.main;
+    const target = options.for === 'read' && a.canary && Math.random() < a.weight ? a.canary : a.main;
+    row = await cachedVersion(store, tenantId, ref.name, target.version, integritySecret(env), target.uid);
   } else row = await store.latestVersion(tenantId, ref.name);
   if (!row) throw notFound(ref.version !== undefined ? `Head "${ref.name}" has no version ${ref.version}.` : `No head named "${ref.name}".`);
   // Rows from the version cache were verified before they were cached.
-  return ref.version !== undefined ? row : assertSealed(integritySecret(env), row);
+  return ref.version !== undefined || ref.alias !== undefined ? row : assertSealed(integritySecret(env), row);
 }

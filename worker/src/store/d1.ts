@@ -1,4 +1,17 @@
 /** Tenants, keys, heads, versions and aliases in D1. Every query is scoped by tenant. */
+/** A version by number and never-reused id. */
+export interface VersionPointer {
+  version: number;
+  uid: string;
+}
+
+/** Where an alias points: its main version, and a canary taking `weight` of classify traffic. */
+export interface AliasTargets {
+  main: VersionPointer;
+  canary: VersionPointer | null;
+  weight: number;
+}
+
 export interface VersionRow {
   tenant_id: string;
   name: string;
@@ -187,18 +200,25 @@ export class Store {
   }
 
   /** The alias's target and canary rows in one read (the caller picks by weight). */
-  async aliasTargets(tenantId: string, name: string, alias: string): Promise<{ main: VersionRow; canary: VersionRow | null; weight: number } | null> {
+  /**
+   * An alias's targets as version numbers and their never-reused ids, not whole rows: the rows
+   * come from the isolate's version cache, checked against the ids (a head deleted and uploaded
+   * again reuses numbers, never ids).
+   */
+  async aliasTargets(tenantId: string, name: string, alias: string): Promise<AliasTargets | null> {
     const { results } = await this.db
       .prepare(
-        `SELECT v.*, a.version AS alias_main, a.canary_weight AS alias_weight FROM aliases a JOIN versions v
+        `SELECT v.version, v.uid, a.version AS alias_main, a.canary_weight AS alias_weight FROM aliases a JOIN versions v
            ON v.tenant_id = a.tenant_id AND v.name = a.name AND (v.version = a.version OR v.version = a.canary_version)
          WHERE a.tenant_id = ? AND a.name = ? AND a.alias = ?`,
       )
       .bind(tenantId, name, alias)
-      .all<VersionRow & { alias_main: number; alias_weight: number }>();
+      .all<VersionPointer & { alias_main: number; alias_weight: number }>();
     const main = results.find((r) => r.version === r.alias_main);
     if (!main) return null;
-    return { main, canary: results.find((r) => r.version !== r.alias_main) ?? null, weight: main.alias_weight };
+    const pointer = (r: VersionPointer): VersionPointer => ({ version: r.version, uid: r.uid });
+    const canary = results.find((r) => r.version !== r.alias_main);
+    return { main: pointer(main), canary: canary ? pointer(canary) : null, weight: main.alias_weight };
   }
 
   async aliases(tenantId: string, name: string): Promise<AliasRow[]> {
