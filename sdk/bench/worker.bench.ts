@@ -1,7 +1,8 @@
 /**
  * `npm run bench:worker`: the worker under `wrangler dev` on 127.0.0.1, driven from another
  * process (bounded in time and count): classify throughput and p50/p99 latency for a batch of
- * 16 × 1280-d embeddings on a 10-class linear head, beside a bare JSON route on the same worker;
+ * 16 × 1280-d embeddings on a 10-class linear head, by explicit version and by alias, beside a bare
+ * JSON route on the same worker, in BENCH_ROUNDS (3) rounds of rotated order;
  * then a kNN head of BENCH_KNN_EXAMPLES (10,000) × 1280-d examples uploaded as one head file (in parts),
  * classified at BENCH_KNN_CONCURRENCY (64) beside the linear head at the same concurrency, with
  * 16 embeddings and with 1 embedding per request, with status counts (back-pressure shows as 503 OVERLOADED, never as resets). Then raw inputs
@@ -31,6 +32,8 @@ const MAX_REQUESTS = Number(process.env.BENCH_MAX_REQUESTS ?? 50_000);
 const KNN_EXAMPLES = Number(process.env.BENCH_KNN_EXAMPLES ?? 10_000);
 const KNN_CONCURRENCY = Number(process.env.BENCH_KNN_CONCURRENCY ?? 64);
 const RAW = process.env.BENCH_RAW !== 'off';
+/** Rounds of the bare / explicit-version / alias comparison, each in a rotated order. */
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const SHARED = process.env.EDGEHEAD_SHARED_DIR ?? join(import.meta.dirname, '..', '..', '..', 'shared');
 const root = join(import.meta.dirname, '..', '..');
 
@@ -62,17 +65,30 @@ async function main(): Promise<void> {
     const bodyFile = join(dir, 'classify.json');
     await writeFile(bodyFile, JSON.stringify({ embeddings: encodeEmbeddings(test.slice(0, 16)) }));
     const auth = { authorization: `Bearer ${keys.readKey}`, 'content-type': 'application/json' };
-    const bare = await drive(`${worker.url}/v1/version`, 'GET', '-', {});
-    // An explicit version (its row is cached: versions are immutable) and an alias (read from D1 each time).
-    const classify = await drive(`${worker.url}/v1/heads/bench@1/classify`, 'POST', bodyFile, auth);
-    const viaAlias = await drive(`${worker.url}/v1/heads/bench@prod/classify`, 'POST', bodyFile, auth);
-    const line = (name: string, r: typeof bare) =>
+    // An explicit version (its row is cached: versions are immutable) and an alias (its target read
+    // from D1 each time). Each round drives the three routes in a rotated order: on this noisy
+    // machine the route that runs last was slower by up to a fifth whatever it was.
+    type Run = Awaited<ReturnType<typeof drive>>;
+    const routes: Array<[string, () => Promise<Run>]> = [
+      ['bare', () => drive(`${worker.url}/v1/version`, 'GET', '-', {})],
+      ['version', () => drive(`${worker.url}/v1/heads/bench@1/classify`, 'POST', bodyFile, auth)],
+      ['alias', () => drive(`${worker.url}/v1/heads/bench@prod/classify`, 'POST', bodyFile, auth)],
+    ];
+    const line = (name: string, r: Run) =>
       console.log(`${name.padEnd(44)} ${r.rps.toFixed(0).padStart(7)} req/s  p50 ${r.p50.toFixed(1).padStart(6)} ms  p99 ${r.p99.toFixed(1).padStart(6)} ms  ${r.requests} requests, ${r.errors} errors`);
-    console.log(`wrangler dev on 127.0.0.1, ${CONCURRENCY} concurrent connections from another process, ${SECONDS} s per route`);
-    line('GET /v1/version (bare JSON route)', bare);
-    line('POST bench@1/classify, 16 × 1280-d, 10 classes', classify);
-    line('POST bench@prod/classify (alias read per call)', viaAlias);
-    console.log(`classify / bare throughput: @version ${(classify.rps / bare.rps).toFixed(2)}×, @alias ${(viaAlias.rps / bare.rps).toFixed(2)}× (target ≥ 0.5); ${(classify.rps * 16) | 0} embeddings/s`);
+    console.log(`wrangler dev on 127.0.0.1, ${CONCURRENCY} concurrent connections from another process, ${SECONDS} s per route, ${ROUNDS} rounds`);
+    for (let round = 0; round < ROUNDS; round++) {
+      const runs: Record<string, Run> = {};
+      for (let i = 0; i < routes.length; i++) {
+        const [name, run] = routes[(i + round) % routes.length];
+        runs[name] = await run();
+      }
+      console.log(`round ${round + 1} (${routes.map((_, i) => routes[(i + round) % routes.length][0]).join(', ')}):`);
+      line('  GET /v1/version (bare JSON route)', runs.bare);
+      line('  POST bench@1/classify, 16 × 1280-d, 10 classes', runs.version);
+      line('  POST bench@prod/classify (alias read per call)', runs.alias);
+      console.log(`  classify / bare throughput: @version ${(runs.version.rps / runs.bare.rps).toFixed(2)}×, @alias ${(runs.alias.rps / runs.bare.rps).toFixed(2)}× (target ≥ 0.5); ${(runs.version.rps * 16) | 0} embeddings/s`);
+    }
     if (KNN_EXAMPLES > 0) {
       // A kNN head of KNN_EXAMPLES: the training rows and jittered copies of them, fitted here and
       // uploaded as one head file (≈ 68 MB at 10,000 × 1280-d: over MAX_BODY_BYTES, so
@@ -95,7 +111,7 @@ async function main(): Promise<void> {
       const cold = Date.now();
       await new EdgeClient({ baseUrl: worker.url, apiKey: keys.readKey }).classify('bench-knn@1', test.slice(0, 16));
       console.log(`first kNN classify (loads the isolate's snapshot): ${((Date.now() - cold) / 1000).toFixed(1)} s`);
-      const withStatuses = (name: string, r: typeof bare) => {
+      const withStatuses = (name: string, r: Run) => {
         line(name, r);
         console.log(`${''.padEnd(44)} statuses ${JSON.stringify(r.statuses)}, error codes ${JSON.stringify(r.codes)}`);
       };
