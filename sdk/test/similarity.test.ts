@@ -72,6 +72,38 @@ describe('similarity kernels', () => {
     });
   });
 
+  it('scores from a reference offset equal the same references scored from the start', () => {
+    const rows = ReferenceRows.allocate(count, dim);
+    rows.data.set(refs);
+    const from = 37;
+    for (const n of [1, 3]) {
+      const stride = n === 1 ? 1 : 4;
+      const whole = Array.from(rows.scores(queries, 0, n, count).subarray(from * stride, count * stride));
+      expect(Array.from(rows.scores(queries, 0, n, count - from, from).subarray(0, (count - from) * stride))).toEqual(whole);
+    }
+  });
+
+  it('a head scanned in several blocks (900 × 1280-d, 11 queries) finds what float64 search finds, leave-one-out too', () => {
+    const many = 900; // 1.15 M floats: five 1 MiB blocks
+    const big = randomRows(many, dim, 3);
+    const rows = Array.from({ length: many }, (_, i) => big.subarray(i * dim, (i + 1) * dim));
+    const head = KnnHead.fit(rows, rows.map((_, i) => `c${i % 4}`), { k: 4, metric: 'euclidean', calibrateOpenSet: false });
+    expect(head.searchesInWebAssembly).toBe(true);
+    // Queries: fresh rows, and stored rows 5, 250, 899 (each its own nearest unless excluded).
+    const q = [...Array.from({ length: 8 }, (_, i) => randomRows(1, dim, 10 + i)), rows[5], rows[250], rows[899]];
+    const exclude = Int32Array.from(q, (_, i) => (i < 8 ? -1 : [5, 250, 899][i - 8]));
+    for (const skip of [undefined, exclude]) {
+      const found = head.kneighbors(q, 4, skip);
+      q.forEach((query, i) => {
+        const exact = rows
+          .map((r, id) => ({ id, d: Math.sqrt(r.reduce((s, v, k) => s + (v - query[k]) ** 2, 0)) }))
+          .filter((e) => !skip || e.id !== skip[i])
+          .sort((a, b) => a.d - b.d);
+        expect(found[i].map((n) => n.id)).toEqual(exact.slice(0, 4).map((e) => e.id));
+      });
+    }
+  });
+
   it('a head of 150,000 references is built (ids are not spread into one call)', () => {
     const n = 150_000;
     const head = new KnnHead({

@@ -59,6 +59,8 @@ export interface NeighbourSearch {
 
 /** Rows used to calibrate the open-set threshold (all rows below this). */
 const CALIBRATION_ROWS = 256;
+/** References scanned by every query group in turn: 1 MiB of floats, so the block stays in cache. */
+const SEARCH_BLOCK_FLOATS = 1 << 18;
 
 export class KnnHead implements Head {
   readonly kind = 'knn' as const;
@@ -247,28 +249,36 @@ export class KnnHead implements Head {
     const kk = Math.min(k, this.count - (exclude ? 1 : 0));
     const bestDist = new Float64Array(queries.rows * kk).fill(Infinity);
     const bestRow = new Int32Array(queries.rows * kk).fill(-1);
-    for (let q0 = 0; q0 < queries.rows; q0 += 4) {
-      const n = Math.min(4, queries.rows - q0);
-      const sims = this.rows.scores(queries.data, q0, n, this.count);
-      const stride = n === 1 ? 1 : 4;
-      for (let i = 0; i < n; i++) {
-        const qi = q0 + i;
-        const base = qi * kk;
-        for (let r = 0; r < this.count; r++) {
-          if (exclude && exclude[qi] === r) continue;
-          const s = sims[r * stride + i];
-          const dist =
-            this.metric === 'cosine' ? 1 - s : this.metric === 'dot' ? -s : Math.sqrt(Math.max(0, qNorms[qi] - 2 * s + this.refNorms[r]));
-          if (dist >= bestDist[base + kk - 1]) continue;
-          // Insertion into the sorted top-k; equal distances keep the earlier reference first.
-          let p = kk - 1;
-          while (p > 0 && bestDist[base + p - 1] > dist) {
-            bestDist[base + p] = bestDist[base + p - 1];
-            bestRow[base + p] = bestRow[base + p - 1];
-            p--;
+    // References in blocks, every group of four queries over a block before the next: a large
+    // head is read from memory once per search, not once per group (1.2–1.7× faster at 16
+    // queries on 10,000 × 1280-d, bench:knn). Each query still meets the references in order.
+    const rowsPerBlock = Math.max(1, Math.floor(SEARCH_BLOCK_FLOATS / this.dim));
+    for (let from = 0; from < this.count; from += rowsPerBlock) {
+      const blockRows = Math.min(rowsPerBlock, this.count - from);
+      for (let q0 = 0; q0 < queries.rows; q0 += 4) {
+        const n = Math.min(4, queries.rows - q0);
+        const sims = this.rows.scores(queries.data, q0, n, blockRows, from);
+        const stride = n === 1 ? 1 : 4;
+        for (let i = 0; i < n; i++) {
+          const qi = q0 + i;
+          const base = qi * kk;
+          for (let b = 0; b < blockRows; b++) {
+            const r = from + b;
+            if (exclude && exclude[qi] === r) continue;
+            const s = sims[b * stride + i];
+            const dist =
+              this.metric === 'cosine' ? 1 - s : this.metric === 'dot' ? -s : Math.sqrt(Math.max(0, qNorms[qi] - 2 * s + this.refNorms[r]));
+            if (dist >= bestDist[base + kk - 1]) continue;
+            // Insertion into the sorted top-k; equal distances keep the earlier reference first.
+            let p = kk - 1;
+            while (p > 0 && bestDist[base + p - 1] > dist) {
+              bestDist[base + p] = bestDist[base + p - 1];
+              bestRow[base + p] = bestRow[base + p - 1];
+              p--;
+            }
+            bestDist[base + p] = dist;
+            bestRow[base + p] = r;
           }
-          bestDist[base + p] = dist;
-          bestRow[base + p] = r;
         }
       }
     }

@@ -95,22 +95,23 @@ export class ReferenceRows {
   }
 
   /**
-   * Scores of up to four queries (rows q0 .. q0+n-1 of `queries`) with the first `count`
-   * references: score of query i with reference r at [4r + i] (n > 1) or [r] (n = 1).
+   * Scores of up to four queries (rows q0 .. q0+n-1 of `queries`) with `count` references from
+   * row `from`: score of query i with reference from + r at [4r + i] (n > 1) or [r] (n = 1).
    * The returned array is scratch, overwritten by the next call.
    */
-  scores(queries: Float32Array, q0: number, n: number, count: number): Float32Array {
+  scores(queries: Float32Array, q0: number, n: number, count: number, from = 0): Float32Array {
     const d = this.dim;
-    if (!this.wasm) return laneDots(queries, q0, n, this.data, count, d);
+    if (!this.wasm) return laneDots(queries, q0, n, this.data.subarray(from * d), count, d);
     const { kernels, memory, queriesAt, scoresAt, refsAt } = this.wasm;
     const block = new Float32Array(memory.buffer, queriesAt, 4 * d);
     block.set(queries.subarray(q0 * d, (q0 + n) * d));
+    const refs = refsAt + 4 * from * d;
     if (n === 1) {
-      kernels.dots1(queriesAt, refsAt, count, d, scoresAt);
+      kernels.dots1(queriesAt, refs, count, d, scoresAt);
       return new Float32Array(memory.buffer, scoresAt, count);
     }
     block.fill(0, n * d); // rows past n are scored and ignored
-    kernels.dots4(queriesAt, refsAt, count, d, scoresAt);
+    kernels.dots4(queriesAt, refs, count, d, scoresAt);
     return new Float32Array(memory.buffer, scoresAt, 4 * count);
   }
 }
