@@ -179,6 +179,11 @@ describe('open-set rejection', () => {
         const distance = Math.min(...means.map((m) => 1 - test[i].reduce((s, v, k) => s + v * m[k], 0) / (norm(test[i]) * norm(m))));
         expect(p.distance).toBeCloseTo(distance, 6);
       });
+      // Cosine distance ignores scale, up to the largest and smallest float32 embeddings.
+      const one = test[0];
+      for (const scale of [1e39 / norm(one), 1e-38 / norm(one)]) {
+        expect(head.openSetDistances([one.map((v) => v * scale)])[0]).toBeCloseTo(head.openSetDistances([one])[0], 5);
+      }
     }
   });
 

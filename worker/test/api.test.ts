@@ -1,8 +1,9 @@
 import { env } from 'cloudflare:test';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { LinearHead, headToJson } from 'edgehead/heads';
 import { createApp } from '../src/app.js';
 import { aliasReadStats } from '../src/services/versions.js';
+import { Store } from '../src/store/d1.js';
 import { call, FINGERPRINT, headFile, isErrorBody, tenant, upload } from './helpers.js';
 import { toyData } from './toy-data.js';
 
@@ -143,6 +144,20 @@ describe('heads: upload, versions, aliases, classify', () => {
     expect((await upload(t.write, 'again', renamed, 'prod')).body.version).toBe(1);
     const after = await call('POST', '/v1/heads/again@prod/classify', { key: t.read, body: { embeddings: [[1, 0, 0, 0.1]] } });
     expect(after.body.predictions[0].label).toBe('new-a');
+  });
+
+  it('an alias read that names a version since replaced is read again, not answered from the number', async () => {
+    const t = await tenant();
+    await upload(t.write, 'race', headFile('linear'));
+    const { x, y } = toyData();
+    await upload(t.write, 'race', headToJson(LinearHead.fit(x, y.map((l) => `new-${l}`), { C: 10 }), { backbone: { id: 'toy', fingerprint: FINGERPRINT } }), 'prod');
+    // As if the alias had been read (version 1, an id since deleted) just before the head was
+    // replaced and the alias moved to version 2.
+    const read = vi.spyOn(Store.prototype, 'aliasTargets').mockResolvedValueOnce({ main: { version: 1, uid: 'deleted-upload' }, canary: null, weight: 0 });
+    const r = await call('POST', '/v1/heads/race@prod/classify', { key: t.read, body: { embeddings: [[1, 0, 0, 0.1]] } });
+    expect(read).toHaveBeenCalledTimes(2);
+    expect([r.body.version, r.body.predictions[0].label]).toEqual([2, 'new-a']);
+    read.mockRestore();
   });
 
   it('deletes a head with its versions, aliases and blobs', async () => {

@@ -140,9 +140,11 @@ export class LinearHead implements Head {
     const R = this.state.bias.length;
     const K = this.labels.length;
     this.stacked ??= { rows: R + K, cols: this.dim, data: concatRows(this.state.weights, this.unitPrototypes()) };
-    const both = multiplyABt(m, this.stacked);
+    // Float64 sums: a dot with a unit prototype reaches ‖x‖, which overflows float32 for
+    // embeddings near its largest values (the logits are rounded to float32 as before).
+    const both = multiplyABt(m, this.stacked, new Float64Array(m.rows * (R + K)));
     const logits = new Float32Array(m.rows * R);
-    const dots = new Float32Array(m.rows * K);
+    const dots = new Float64Array(m.rows * K);
     for (let i = 0; i < m.rows; i++) {
       logits.set(both.subarray(i * (R + K), i * (R + K) + R), i * R);
       dots.set(both.subarray(i * (R + K) + R, (i + 1) * (R + K)), i * K);
@@ -170,7 +172,7 @@ export class LinearHead implements Head {
   /** Cosine distance of each (checked) row to the nearest class prototype: the open-set gate's measure. */
   private cosineDistances(m: Matrix): Float64Array {
     const K = this.labels.length;
-    return distancesFromDots(multiplyABt(m, { rows: K, cols: this.dim, data: this.unitPrototypes() }), rowSquaredNorms(m), K);
+    return distancesFromDots(multiplyABt(m, { rows: K, cols: this.dim, data: this.unitPrototypes() }, new Float64Array(m.rows * K)), rowSquaredNorms(m), K);
   }
 
   /** The prototypes scaled to unit length, made once (they are fixed once fitted). */
@@ -375,7 +377,7 @@ function concatRows(a: Float32Array, b: Float32Array): Float32Array {
  * The smallest cosine distance per row, from dots with unit prototypes and the rows' squared
  * norms: 1 − x·p̂/‖x‖ (a zero row is at distance 1 from everything, as if normalised to zero).
  */
-function distancesFromDots(dots: Float32Array, squaredNorms: Float64Array, K: number): Float64Array {
+function distancesFromDots(dots: Float64Array, squaredNorms: Float64Array, K: number): Float64Array {
   const out = new Float64Array(squaredNorms.length);
   for (let i = 0; i < out.length; i++) {
     const norm = Math.sqrt(squaredNorms[i]);

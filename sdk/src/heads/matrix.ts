@@ -85,7 +85,10 @@ export function normalizeRows(m: Matrix): Matrix {
  * out[i·B.rows + j] = Σ_k A[i,k]·B[j,k], in 4×4 register tiles over row blocks so each loaded
  * value is reused four times; used for kNN similarities (queries × references) and logits.
  */
-export function multiplyABt(A: Matrix, B: Matrix, out = new Float32Array(A.rows * B.rows)): Float32Array {
+export function multiplyABt(A: Matrix, B: Matrix): Float32Array;
+/** Into `out`: a Float64Array keeps the float64 sums (no overflow or subnormals at float32's ends). */
+export function multiplyABt<T extends Float32Array | Float64Array>(A: Matrix, B: Matrix, out: T): T;
+export function multiplyABt(A: Matrix, B: Matrix, out: Float32Array | Float64Array = new Float32Array(A.rows * B.rows)): Float32Array | Float64Array {
   if (A.cols !== B.cols) throw new InvalidInputError(`Cannot multiply ${A.rows}×${A.cols} by (${B.rows}×${B.cols})ᵀ.`);
   const d = A.cols;
   const a = A.data;

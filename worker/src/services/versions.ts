@@ -158,12 +158,17 @@ const VERSION_CACHE_MS = 30_000;
 /** Rows carry their labels, so the cache is bounded by bytes (4 MiB), not by count. */
 const versionCache = new ByteLruCache<{ row: VersionRow; secret: string }>(4 * 1024 * 1024, VERSION_CACHE_MS);
 
+/**
+ * The verified row of version `version`; with `uid`, only that version (null when the number
+ * now belongs to another upload: the head was deleted and uploaded again since `uid` was read).
+ */
 async function cachedVersion(store: Store, tenantId: string, name: string, version: number, secret: string, uid?: string): Promise<VersionRow | null> {
   // Keyed by the secret too: a row verified under one key says nothing under another.
   const key = `${tenantId}/${name}/${version}`;
   const hit = versionCache.get(key);
   if (hit && hit.secret === secret && (uid === undefined || hit.row.uid === uid)) return hit.row;
   const row = await store.version(tenantId, name, version);
+  if (row && uid !== undefined && row.uid !== uid) return null;
   if (row) {
     await assertSealed(secret, row);
     versionCache.set(key, { row, secret }, approxBytes(row));
@@ -207,6 +212,25 @@ async function sharedAliasRead(store: Store, tenantId: string, name: string, ali
 }
 
 /**
+ * The row an alias sends this request to (a canary by weight for reads); undefined when there is
+ * no such alias, null when its target's number was taken by a newer upload after the alias was read.
+ */
+async function aliasRow(
+  store: Store,
+  tenantId: string,
+  name: string,
+  alias: string,
+  use: 'read' | 'write',
+  secret: string,
+  readTargets: (store: Store, tenantId: string, name: string, alias: string) => Promise<AliasTargets | null>,
+): Promise<VersionRow | null | undefined> {
+  const a = await readTargets(store, tenantId, name, alias);
+  if (!a) return undefined;
+  const target = use === 'read' && a.canary && Math.random() < a.weight ? a.canary : a.main;
+  return cachedVersion(store, tenantId, name, target.version, secret, target.uid);
+}
+
+/**
  * name / name@version / name@alias → the version row that answers. A canary splits classify
  * traffic by weight; writes (`for: 'write'`) always go to the version the alias names.
  */
@@ -216,10 +240,11 @@ export async function resolveRef(env: Env, tenantId: string, raw: string, option
   let row: VersionRow | null;
   if (ref.version !== undefined) row = await cachedVersion(store, tenantId, ref.name, ref.version, integritySecret(env));
   else if (ref.alias !== undefined) {
-    const a = await sharedAliasRead(store, tenantId, ref.name, ref.alias);
-    if (!a) throw notFound(`Head "${ref.name}" has no alias "${ref.alias}".`);
-    const target = options.for === 'read' && a.canary && Math.random() < a.weight ? a.canary : a.main;
-    row = await cachedVersion(store, tenantId, ref.name, target.version, integritySecret(env), target.uid);
+    let found = await aliasRow(store, tenantId, ref.name, ref.alias, options.for, integritySecret(env), sharedAliasRead);
+    // The target was deleted and its number reused between the two reads: read the alias again, alone.
+    if (found === null) found = await aliasRow(store, tenantId, ref.name, ref.alias, options.for, integritySecret(env), (s, ...key) => s.aliasTargets(...key));
+    if (!found) throw notFound(`Head "${ref.name}" has no alias "${ref.alias}".`);
+    row = found;
   } else row = await store.latestVersion(tenantId, ref.name);
   if (!row) throw notFound(ref.version !== undefined ? `Head "${ref.name}" has no version ${ref.version}.` : `No head named "${ref.name}".`);
   // Rows from the version cache were verified before they were cached.
