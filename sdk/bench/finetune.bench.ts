@@ -11,6 +11,7 @@
  *                      fashion-<n> samples n per class from all 60,000 with each seed, so the frozen
  *                      part runs on every seed's photos; fashion-all is one set of 10,000 for all seeds.
  *   BENCH_FT_BLOCKS    1,2,3    BENCH_FT_SEEDS 3 (or a list: 1,2)    BENCH_FT_EPOCHS 10    BENCH_FT_TEST 2000
+ *   BENCH_FT_PROBE     off: skip the frozen probe (when adding fine-tuning rows to an earlier run)
  *   BENCH_FT_AUGMENT   views per training photo for fine-tuning (default 0), made as
  *                      `edgehead finetune --augment` makes them: before the frozen part, a photo and
  *                      its views one group in the held-out split. The probe stays unaugmented.
@@ -39,6 +40,7 @@ const SEEDS = SEED_LIST.length;
 const EPOCHS = Number(process.env.BENCH_FT_EPOCHS ?? 10);
 const TEST = Number(process.env.BENCH_FT_TEST ?? 2000);
 const AUGMENT = Number(process.env.BENCH_FT_AUGMENT ?? 0);
+const PROBE = process.env.BENCH_FT_PROBE !== 'off';
 
 interface Data {
   name: string;
@@ -110,22 +112,24 @@ async function main(): Promise<void> {
     data.train = { images: used.map((u) => data.train.images[u]), labels: used.map((u) => data.train.labels[u]) };
     const pick = (seed: number) => sampled(seed).map((u) => position.get(u) as number);
     console.log(`\n${data.name}: ${pick(0).length} training images, ${data.test.labels.length} test images`);
-    // The frozen probe: embeddings at the manifest's output.
-    let t = performance.now();
-    const trainEmb = await activationsAt(model, manifest, manifest.output.tensor, data.train.images);
-    const testEmb = await activationsAt(model, manifest, manifest.output.tensor, data.test.images);
-    const embedSeconds = (performance.now() - t) / 1000;
-    const probe: number[] = [];
-    t = performance.now();
-    for (const seed of seeds) {
-      const idx = pick(seed);
-      const head = LinearHead.fit(rowsOf(trainEmb, idx), idx.map((i) => data.train.labels[i]), { C: 1 });
-      const predicted = head.predict(rowsOf(testEmb, data.test.labels.map((_, i) => i)));
-      probe.push(mean(predicted.map((p, i) => (p.label === data.test.labels[i] ? 1 : 0))));
-    }
     const line = (what: string, accs: number[], seconds: number, extra = '') =>
       console.log(`  ${what.padEnd(34)} ${(100 * mean(accs)).toFixed(1).padStart(5)} ± ${(100 * sd(accs)).toFixed(1).padEnd(4)} %   ${seconds.toFixed(0).padStart(5)} s per seed${extra}`);
-    line('frozen linear probe (C = 1)', probe, embedSeconds / SEEDS + (performance.now() - t) / 1000 / SEEDS);
+    let t = performance.now();
+    if (PROBE) {
+      // The frozen probe: embeddings at the manifest's output.
+      const trainEmb = await activationsAt(model, manifest, manifest.output.tensor, data.train.images);
+      const testEmb = await activationsAt(model, manifest, manifest.output.tensor, data.test.images);
+      const embedSeconds = (performance.now() - t) / 1000;
+      const probe: number[] = [];
+      t = performance.now();
+      for (const seed of seeds) {
+        const idx = pick(seed);
+        const head = LinearHead.fit(rowsOf(trainEmb, idx), idx.map((i) => data.train.labels[i]), { C: 1 });
+        const predicted = head.predict(rowsOf(testEmb, data.test.labels.map((_, i) => i)));
+        probe.push(mean(predicted.map((p, i) => (p.label === data.test.labels[i] ? 1 : 0))));
+      }
+      line('frozen linear probe (C = 1)', probe, embedSeconds / SEEDS + (performance.now() - t) / 1000 / SEEDS);
+    }
     for (const n of BLOCKS) {
       const from = blocks[blocks.length - n];
       t = performance.now();
