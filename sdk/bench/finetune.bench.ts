@@ -8,15 +8,21 @@
  *
  *   BENCH_FT_DATASETS  cifar10-<per class>, fashion-<per class>, fashion-all
  *                      (default: cifar10-100,cifar10-10; the issue also asks fashion-1000,fashion-all).
- *                      fashion-<n> samples n per class from all 60,000 with each seed, so the frozen
- *                      part runs on every seed's photos; fashion-all is one set of 10,000 for all seeds.
+ *                      fashion-<n> samples n per class from the first BENCH_FT_POOL (60,000) training
+ *                      photos with each seed, so the frozen part runs on every seed's photos;
+ *                      fashion-all is one set of 10,000 for all seeds.
+ *   BENCH_FT_CACHE     where the frozen part's outputs are kept between runs, by model, tensor and
+ *                      the exact photos (default ~/.cache/edgehead/bench-activations; off: none), so
+ *                      rows added later (other blocks, BENCH_FT_PROBE=off) skip the frozen pass.
  *   BENCH_FT_BLOCKS    1,2,3    BENCH_FT_SEEDS 3 (or a list: 1,2)    BENCH_FT_EPOCHS 10    BENCH_FT_TEST 2000
  *   BENCH_FT_PROBE     off: skip the frozen probe (when adding fine-tuning rows to an earlier run)
  *   BENCH_FT_AUGMENT   views per training photo for fine-tuning (default 0), made as
  *                      `edgehead finetune --augment` makes them: before the frozen part, a photo and
  *                      its views one group in the held-out split. The probe stays unaugmented.
  */
-import { readFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { cutModel, blockOutputs, summarizeModel } from '../src/backbone/onnx/graph.js';
 import { OnnxSession } from '../src/backbone/onnx/session.js';
@@ -41,6 +47,8 @@ const EPOCHS = Number(process.env.BENCH_FT_EPOCHS ?? 10);
 const TEST = Number(process.env.BENCH_FT_TEST ?? 2000);
 const AUGMENT = Number(process.env.BENCH_FT_AUGMENT ?? 0);
 const PROBE = process.env.BENCH_FT_PROBE !== 'off';
+const POOL = Number(process.env.BENCH_FT_POOL ?? 60_000);
+const CACHE = process.env.BENCH_FT_CACHE === 'off' ? undefined : (process.env.BENCH_FT_CACHE ?? join(homedir(), '.cache', 'edgehead', 'bench-activations'));
 
 interface Data {
   name: string;
@@ -64,9 +72,37 @@ async function dataset(name: string): Promise<Data> {
   }
   const all = name === 'fashion-all';
   const perClass = all ? 1000 : Number(name.slice('fashion-'.length));
-  const train = await fashionMnist('train', all ? 10_000 : 60_000);
+  const train = await fashionMnist('train', all ? 10_000 : POOL);
   const test = await fashionMnist('test', TEST);
-  return { name: all ? 'Fashion-MNIST, all 10k (first 10,000 training images)' : `Fashion-MNIST, ${perClass} per class`, train: { images: train.inputs, labels: train.labels }, perClass: all ? Infinity : perClass, test: { images: test.inputs, labels: test.labels } };
+  return { name: all ? 'Fashion-MNIST, all 10k (first 10,000 training images)' : `Fashion-MNIST, ${perClass} per class (from the first ${train.labels.length})`, train: { images: train.inputs, labels: train.labels }, perClass: all ? Infinity : perClass, test: { images: test.inputs, labels: test.labels } };
+}
+
+/**
+ * activationsAt through the on-disk cache: `photos` names the images (dataset, split and
+ * indices), so the same photos through the same model and tensor are computed once.
+ */
+async function cachedActivationsAt(model: Uint8Array, manifest: ImageManifest, tensor: string, images: DecodedImage[], photos: string) {
+  if (!CACHE) return activationsAt(model, manifest, tensor, images);
+  const key = createHash('sha256').update(model).update(`\0${tensor}\0${photos}`).digest('hex').slice(0, 32);
+  const file = join(CACHE, `${key}.f32`);
+  try {
+    const { dims } = JSON.parse(await readFile(`${file}.json`, 'utf8')) as { dims: number[] };
+    const bytes = await readFile(file);
+    const per = dims.slice(1).reduce((a, b) => a * b, 1);
+    if (dims[0] === images.length && bytes.byteLength === 4 * images.length * per) {
+      const aligned = bytes.byteOffset % 4 === 0 ? bytes : new Uint8Array(bytes); // a copy starts at offset 0
+      return { data: new Float32Array(aligned.buffer, aligned.byteOffset, aligned.byteLength / 4), dims, per };
+    }
+  } catch {
+    // not cached yet
+  }
+  const out = await activationsAt(model, manifest, tensor, images);
+  await mkdir(CACHE, { recursive: true });
+  // Written aside and renamed, so a run stopped half-way leaves no torn file.
+  await writeFile(`${file}.part`, out.data);
+  await rename(`${file}.part`, file);
+  await writeFile(`${file}.json`, JSON.stringify({ dims: out.dims, tensor, photos: photos.slice(0, 200) }));
+  return out;
 }
 
 /** The tensor `name` of `model` for every image (the frozen part, once per image). */
@@ -111,14 +147,18 @@ async function main(): Promise<void> {
     const position = new Map(used.map((u, k) => [u, k]));
     data.train = { images: used.map((u) => data.train.images[u]), labels: used.map((u) => data.train.labels[u]) };
     const pick = (seed: number) => sampled(seed).map((u) => position.get(u) as number);
+    // Which photos, for the activation cache: positions in the split (CIFAR-10: class by class, 100 each).
+    const family = name.startsWith('cifar10-') ? 'cifar10' : 'fashion-mnist';
+    const trainPhotos = `${family}/train/${used.join(',')}`;
+    const testPhotos = `${family}/test/first ${data.test.labels.length}`;
     console.log(`\n${data.name}: ${pick(0).length} training images, ${data.test.labels.length} test images`);
     const line = (what: string, accs: number[], seconds: number, extra = '') =>
       console.log(`  ${what.padEnd(34)} ${(100 * mean(accs)).toFixed(1).padStart(5)} ± ${(100 * sd(accs)).toFixed(1).padEnd(4)} %   ${seconds.toFixed(0).padStart(5)} s per seed${extra}`);
     let t = performance.now();
     if (PROBE) {
       // The frozen probe: embeddings at the manifest's output.
-      const trainEmb = await activationsAt(model, manifest, manifest.output.tensor, data.train.images);
-      const testEmb = await activationsAt(model, manifest, manifest.output.tensor, data.test.images);
+      const trainEmb = await cachedActivationsAt(model, manifest, manifest.output.tensor, data.train.images, trainPhotos);
+      const testEmb = await cachedActivationsAt(model, manifest, manifest.output.tensor, data.test.images, testPhotos);
       const embedSeconds = (performance.now() - t) / 1000;
       const probe: number[] = [];
       t = performance.now();
@@ -133,8 +173,8 @@ async function main(): Promise<void> {
     for (const n of BLOCKS) {
       const from = blocks[blocks.length - n];
       t = performance.now();
-      const trainActs = await activationsAt(model, manifest, from, data.train.images);
-      const testActs = await activationsAt(model, manifest, from, data.test.images);
+      const trainActs = await cachedActivationsAt(model, manifest, from, data.train.images, trainPhotos);
+      const testActs = await cachedActivationsAt(model, manifest, from, data.test.images, testPhotos);
       const baseSeconds = (performance.now() - t) / 1000;
       const accs: number[] = [];
       const epochs: number[] = [];
