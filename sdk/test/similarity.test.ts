@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { KnnHead } from '../src/heads/knn.js';
-import { laneDots, ReferenceRows, WASM_MIN_FLOATS } from '../src/heads/similarity.js';
+import { laneDots, quantizeRow, ReferenceRows, WASM_MIN_FLOATS } from '../src/heads/similarity.js';
 
 // The kNN search kernels (similarity.wat) against their JavaScript twin, laneDots: identical
 // scores, bit for bit, so a head answers the same with or without WebAssembly. laneDots itself
@@ -83,14 +83,16 @@ describe('similarity kernels', () => {
     }
   });
 
-  it('a head scanned in several blocks (900 × 1280-d, 11 queries) finds what float64 search finds, leave-one-out too', () => {
-    const many = 900; // 1.15 M floats: five 1 MiB blocks
-    const big = randomRows(many, dim, 3);
-    const rows = Array.from({ length: many }, (_, i) => big.subarray(i * dim, (i + 1) * dim));
+  it('an exact scan in several blocks (900 × 1032-d: no int8 pass, dim not a multiple of 16) finds what float64 search finds, leave-one-out too', () => {
+    const many = 900; // 0.93 M floats: four 1 MiB blocks
+    const d = 1032;
+    const big = randomRows(many, d, 3);
+    const rows = Array.from({ length: many }, (_, i) => big.subarray(i * d, (i + 1) * d));
     const head = KnnHead.fit(rows, rows.map((_, i) => `c${i % 4}`), { k: 4, metric: 'euclidean', calibrateOpenSet: false });
     expect(head.searchesInWebAssembly).toBe(true);
+    expect(ReferenceRows.allocate(many, d).approximates).toBe(false);
     // Queries: fresh rows, and stored rows 5, 250, 899 (each its own nearest unless excluded).
-    const q = [...Array.from({ length: 8 }, (_, i) => randomRows(1, dim, 10 + i)), rows[5], rows[250], rows[899]];
+    const q = [...Array.from({ length: 8 }, (_, i) => randomRows(1, d, 10 + i)), rows[5], rows[250], rows[899]];
     const exclude = Int32Array.from(q, (_, i) => (i < 8 ? -1 : [5, 250, 899][i - 8]));
     for (const skip of [undefined, exclude]) {
       const found = head.kneighbors(q, 4, skip);
@@ -102,6 +104,102 @@ describe('similarity kernels', () => {
         expect(found[i].map((n) => n.id)).toEqual(exact.slice(0, 4).map((e) => e.id));
       });
     }
+  });
+
+  it('quantizeRow: integers within ±127, each within half a step of the row, and its norms recomputed', () => {
+    const row = randomRows(1, dim, 4);
+    const q = new Int16Array(dim);
+    const { scale, norm, error } = quantizeRow(row, 0, dim, q, 0);
+    expect(scale).toBeCloseTo(Math.max(...row.map(Math.abs)) / 127, 12);
+    let n = 0;
+    let e = 0;
+    for (let k = 0; k < dim; k++) {
+      expect(Math.abs(q[k])).toBeLessThanOrEqual(127);
+      expect(Math.abs(row[k] - q[k] * scale)).toBeLessThanOrEqual(scale / 2 + 1e-12);
+      n += (q[k] * scale) ** 2;
+      e += (row[k] - q[k] * scale) ** 2;
+    }
+    expect(norm).toBeCloseTo(Math.sqrt(n), 9);
+    expect(error).toBeCloseTo(Math.sqrt(e), 9);
+  });
+
+  it('the int8 pass gives exact integer dot products (idots4), extremes ±127 included', () => {
+    const rows = ReferenceRows.allocate(count, dim);
+    expect(rows.approximates).toBe(true);
+    // References at the extremes and random; their int8 copies are made from the float rows.
+    rows.data.set(refs);
+    rows.data.fill(127, 0, dim);
+    rows.data.fill(-127, dim, 2 * dim);
+    const q16 = Int16Array.from({ length: 4 * dim }, (_, i) => (i < dim ? -127 : ((i * 7919) % 255) - 127));
+    const ints = Array.from(rows.approximateScores(q16, count).subarray(0, 4 * count));
+    const copy = new Int16Array(dim);
+    for (let r = 0; r < count; r++) {
+      quantizeRow(rows.data, r * dim, dim, copy, 0);
+      for (let i = 0; i < 4; i++) {
+        let exact = 0;
+        for (let k = 0; k < dim; k++) exact += copy[k] * q16[i * dim + k];
+        expect(ints[4 * r + i]).toBe(exact);
+      }
+    }
+    expect(ints[0]).toBe(-127 * 127 * dim);
+  });
+
+  it('the pruned search (int8 pass, exact re-scoring) answers as the exact search: three metrics, leave-one-out, after additions and removals', () => {
+    const many = 600; // 0.77 M floats: the pruned path
+    const big = randomRows(many, dim, 5);
+    const rows = Array.from({ length: many }, (_, i) => big.subarray(i * dim, (i + 1) * dim));
+    const labels = rows.map((_, i) => `c${i % 6}`);
+    // Queries: fresh rows and stored ones (each its own nearest unless excluded).
+    const q = [...Array.from({ length: 6 }, (_, i) => randomRows(1, dim, 20 + i)), rows[3], rows[300], rows[599]];
+    const exclude = Int32Array.from(q, (_, i) => (i < 6 ? -1 : [3, 300, 599][i - 6]));
+    // The reference: float32 scores of the kernels' arithmetic (laneDots), every row, sorted.
+    // Unit rows as the head stores them: float32 elements over the float64 norm.
+    const unit = (v: Float32Array) => {
+      let n = 0;
+      for (const x of v) n += x * x;
+      return Float32Array.from(v, (x) => x / Math.sqrt(n));
+    };
+    const exactNeighbours = (head: KnnHead, stored: Float32Array[], metric: 'cosine' | 'euclidean' | 'dot', skip?: Int32Array, storedUnit = false, queries = q) =>
+      queries.map((query, i) => {
+        const a = metric === 'cosine' ? unit(query) : query;
+        const qn = a.reduce((s, v) => s + v * v, 0);
+        return stored
+          .map((r, id) => {
+            const b = metric === 'cosine' && !storedUnit ? unit(r) : r;
+            const s = laneDots(a, 0, 1, b, 1, dim)[0];
+            const rn = b.reduce((t, v) => t + v * v, 0);
+            return { id, d: metric === 'cosine' ? 1 - s : metric === 'dot' ? -s : Math.sqrt(Math.max(0, qn - 2 * s + rn)) };
+          })
+          .filter((e) => !skip || e.id !== skip[i])
+          .sort((x, y) => x.d - y.d || x.id - y.id)
+          .slice(0, head.k)
+          .map((e) => e.id);
+      });
+    for (const metric of ['cosine', 'euclidean', 'dot'] as const) {
+      const head = KnnHead.fit(rows, labels, { k: 4, metric, calibrateOpenSet: false });
+      expect(head.searchesInWebAssembly).toBe(true);
+      for (const skip of [undefined, exclude]) {
+        expect(head.kneighbors(q, 4, skip).map((n) => n.map((x) => x.id))).toEqual(exactNeighbours(head, rows, metric, skip));
+      }
+    }
+    // Near-duplicates (one row with noise a hundredth of its int8 step): the approximate pass
+    // cannot order them, so only the bound keeps the true nearest among the candidates.
+    const base = randomRows(1, dim, 30);
+    const noise = randomRows(400, dim, 31);
+    const near = Array.from({ length: 400 }, (_, i) => Float32Array.from(base, (v, k) => v + 1e-3 * noise[i * dim + k]));
+    const nearHead = KnnHead.fit(near, near.map((_, i) => `c${i % 6}`), { k: 4, calibrateOpenSet: false });
+    const nearQuery = [Float32Array.from(base, (v, k) => v + 1e-3 * noise[k + 7])];
+    expect(nearHead.kneighbors(nearQuery).map((n) => n.map((x) => x.id))).toEqual(exactNeighbours(nearHead, near, 'cosine', undefined, false, nearQuery));
+    // Online changes move rows: their int8 copies must follow.
+    const head = KnnHead.fit(rows.slice(0, 400), labels.slice(0, 400), { k: 4, calibrateOpenSet: false });
+    head.kneighbors(q);
+    const added = head.add(rows.slice(400), labels.slice(400));
+    head.kneighbors(q); // int8 copies of all 600 rows made
+    head.remove([0, 3, 250, ...added.slice(0, 80)]);
+    head.add([rows[3]], ['c3']);
+    const { references, ids } = head.parameters;
+    const current = Array.from({ length: head.size }, (_, i) => references.subarray(i * dim, (i + 1) * dim));
+    expect(head.kneighbors(q).map((n) => n.map((x) => x.id))).toEqual(exactNeighbours(head, current, 'cosine', undefined, true).map((n) => n.map((r) => ids[r])));
   });
 
   it('a head of 150,000 references is built (ids are not spread into one call)', () => {

@@ -21,7 +21,7 @@ import {
   type Prediction,
 } from './head.js';
 import { normalizeRows, rowSquaredNorms, toMatrix, type EmbeddingsInput, type Matrix } from './matrix.js';
-import { ReferenceRows } from './similarity.js';
+import { quantizeRow, ReferenceRows } from './similarity.js';
 
 export type KnnMetric = 'cosine' | 'euclidean' | 'dot';
 
@@ -202,7 +202,10 @@ export class KnnHead implements Head {
     if (missing.length) throw new NotFoundError(`No stored example with id ${missing.join(', ')}; nothing was removed.`);
     let w = 0;
     for (let r = 0; r < this.count; r++) {
-      if (drop.has(this.refIds[r])) continue;
+      if (drop.has(this.refIds[r])) {
+        if (w === r) this.rows.changedFrom(r); // rows from here move down (or go)
+        continue;
+      }
       if (w !== r) {
         this.refs.copyWithin(w * this.dim, r * this.dim, (r + 1) * this.dim);
         this.refLabels[w] = this.refLabels[r];
@@ -249,35 +252,40 @@ export class KnnHead implements Head {
     const kk = Math.min(k, this.count - (exclude ? 1 : 0));
     const bestDist = new Float64Array(queries.rows * kk).fill(Infinity);
     const bestRow = new Int32Array(queries.rows * kk).fill(-1);
-    // References in blocks, every group of four queries over a block before the next: a large
-    // head is read from memory once per search, not once per group (1.2–1.7× faster at 16
-    // queries on 10,000 × 1280-d, bench:knn). Each query still meets the references in order.
-    const rowsPerBlock = Math.max(1, Math.floor(SEARCH_BLOCK_FLOATS / this.dim));
-    for (let from = 0; from < this.count; from += rowsPerBlock) {
-      const blockRows = Math.min(rowsPerBlock, this.count - from);
-      for (let q0 = 0; q0 < queries.rows; q0 += 4) {
-        const n = Math.min(4, queries.rows - q0);
-        const sims = this.rows.scores(queries.data, q0, n, blockRows, from);
-        const stride = n === 1 ? 1 : 4;
-        for (let i = 0; i < n; i++) {
-          const qi = q0 + i;
-          const base = qi * kk;
-          for (let b = 0; b < blockRows; b++) {
-            const r = from + b;
-            if (exclude && exclude[qi] === r) continue;
-            const s = sims[b * stride + i];
-            const dist =
-              this.metric === 'cosine' ? 1 - s : this.metric === 'dot' ? -s : Math.sqrt(Math.max(0, qNorms[qi] - 2 * s + this.refNorms[r]));
-            if (dist >= bestDist[base + kk - 1]) continue;
-            // Insertion into the sorted top-k; equal distances keep the earlier reference first.
-            let p = kk - 1;
-            while (p > 0 && bestDist[base + p - 1] > dist) {
-              bestDist[base + p] = bestDist[base + p - 1];
-              bestRow[base + p] = bestRow[base + p - 1];
-              p--;
+    const distance = (qi: number, r: number, s: number) =>
+      this.metric === 'cosine' ? 1 - s : this.metric === 'dot' ? -s : Math.sqrt(Math.max(0, qNorms[qi] - 2 * s + this.refNorms[r]));
+    /** Offers reference r at exact score s to query qi's sorted top-k; equal distances keep the earlier reference first. */
+    const offer = (qi: number, r: number, s: number) => {
+      const base = qi * kk;
+      const dist = distance(qi, r, s);
+      if (dist >= bestDist[base + kk - 1]) return;
+      let p = kk - 1;
+      while (p > 0 && bestDist[base + p - 1] > dist) {
+        bestDist[base + p] = bestDist[base + p - 1];
+        bestRow[base + p] = bestRow[base + p - 1];
+        p--;
+      }
+      bestDist[base + p] = dist;
+      bestRow[base + p] = r;
+    };
+    if (this.rows.approximates && this.count * this.dim >= SEARCH_BLOCK_FLOATS) {
+      this.prunedSearch(queries, qNorms, kk, distance, offer, exclude);
+    } else {
+      // References in blocks, every group of four queries over a block before the next: a large
+      // head is read from memory once per search, not once per group (1.2–1.7× faster at 16
+      // queries on 10,000 × 1280-d, bench:knn). Each query still meets the references in order.
+      const rowsPerBlock = Math.max(1, Math.floor(SEARCH_BLOCK_FLOATS / this.dim));
+      for (let from = 0; from < this.count; from += rowsPerBlock) {
+        const blockRows = Math.min(rowsPerBlock, this.count - from);
+        for (let q0 = 0; q0 < queries.rows; q0 += 4) {
+          const n = Math.min(4, queries.rows - q0);
+          const sims = this.rows.scores(queries.data, q0, n, blockRows, from);
+          const stride = n === 1 ? 1 : 4;
+          for (let i = 0; i < n; i++) {
+            for (let b = 0; b < blockRows; b++) {
+              if (exclude && exclude[q0 + i] === from + b) continue;
+              offer(q0 + i, from + b, sims[b * stride + i]);
             }
-            bestDist[base + p] = dist;
-            bestRow[base + p] = r;
           }
         }
       }
@@ -288,6 +296,108 @@ export class KnnHead implements Head {
         return { id: this.refIds[r], label: this._labels[this.refLabels[r]], distance: bestDist[qi * kk + p] };
       }),
     );
+  }
+
+  /**
+   * The exact search's answer with a fraction of its arithmetic: an int8 pass scores every
+   * reference approximately (idots4), with a bound on how far each exact float32 score can be
+   * from its approximation (quantisation errors by Cauchy–Schwarz, plus the kernel's float32
+   * rounding). A reference whose best possible distance is worse than the k-th best worst-case
+   * distance cannot be among the k nearest, nor tie with them; the rest are scored exactly, in
+   * reference order, as the full scan would, so the neighbours are the same to the last bit.
+   */
+  private prunedSearch(
+    queries: Matrix,
+    qNorms: Float64Array,
+    kk: number,
+    distance: (qi: number, r: number, s: number) => number,
+    offer: (qi: number, r: number, s: number) => void,
+    exclude?: Int32Array,
+  ): void {
+    const d = this.dim;
+    const count = this.count;
+    this.rows.quantizeUpTo(count);
+    // The kernel's float32 sums err by at most (d/8 + 4)·2⁻²⁴·Σ|qₖrₖ| (similarity.test.ts); twice that, for margin.
+    const rounding = 2 * (d / 8 + 4) * 2 ** -24 + 1e-9;
+    const refLength = new Float64Array(count);
+    for (let r = 0; r < count; r++) refLength[r] = Math.sqrt(this.refNorms[r]);
+    // Sixteen queries at a time: their bounds (16 × count) are the search's only large scratch.
+    for (let first = 0; first < queries.rows; first += 16) {
+      const last = Math.min(queries.rows, first + 16);
+      this.prunedChunk(queries, first, last, qNorms, kk, distance, offer, refLength, rounding, exclude);
+    }
+  }
+
+  private prunedChunk(
+    queries: Matrix,
+    first: number,
+    last: number,
+    qNorms: Float64Array,
+    kk: number,
+    distance: (qi: number, r: number, s: number) => number,
+    offer: (qi: number, r: number, s: number) => void,
+    refLength: Float64Array,
+    rounding: number,
+    exclude?: Int32Array,
+  ): void {
+    const d = this.dim;
+    const count = this.count;
+    const rows = this.rows;
+    const { scale, norm, error } = rows.quantization as NonNullable<ReferenceRows['quantization']>;
+    const groups = Array.from({ length: Math.ceil((last - first) / 4) }, (_, g) => {
+      const q16 = new Int16Array(4 * d);
+      const n = Math.min(4, last - first - 4 * g);
+      return { q16, n, quantized: Array.from({ length: n }, (__, i) => quantizeRow(queries.data, (first + 4 * g + i) * d, d, q16, i * d)) };
+    });
+    // Pass 1, in blocks of references as the exact scan: every reference's best and worst
+    // possible distance per query, and each query's k-th smallest worst one.
+    const lower = new Float64Array((last - first) * count);
+    const worst = new Float64Array((last - first) * kk).fill(Infinity);
+    const rowsPerBlock = Math.max(1, Math.floor((4 * SEARCH_BLOCK_FLOATS) / d)); // the same bytes, as int8
+    for (let from = 0; from < count; from += rowsPerBlock) {
+      const blockRows = Math.min(rowsPerBlock, count - from);
+      groups.forEach((group, g) => {
+        const ints = rows.approximateScores(group.q16, blockRows, from);
+        for (let i = 0; i < group.n; i++) {
+          const qi = first + 4 * g + i;
+          const at = qi - first;
+          const q = group.quantized[i];
+          const qLength = Math.sqrt(qNorms[qi]);
+          const base = at * kk;
+          for (let b = 0; b < blockRows; b++) {
+            const r = from + b;
+            if (exclude && exclude[qi] === r) continue;
+            const approx = q.scale * scale[r] * ints[4 * b + i];
+            const bound = q.norm * error[r] + q.error * norm[r] + q.error * error[r] + rounding * qLength * refLength[r];
+            lower[at * count + r] = distance(qi, r, approx + bound);
+            const upper = distance(qi, r, approx - bound);
+            if (upper >= worst[base + kk - 1]) continue;
+            let p = kk - 1;
+            while (p > 0 && worst[base + p - 1] > upper) {
+              worst[base + p] = worst[base + p - 1];
+              p--;
+            }
+            worst[base + p] = upper;
+          }
+        }
+      });
+    }
+    // Pass 2: the candidates scored exactly, in reference order, consecutive ones in one kernel call.
+    for (let qi = first; qi < last; qi++) {
+      const threshold = worst[(qi - first) * kk + kk - 1];
+      const lowest = lower.subarray((qi - first) * count, (qi - first + 1) * count);
+      for (let r = 0; r < count; ) {
+        if (lowest[r] > threshold || (exclude && exclude[qi] === r)) {
+          r++;
+          continue;
+        }
+        let end = r + 1;
+        while (end < count && lowest[end] <= threshold) end++;
+        const sims = rows.scores(queries.data, qi, 1, end - r, r);
+        for (let c = r; c < end; c++) if (!(exclude && exclude[qi] === c)) offer(qi, c, sims[c - r]);
+        r = end;
+      }
+    }
   }
 
   predictProba(x: EmbeddingsInput): Float64Array[] {

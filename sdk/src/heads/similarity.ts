@@ -14,7 +14,61 @@ import { SIMILARITY_WASM } from './similarity-wasm.js';
 interface SimilarityKernels {
   dots4(queries: number, refs: number, count: number, dim: number, out: number): void;
   dots1(queries: number, refs: number, count: number, dim: number, out: number): void;
+  idots4(queries: number, refs: number, count: number, dim: number, out: number): void;
 }
+
+interface WasmLayout {
+  kernels: SimilarityKernels;
+  memory: WebAssembly.Memory;
+  queriesAt: number;
+  scoresAt: number;
+  refsAt: number;
+  /** The int8 copy of the rows and what the approximate pass needs (absent when dim % 16 ≠ 0). */
+  int8?: { queriesAt: number; rowsAt: number; scoresAt: number };
+}
+
+/**
+ * A row scaled to int8 (or int16 for a query) by its largest magnitude: row ≈ scale · q.
+ * `norm` is ‖scale · q‖ and `error` ‖row − scale · q‖, which bound how far an integer dot
+ * product, scaled back, can be from the exact one.
+ */
+export interface Quantized {
+  scale: number;
+  norm: number;
+  error: number;
+}
+
+/**
+ * Writes round(row / scale) to out[outAt ..] (|values| ≤ 127) and returns the scale and norms.
+ * One array type only, so the stores stay fast (int8 rows are copied from an int16 scratch row).
+ */
+export function quantizeRow(src: Float32Array, at: number, dim: number, out: Int16Array, outAt: number): Quantized {
+  let max = 0;
+  for (let k = 0; k < dim; k++) {
+    const a = Math.abs(src[at + k]);
+    if (a > max) max = a;
+  }
+  if (max === 0) {
+    out.fill(0, outAt, outAt + dim);
+    return { scale: 0, norm: 0, error: 0 };
+  }
+  const scale = max / 127;
+  const inverse = 127 / max;
+  let norm = 0;
+  let error = 0;
+  for (let k = 0; k < dim; k++) {
+    const x = src[at + k];
+    // Rounds to the nearest integer (|x·inverse| ≤ 127): adding 1.5·2⁵² leaves no fraction bits.
+    const q = x * inverse + ROUNDING - ROUNDING;
+    out[outAt + k] = q;
+    const back = q * scale;
+    norm += back * back;
+    error += (x - back) * (x - back);
+  }
+  return { scale, norm: Math.sqrt(norm), error: Math.sqrt(error) };
+}
+
+const ROUNDING = 1.5 * 2 ** 52;
 
 /** Below this many stored floats (256 KiB) a plain array is kept: its scan is short anyway. */
 export const WASM_MIN_FLOATS = 1 << 16;
@@ -63,25 +117,35 @@ export class ReferenceRows {
     readonly capacity: number,
     readonly dim: number,
     data: Float32Array,
-    private readonly wasm?: { kernels: SimilarityKernels; memory: WebAssembly.Memory; queriesAt: number; scoresAt: number; refsAt: number },
+    private readonly wasm?: WasmLayout,
   ) {
     this.data = data;
+    if (wasm?.int8) {
+      this.quantization = { scale: new Float64Array(capacity), norm: new Float64Array(capacity), error: new Float64Array(capacity) };
+    }
   }
+
+  /** Per row of the int8 copy: its scale and norms (see quantizeRow). */
+  readonly quantization?: { scale: Float64Array; norm: Float64Array; error: Float64Array };
+  /** Rows 0 .. quantized-1 of the int8 copy match `data`; later ones are made when asked for. */
+  private quantized = 0;
 
   static allocate(capacity: number, dim: number): ReferenceRows {
     const floats = capacity * dim;
     const compiled = floats >= WASM_MIN_FLOATS && dim % 8 === 0 ? kernelModule() : null;
-    // Layout: four query rows | four scores per reference | the references.
+    // Layout: four query rows | four scores per reference | the references; then, when dim is a
+    // multiple of 16, four int16 query rows | the references as int8 | four int32 scores per reference.
     const queriesAt = 0;
     const scoresAt = queriesAt + 16 * dim;
     const refsAt = scoresAt + 16 * capacity;
-    const bytes = refsAt + 4 * floats;
+    const int8 = dim % 16 === 0 ? { queriesAt: refsAt + 4 * floats, rowsAt: refsAt + 4 * floats + 8 * dim, scoresAt: refsAt + 4 * floats + 8 * dim + floats } : undefined;
+    const bytes = int8 ? int8.scoresAt + 16 * capacity : refsAt + 4 * floats;
     if (compiled && bytes <= MAX_WASM_BYTES) {
       try {
         const memory = new WebAssembly.Memory({ initial: Math.ceil(bytes / PAGE_BYTES) });
         const instance = new WebAssembly.Instance(compiled, { env: { memory } });
         const kernels = instance.exports as unknown as SimilarityKernels;
-        return new ReferenceRows(capacity, dim, new Float32Array(memory.buffer, refsAt, floats), { kernels, memory, queriesAt, scoresAt, refsAt });
+        return new ReferenceRows(capacity, dim, new Float32Array(memory.buffer, refsAt, floats), { kernels, memory, queriesAt, scoresAt, refsAt, int8 });
       } catch {
         // Memory refused (a browser tab near its limit): the plain array below.
       }
@@ -92,6 +156,48 @@ export class ReferenceRows {
   /** True when the WebAssembly kernels scan these rows. */
   get inWebAssembly(): boolean {
     return this.wasm !== undefined;
+  }
+
+  /** True when a search can take an approximate int8 first pass (then re-score its candidates exactly). */
+  get approximates(): boolean {
+    return this.wasm?.int8 !== undefined;
+  }
+
+  /** Rows from `row` on changed (moved by a removal): their int8 copy is made again when next asked for. */
+  changedFrom(row: number): void {
+    this.quantized = Math.min(this.quantized, row);
+  }
+
+  /**
+   * Exact integer dot products of four int16 query rows (4 × dim, see quantizeRow) with the int8
+   * copies of the first `count` references: query i with reference r at [4r + i]. Scratch, as scores().
+   */
+  approximateScores(queries: Int16Array, count: number, from = 0): Int32Array {
+    const wasm = this.wasm;
+    const int8 = wasm?.int8;
+    if (!wasm || !int8) throw new Error('approximateScores needs the int8 copy (check approximates first).');
+    this.quantizeUpTo(from + count);
+    new Int16Array(wasm.memory.buffer, int8.queriesAt, 4 * this.dim).set(queries);
+    wasm.kernels.idots4(int8.queriesAt, int8.rowsAt + from * this.dim, count, this.dim, int8.scoresAt);
+    return new Int32Array(wasm.memory.buffer, int8.scoresAt, 4 * count);
+  }
+
+  /** Makes the int8 copies of rows up to `count` that are missing or out of date. */
+  quantizeUpTo(count: number): void {
+    const int8 = this.wasm?.int8;
+    const quantization = this.quantization;
+    if (!this.wasm || !int8 || !quantization || this.quantized >= count) return;
+    const d = this.dim;
+    const rows = new Int8Array(this.wasm.memory.buffer, int8.rowsAt, this.capacity * d);
+    const scratch = new Int16Array(d);
+    for (let r = this.quantized; r < count; r++) {
+      const q = quantizeRow(this.data, r * d, d, scratch, 0);
+      rows.set(scratch, r * d);
+      quantization.scale[r] = q.scale;
+      quantization.norm[r] = q.norm;
+      quantization.error[r] = q.error;
+    }
+    this.quantized = count;
   }
 
   /**
