@@ -2,7 +2,10 @@
  * `npm run bench:knn`: exact kNN search over 10,000 × 1280-d references (MobileNetV2 embeddings
  * of CIFAR-10 training photos and jittered copies, as bench:worker's kNN head), per request of 1
  * and of 16 queries, in one run and in rotated order each round:
- *   - KnnHead.kneighbors: references in WebAssembly memory, the SIMD kernel (similarity.wat);
+ *   - KnnHead.kneighbors: references in WebAssembly memory, an int8 first pass and exact float32
+ *     scores of the candidates it leaves (similarity.wat);
+ *   - the exact float32 scan alone on the same kernel, in 1 MiB blocks of references (what the
+ *     search did before the int8 pass, less choosing the top k);
  *   - the same arithmetic in JavaScript (laneDots: where WebAssembly is refused);
  *   - the plain-JS kernel kNN used before (multiplyABt, float64 sums; still the linear heads');
  *   - onnxruntime-node's multithreaded GEMM + TopK (createOnnxNeighbourSearch), the reference.
@@ -13,7 +16,7 @@ import { join } from 'node:path';
 import { createOnnxNeighbourSearch } from '../src/accel/onnx-knn.js';
 import { KnnHead } from '../src/heads/knn.js';
 import { multiplyABt, normalizeRows, type Matrix } from '../src/heads/matrix.js';
-import { laneDots } from '../src/heads/similarity.js';
+import { laneDots, ReferenceRows } from '../src/heads/similarity.js';
 
 const N = Number(process.env.BENCH_KNN_EXAMPLES ?? 10_000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 7);
@@ -54,12 +57,18 @@ async function time(fn: () => unknown): Promise<number> {
   return performance.now() - t;
 }
 
+const exact = ReferenceRows.allocate(N, d);
+exact.data.set(stored.data.subarray(0, N * d));
 console.log(`kNN search, ${N} × ${d}-d references (cosine, k = 5), median ms per request over ${ROUNDS} rounds; ratio to onnxruntime-node`);
 for (const n of [1, 16]) {
   const q = queries(n);
   const ways: Record<string, () => unknown> = {
     'onnxruntime-node GEMM + TopK (reference)': () => onnx.search(q, stored, new Float32Array(N), 5),
-    'kNN head, WebAssembly SIMD kernel': () => head.kneighbors(q),
+    'kNN head (int8 pass + exact re-scoring)': () => head.kneighbors(q),
+    'exact scan on the kernel (1 MiB blocks)': () => {
+      const block = Math.floor((1 << 18) / d);
+      for (let from = 0; from < N; from += block) for (let q0 = 0; q0 < n; q0 += 4) exact.scores(q.data, q0, Math.min(4, n - q0), Math.min(block, N - from), from);
+    },
     'same arithmetic in JS (laneDots)': () => {
       for (let q0 = 0; q0 < n; q0 += 4) laneDots(q.data, q0, Math.min(4, n - q0), stored.data, N, d);
     },
