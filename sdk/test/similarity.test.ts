@@ -202,6 +202,22 @@ describe('similarity kernels', () => {
     expect(head.kneighbors(q).map((n) => n.map((x) => x.id))).toEqual(exactNeighbours(head, current, 'cosine', undefined, true).map((n) => n.map((r) => ids[r])));
   });
 
+  it('the pruned search at float32 extremes: scores that overflow tie as the exact scan ties them (the earlier reference)', () => {
+    const d = 16;
+    const n = 16_400; // 262,400 floats: the pruned path
+    const small = (i: number) => Float32Array.from({ length: d }, (_, k) => Math.sin(i * 12.9898 + k * 78.233) * 0.01);
+    const rows = Array.from({ length: n }, (_, i) => (i === 5 ? new Float32Array(d).fill(2e19) : i === 9 ? new Float32Array(d).fill(4e19) : small(i)));
+    const head = KnnHead.fit(rows, rows.map((_, i) => `c${i % 3}`), { k: 1, metric: 'dot', calibrateOpenSet: false });
+    // 16 · 2e19 · 2e19 and 16 · 2e19 · 4e19 are both past float32's 3.4e38: −Infinity distances, a tie.
+    expect(head.kneighbors([new Float32Array(d).fill(2e19)])[0].map((x) => [x.id, x.distance])).toEqual([[5, -Infinity]]);
+  });
+
+  it('no int8 copy where 127² · dim would overflow its int32 sums', () => {
+    expect(ReferenceRows.allocate(64, 1280).approximates).toBe(true);
+    expect(ReferenceRows.allocate(1, 133_152).approximates).toBe(false);
+    expect(ReferenceRows.allocate(1, 133_152).inWebAssembly).toBe(true);
+  });
+
   it('a head of 150,000 references is built (ids are not spread into one call)', () => {
     const n = 150_000;
     const head = new KnnHead({

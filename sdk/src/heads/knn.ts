@@ -228,6 +228,7 @@ export class KnnHead implements Head {
     };
     const larger = ReferenceRows.allocate(capacity, this.dim);
     larger.data.set(this.refs.subarray(0, this.count * this.dim));
+    larger.adoptInt8(this.rows, this.count);
     this.rows = larger;
     this.refLabels = grow(this.refLabels, capacity, Int32Array);
     this.refNorms = grow(this.refNorms, capacity, Float64Array);
@@ -317,14 +318,17 @@ export class KnnHead implements Head {
     const d = this.dim;
     const count = this.count;
     this.rows.quantizeUpTo(count);
-    // The kernel's float32 sums err by at most (d/8 + 4)·2⁻²⁴·Σ|qₖrₖ| (similarity.test.ts); twice that, for margin.
+    // The kernel's float32 sums err by at most (d/8 + 4)·2⁻²⁴·Σ|qₖrₖ| (similarity.test.ts): twice that,
+    // for margin, and 1e-9 for the float64 arithmetic of the bound itself (both times ‖q‖‖r‖);
+    // products below float32's normal range err by up to 2⁻¹⁵⁰ each, whatever their size.
     const rounding = 2 * (d / 8 + 4) * 2 ** -24 + 1e-9;
+    const subnormal = (d + 8) * 2 ** -149;
     const refLength = new Float64Array(count);
     for (let r = 0; r < count; r++) refLength[r] = Math.sqrt(this.refNorms[r]);
     // Sixteen queries at a time: their bounds (16 × count) are the search's only large scratch.
     for (let first = 0; first < queries.rows; first += 16) {
       const last = Math.min(queries.rows, first + 16);
-      this.prunedChunk(queries, first, last, qNorms, kk, distance, offer, refLength, rounding, exclude);
+      this.prunedChunk(queries, first, last, qNorms, kk, distance, offer, refLength, rounding, subnormal, exclude);
     }
   }
 
@@ -338,6 +342,7 @@ export class KnnHead implements Head {
     offer: (qi: number, r: number, s: number) => void,
     refLength: Float64Array,
     rounding: number,
+    subnormal: number,
     exclude?: Int32Array,
   ): void {
     const d = this.dim;
@@ -368,9 +373,11 @@ export class KnnHead implements Head {
             const r = from + b;
             if (exclude && exclude[qi] === r) continue;
             const approx = q.scale * scale[r] * ints[4 * b + i];
-            const bound = q.norm * error[r] + q.error * norm[r] + q.error * error[r] + rounding * qLength * refLength[r];
-            lower[at * count + r] = distance(qi, r, approx + bound);
-            const upper = distance(qi, r, approx - bound);
+            const both = qLength * refLength[r];
+            // Past 1e38 a float32 score may overflow (±Infinity, NaN ties): such a reference is always a candidate.
+            const bound = both > 1e38 ? Infinity : q.norm * error[r] + q.error * norm[r] + q.error * error[r] + rounding * both + subnormal;
+            lower[at * count + r] = bound === Infinity ? -Infinity : distance(qi, r, approx + bound);
+            const upper = bound === Infinity ? Infinity : distance(qi, r, approx - bound);
             if (upper >= worst[base + kk - 1]) continue;
             let p = kk - 1;
             while (p > 0 && worst[base + p - 1] > upper) {

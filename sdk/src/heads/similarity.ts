@@ -73,6 +73,8 @@ const ROUNDING = 1.5 * 2 ** 52;
 /** Below this many stored floats (256 KiB) a plain array is kept: its scan is short anyway. */
 export const WASM_MIN_FLOATS = 1 << 16;
 const PAGE_BYTES = 65536;
+/** Above this dim, 127² · dim overflows the int8 pass's int32 sums: no int8 copy. */
+const MAX_INT8_DIM = Math.floor((2 ** 31 - 1) / (127 * 127));
 /** WebAssembly memory is indexed by 32-bit offsets; larger heads stay in JavaScript arrays. */
 const MAX_WASM_BYTES = 2 ** 32 - PAGE_BYTES;
 
@@ -134,23 +136,41 @@ export class ReferenceRows {
     const floats = capacity * dim;
     const compiled = floats >= WASM_MIN_FLOATS && dim % 8 === 0 ? kernelModule() : null;
     // Layout: four query rows | four scores per reference | the references; then, when dim is a
-    // multiple of 16, four int16 query rows | the references as int8 | four int32 scores per reference.
+    // multiple of 16 (and small enough that 127² · dim integer sums fit in int32), four int16
+    // query rows | the references as int8 | four int32 scores per reference.
     const queriesAt = 0;
     const scoresAt = queriesAt + 16 * dim;
     const refsAt = scoresAt + 16 * capacity;
-    const int8 = dim % 16 === 0 ? { queriesAt: refsAt + 4 * floats, rowsAt: refsAt + 4 * floats + 8 * dim, scoresAt: refsAt + 4 * floats + 8 * dim + floats } : undefined;
-    const bytes = int8 ? int8.scoresAt + 16 * capacity : refsAt + 4 * floats;
-    if (compiled && bytes <= MAX_WASM_BYTES) {
+    const withInt8 = dim % 16 === 0 && dim <= MAX_INT8_DIM;
+    const layouts = withInt8 ? [true, false] : [false];
+    for (const copy of compiled ? layouts : []) {
+      const int8 = copy ? { queriesAt: refsAt + 4 * floats, rowsAt: refsAt + 4 * floats + 8 * dim, scoresAt: refsAt + 4 * floats + 8 * dim + floats } : undefined;
+      const bytes = int8 ? int8.scoresAt + 16 * capacity : refsAt + 4 * floats;
+      if (!compiled || bytes > MAX_WASM_BYTES) continue;
       try {
         const memory = new WebAssembly.Memory({ initial: Math.ceil(bytes / PAGE_BYTES) });
         const instance = new WebAssembly.Instance(compiled, { env: { memory } });
         const kernels = instance.exports as unknown as SimilarityKernels;
         return new ReferenceRows(capacity, dim, new Float32Array(memory.buffer, refsAt, floats), { kernels, memory, queriesAt, scoresAt, refsAt, int8 });
       } catch {
-        // Memory refused (a browser tab near its limit): the plain array below.
+        // Memory refused (a browser tab near its limit): without the int8 copy, or the plain array below.
       }
     }
     return new ReferenceRows(capacity, dim, new Float32Array(floats));
+  }
+
+  /**
+   * Takes over `from`'s int8 copies of its first `rows` rows (this one's float rows already hold
+   * the same values), so a head that grows does not make them again.
+   */
+  adoptInt8(from: ReferenceRows, rows: number): void {
+    const mine = this.wasm?.int8;
+    const theirs = from.wasm?.int8;
+    if (!this.wasm || !from.wasm || !mine || !theirs || !this.quantization || !from.quantization || from.dim !== this.dim) return;
+    const n = Math.min(rows, from.quantized, this.capacity);
+    new Int8Array(this.wasm.memory.buffer, mine.rowsAt, n * this.dim).set(new Int8Array(from.wasm.memory.buffer, theirs.rowsAt, n * this.dim));
+    for (const key of ['scale', 'norm', 'error'] as const) this.quantization[key].set(from.quantization[key].subarray(0, n));
+    this.quantized = n;
   }
 
   /** True when the WebAssembly kernels scan these rows. */
