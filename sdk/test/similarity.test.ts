@@ -131,7 +131,9 @@ describe('similarity kernels', () => {
     rows.data.fill(127, 0, dim);
     rows.data.fill(-127, dim, 2 * dim);
     const q16 = Int16Array.from({ length: 4 * dim }, (_, i) => (i < dim ? -127 : ((i * 7919) % 255) - 127));
-    const ints = Array.from(rows.approximateScores(q16, count).subarray(0, 4 * count));
+    const ints = Array.from(rows.approximateScores(q16, 4, count).subarray(0, 4 * count));
+    // One query alone (idots1): the same integers as its column of the four.
+    expect(Array.from(rows.approximateScores(q16.subarray(dim, 2 * dim), 1, count))).toEqual(ints.filter((_, j) => j % 4 === 1));
     const copy = new Int16Array(dim);
     for (let r = 0; r < count; r++) {
       quantizeRow(rows.data, r * dim, dim, copy, 0);

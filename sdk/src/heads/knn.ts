@@ -362,7 +362,8 @@ export class KnnHead implements Head {
     for (let from = 0; from < count; from += rowsPerBlock) {
       const blockRows = Math.min(rowsPerBlock, count - from);
       groups.forEach((group, g) => {
-        const ints = rows.approximateScores(group.q16, blockRows, from);
+        const ints = rows.approximateScores(group.q16, group.n, blockRows, from);
+        const stride = group.n === 1 ? 1 : 4;
         for (let i = 0; i < group.n; i++) {
           const qi = first + 4 * g + i;
           const at = qi - first;
@@ -372,7 +373,7 @@ export class KnnHead implements Head {
           for (let b = 0; b < blockRows; b++) {
             const r = from + b;
             if (exclude && exclude[qi] === r) continue;
-            const approx = q.scale * scale[r] * ints[4 * b + i];
+            const approx = q.scale * scale[r] * ints[stride * b + i];
             const both = qLength * refLength[r];
             // Past 1e38 a float32 score may overflow (±Infinity, NaN ties): such a reference is always a candidate.
             const bound = both > 1e38 ? Infinity : q.norm * error[r] + q.error * norm[r] + q.error * error[r] + rounding * both + subnormal;

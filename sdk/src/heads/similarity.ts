@@ -15,6 +15,7 @@ interface SimilarityKernels {
   dots4(queries: number, refs: number, count: number, dim: number, out: number): void;
   dots1(queries: number, refs: number, count: number, dim: number, out: number): void;
   idots4(queries: number, refs: number, count: number, dim: number, out: number): void;
+  idots1(queries: number, refs: number, count: number, dim: number, out: number): void;
 }
 
 interface WasmLayout {
@@ -189,16 +190,24 @@ export class ReferenceRows {
   }
 
   /**
-   * Exact integer dot products of four int16 query rows (4 × dim, see quantizeRow) with the int8
-   * copies of the first `count` references: query i with reference r at [4r + i]. Scratch, as scores().
+   * Exact integer dot products of `n` (1 to 4) int16 query rows (n × dim, see quantizeRow) with
+   * the int8 copies of `count` references from row `from`: query i with reference from + r at
+   * [4r + i] (n > 1) or [r] (n = 1). Scratch, as scores().
    */
-  approximateScores(queries: Int16Array, count: number, from = 0): Int32Array {
+  approximateScores(queries: Int16Array, n: number, count: number, from = 0): Int32Array {
     const wasm = this.wasm;
     const int8 = wasm?.int8;
     if (!wasm || !int8) throw new Error('approximateScores needs the int8 copy (check approximates first).');
     this.quantizeUpTo(from + count);
-    new Int16Array(wasm.memory.buffer, int8.queriesAt, 4 * this.dim).set(queries);
-    wasm.kernels.idots4(int8.queriesAt, int8.rowsAt + from * this.dim, count, this.dim, int8.scoresAt);
+    const block = new Int16Array(wasm.memory.buffer, int8.queriesAt, 4 * this.dim);
+    block.set(queries.subarray(0, n * this.dim));
+    const refs = int8.rowsAt + from * this.dim;
+    if (n === 1) {
+      wasm.kernels.idots1(int8.queriesAt, refs, count, this.dim, int8.scoresAt);
+      return new Int32Array(wasm.memory.buffer, int8.scoresAt, count);
+    }
+    block.fill(0, n * this.dim); // rows past n are scored and ignored
+    wasm.kernels.idots4(int8.queriesAt, refs, count, this.dim, int8.scoresAt);
     return new Int32Array(wasm.memory.buffer, int8.scoresAt, 4 * count);
   }
 

@@ -121,6 +121,32 @@
         (local.set $o (i32.add (local.get $o) (i32.const 16)))
         (local.set $r (i32.add (local.get $r) (local.get $dim)))
         (br $eachRef))))
+  ;; idots4 for one query: out[r] (i32) is its integer dot product with reference r.
+  (func (export "idots1")
+    (param $queries i32) (param $refs i32) (param $count i32) (param $dim i32) (param $out i32)
+    (local $end i32) (local $r i32) (local $k i32) (local $o i32) (local $v v128) (local $qk i32) (local $a0 v128)
+    (local.set $r (local.get $refs))
+    (local.set $end (i32.add (local.get $refs) (i32.mul (local.get $count) (local.get $dim))))
+    (local.set $o (local.get $out))
+    (block $refsDone
+      (loop $eachRef
+        (br_if $refsDone (i32.ge_u (local.get $r) (local.get $end)))
+        (local.set $a0 (v128.const i32x4 0 0 0 0))
+        (local.set $k (i32.const 0))
+        (block $dimsDone
+          (loop $eachSixteen
+            (br_if $dimsDone (i32.ge_u (local.get $k) (local.get $dim)))
+            (local.set $v (v128.load (i32.add (local.get $r) (local.get $k))))
+            (local.set $qk (i32.add (local.get $queries) (i32.shl (local.get $k) (i32.const 1))))
+            (local.set $a0 (i32x4.add (local.get $a0) (i32x4.add
+              (i32x4.dot_i16x8_s (i16x8.extend_low_i8x16_s (local.get $v)) (v128.load (local.get $qk)))
+              (i32x4.dot_i16x8_s (i16x8.extend_high_i8x16_s (local.get $v)) (v128.load offset=16 (local.get $qk))))))
+            (local.set $k (i32.add (local.get $k) (i32.const 16)))
+            (br $eachSixteen)))
+        (i32.store (local.get $o) (call $sumInts (local.get $a0)))
+        (local.set $o (i32.add (local.get $o) (i32.const 4)))
+        (local.set $r (i32.add (local.get $r) (local.get $dim)))
+        (br $eachRef))))
   ;; One query against $count references: out[r] is its score with reference r.
   (func (export "dots1")
     (param $queries i32) (param $refs i32) (param $count i32) (param $dim i32) (param $out i32)
