@@ -9,10 +9,10 @@ import type { HeadLimits } from './limits.js';
 
 /**
  * Memory per kNN example: its float32 row and its int8 copy (the search's first pass), plus its
- * norm (8), label index (4), id (8), the copy's scale and norms (24) and four float32 and four
- * int32 scores of the search kernels' scratch (32).
+ * norm (8), label index (4), id (8), the copy's scale and norms (24), four float32 and four
+ * int32 scores of the search kernels' scratch (32) and sixteen queries' bounds (128).
  */
-export const exampleBytes = (dim: number) => 5 * dim + 76;
+export const exampleBytes = (dim: number) => 5 * dim + 204;
 
 /** A version's estimated working set: kNN by its examples (capacity growth aside), others as parsed. */
 export function workingSetBytes(head: AnyHead): number {

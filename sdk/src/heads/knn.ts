@@ -79,6 +79,8 @@ export class KnnHead implements Head {
   private nextId: number;
   /** Stored examples of the smallest class with any (cached; reset by add and remove). */
   private smallestClass?: number;
+  /** The pruned search's per-reference bounds, kept for the next search. */
+  private boundScratch?: Float64Array;
 
   /**
    * `references`: count × dim floats, copied; or rows already allocated for them (ReferenceRows,
@@ -356,7 +358,9 @@ export class KnnHead implements Head {
     });
     // Pass 1, in blocks of references as the exact scan: every reference's best and worst
     // possible distance per query, and each query's k-th smallest worst one.
-    const lower = new Float64Array((last - first) * count);
+    // Reused between searches (they run to the end without awaiting): no 2.5 MB garbage per search of a 20,000-example head.
+    if (!this.boundScratch || this.boundScratch.length < (last - first) * count) this.boundScratch = new Float64Array(16 * count);
+    const lower = this.boundScratch;
     const worst = new Float64Array((last - first) * kk).fill(Infinity);
     const rowsPerBlock = Math.max(1, Math.floor((4 * SEARCH_BLOCK_FLOATS) / d)); // the same bytes, as int8
     for (let from = 0; from < count; from += rowsPerBlock) {
