@@ -65,8 +65,8 @@ async function main(): Promise<void> {
     const bodyFile = join(dir, 'classify.json');
     await writeFile(bodyFile, JSON.stringify({ embeddings: encodeEmbeddings(test.slice(0, 16)) }));
     const auth = { authorization: `Bearer ${keys.readKey}`, 'content-type': 'application/json' };
-    // An explicit version (its row is cached: versions are immutable) and an alias (its target read
-    // from D1 each time). Each round drives the three routes in a rotated order: on this noisy
+    // An explicit version (its row is cached: versions are immutable) and an alias (its target asked
+    // of the head's alias directory, once per round of concurrent requests). Each round drives the three routes in a rotated order: on this noisy
     // machine the route that runs last was slower by up to a fifth whatever it was.
     type Run = Awaited<ReturnType<typeof drive>>;
     const routes: Array<[string, () => Promise<Run>]> = [
@@ -86,7 +86,7 @@ async function main(): Promise<void> {
       console.log(`round ${round + 1} (${routes.map((_, i) => routes[(i + round) % routes.length][0]).join(', ')}):`);
       line('  GET /v1/version (bare JSON route)', runs.bare);
       line('  POST bench@1/classify, 16 × 1280-d, 10 classes', runs.version);
-      line('  POST bench@prod/classify (alias read per call)', runs.alias);
+      line('  POST bench@prod/classify (alias directory)', runs.alias);
       console.log(`  classify / bare throughput: @version ${(runs.version.rps / runs.bare.rps).toFixed(2)}×, @alias ${(runs.alias.rps / runs.bare.rps).toFixed(2)}× (target ≥ 0.5); ${(runs.version.rps * 16) | 0} embeddings/s`);
     }
     if (KNN_EXAMPLES > 0) {

@@ -1,5 +1,6 @@
 /** The worker's bindings (declared in wrangler.toml) and settings. Read only through `c.env`. */
 import type { BackboneSettings } from './backbones/served.js';
+import type { AliasDirectory } from './durable/alias-directory.js';
 import type { HeadState } from './durable/head-state.js';
 import type { DriftSettings } from './drift.js';
 import type { LimitSettings } from './limits.js';
@@ -15,6 +16,7 @@ export interface Env extends LimitSettings, DriftSettings, BackboneSettings {
   DB: D1Database;
   BLOBS: R2Bucket;
   HEAD_STATE: DurableObjectNamespace<HeadState>;
+  ALIASES: DurableObjectNamespace<AliasDirectory>;
   /** Workers rate-limiting binding; absent in setups without it (then no per-key limit). */
   RATE_LIMITER?: RateLimit;
   /**

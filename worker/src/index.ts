@@ -5,5 +5,6 @@
  */
 import { createApp } from './app.js';
 
+export { AliasDirectory } from './durable/alias-directory.js';
 export { HeadState } from './durable/head-state.js';
 export default createApp();

@@ -14,9 +14,10 @@ import { assertSealed, integritySecret, sealVersion } from '../integrity.js';
 import { forgetSnapshots } from '../snapshots.js';
 import { parseRef } from '../request.js';
 import { Rounds } from '../rounds.js';
+import { ALIAS_DIRECTORY_TTL_MS } from '../durable/alias-directory.js';
 import { blobKey } from '../store/blobs.js';
 import { Store, type AliasTargets, type VersionRow } from '../store/d1.js';
-import { driftStub, stateStub } from './objects.js';
+import { aliasDirectory, driftStub, stateStub } from './objects.js';
 
 export const versionInfo = (v: VersionRow) => ({
   version: v.version,
@@ -92,6 +93,12 @@ export async function uploadVersion(env: Env, tenantId: string, name: string, al
     await env.BLOBS.delete(key).catch(() => undefined);
     throw new ApiError(503, 'STORAGE_BUSY', `Too many concurrent uploads to "${name}" (more than ${SEAL_WINDOW * INSERT_ATTEMPTS}); nothing was created. Retry in a second.`, 1);
   }
+  if (alias !== undefined) {
+    // The version exists whatever happens now: a failed announcement is logged, not answered as
+    // a failed upload (a retry would make another version); the move is then seen within the
+    // directory's TTL.
+    await announceAliasChange(env, tenantId, name).catch((e) => console.warn(`upload: alias "${alias}" of "${name}" moved, announcement failed`, e));
+  }
   // Answered from what was written, not re-read: a delete racing this upload must not turn a committed upload into a 500.
   return { name, ...versionInfo(inserted), alias: alias ?? null };
 }
@@ -122,6 +129,9 @@ export async function deleteHead(env: Env, tenantId: string, name: string) {
   if (rows === null) throw notFound(`No head named "${name}".`);
   for (const k of [...versionCache.keys()]) if (k.startsWith(`${tenantId}/${name}/`)) versionCache.delete(k);
   forgetSnapshots(rows.map((r) => r.uid));
+  // A stale answer would name a deleted upload, which resolving detects by its uid and reads
+  // again, so a failure here costs only those reads.
+  await announceAliasChange(env, tenantId, name).catch((e) => console.warn('head delete: alias announcement failed', e));
   // Online examples and drift statistics go with their versions, and each blob belonged to the
   // deleted rows only (one per version; rows from before uids shared them within the head). A
   // failure here leaves only unreachable state: uids are never used again.
@@ -140,19 +150,22 @@ export async function setAlias(env: Env, tenantId: string, name: string, alias: 
     if (!(await store.version(tenantId, name, v))) throw notFound(`Head "${name}" has no version ${v}.`);
   }
   await store.setAlias(tenantId, name, alias, version, canary);
+  await announceAliasChange(env, tenantId, name);
   return { name, alias, version, canary };
 }
 
 export async function deleteAlias(env: Env, tenantId: string, name: string, alias: string) {
   if (!(await new Store(env.DB).deleteAlias(tenantId, name, alias))) throw notFound(`Head "${name}" has no alias "${alias}".`);
+  await announceAliasChange(env, tenantId, name);
   return { deleted: alias };
 }
 
 /**
  * Rows of versions, per isolate. Versions are immutable, so the only way a cached row goes stale
  * is deletion: this isolate forgets at once, others within VERSION_CACHE_MS for explicit numbers.
- * Aliases are always read from D1 (as version numbers and ids, so alias moves are visible
- * immediately, and a row cached under a reused number is refetched); "latest" too.
+ * Aliases are read from the head's alias directory (as version numbers and ids, told of every
+ * move, so moves are visible immediately, and a row cached under a reused number is refetched);
+ * "latest" from D1.
  */
 const VERSION_CACHE_MS = 30_000;
 /** Rows carry their labels, so the cache is bounded by bytes (4 MiB), not by count. */
@@ -176,11 +189,48 @@ async function cachedVersion(store: Store, tenantId: string, name: string, versi
   return row;
 }
 
+/** Attempts at telling a head's alias directory of a committed change before giving up. */
+const ANNOUNCE_ATTEMPTS = 3;
+
 /**
- * Alias reads shared by the concurrent requests of an isolate (rounds.ts): one D1 read answers
- * every request that arrived before it was sent, so an alias moved before a request arrived is
- * what the request gets (moves stay immediate), while a busy alias costs one read a round, not
- * one a request.
+ * Tells the head's alias directory that its aliases changed in D1 (after the commit, before the
+ * change is acknowledged: that is what keeps moves immediate). Retried; if the directory cannot
+ * be reached, a 503 says the change is stored and that repeating the request is safe.
+ */
+async function announceAliasChange(env: Env, tenantId: string, name: string): Promise<void> {
+  let last: unknown;
+  for (let attempt = 0; attempt < ANNOUNCE_ATTEMPTS; attempt++) {
+    try {
+      await aliasDirectory(env, tenantId, name).moved();
+      return;
+    } catch (e) {
+      last = e;
+    }
+  }
+  throw new ApiError(
+    503,
+    'STORAGE_UNAVAILABLE',
+    `The alias change to "${name}" is stored, but not every worker instance could be told yet (${(last as Error)?.message}); ` +
+      `it is seen everywhere within ${ALIAS_DIRECTORY_TTL_MS / 1000} s. Repeating the request is safe and makes it immediate.`,
+    1,
+  );
+}
+
+/** An alias's targets from the head's directory (in memory there), or from D1 when the directory fails. */
+async function directoryTargets(env: Env, store: Store, tenantId: string, name: string, alias: string): Promise<AliasTargets | null> {
+  try {
+    return await aliasDirectory(env, tenantId, name).targets(tenantId, name, alias);
+  } catch (e) {
+    console.warn('alias directory unavailable; reading D1', e);
+    return store.aliasTargets(tenantId, name, alias);
+  }
+}
+
+/**
+ * Alias reads shared by the concurrent requests of an isolate (rounds.ts): one call to the head's
+ * alias directory answers every request that arrived before it was sent, so an alias moved before
+ * a request arrived is what the request gets (moves stay immediate), while a busy alias costs one
+ * in-memory call a round, not a D1 read a request.
  */
 const aliasRounds = new Map<string, Rounds<AliasTargets | null>>();
 const aliasTally = { rounds: 0, members: 0 };
@@ -190,7 +240,7 @@ const ALIAS_WAIT_MS = 2_000;
 /** Shared alias reads in this isolate (for tests and diagnostics). */
 export const aliasReadStats = () => ({ ...aliasTally, pending: aliasRounds.size });
 
-async function sharedAliasRead(store: Store, tenantId: string, name: string, alias: string): Promise<AliasTargets | null> {
+async function sharedAliasRead(env: Env, store: Store, tenantId: string, name: string, alias: string): Promise<AliasTargets | null> {
   const key = JSON.stringify([tenantId, name, alias]);
   let rounds = aliasRounds.get(key);
   if (!rounds) aliasRounds.set(key, (rounds = new Rounds<AliasTargets | null>(aliasTally)));
@@ -201,7 +251,7 @@ async function sharedAliasRead(store: Store, tenantId: string, name: string, ali
         waitMs: ALIAS_WAIT_MS,
         overloaded: 'This alias lookup',
         run: async (members) => {
-          const targets = await store.aliasTargets(tenantId, name, alias);
+          const targets = await directoryTargets(env, store, tenantId, name, alias);
           for (const m of members) m.answer = { value: targets };
         },
       },
@@ -240,9 +290,13 @@ export async function resolveRef(env: Env, tenantId: string, raw: string, option
   let row: VersionRow | null;
   if (ref.version !== undefined) row = await cachedVersion(store, tenantId, ref.name, ref.version, integritySecret(env));
   else if (ref.alias !== undefined) {
-    let found = await aliasRow(store, tenantId, ref.name, ref.alias, options.for, integritySecret(env), sharedAliasRead);
-    // The target was deleted and its number reused between the two reads: read the alias again, alone.
-    if (found === null) found = await aliasRow(store, tenantId, ref.name, ref.alias, options.for, integritySecret(env), (s, ...key) => s.aliasTargets(...key));
+    let found = await aliasRow(store, tenantId, ref.name, ref.alias, options.for, integritySecret(env), (...key) => sharedAliasRead(env, ...key));
+    if (found === null) {
+      // The target was deleted (and its number perhaps reused) since the alias was read: read it
+      // again from D1, alone, and make the directory forget the answer it gave.
+      found = await aliasRow(store, tenantId, ref.name, ref.alias, options.for, integritySecret(env), (s, ...key) => s.aliasTargets(...key));
+      await announceAliasChange(env, tenantId, ref.name).catch((e) => console.warn('alias directory: stale answer not forgotten', e));
+    }
     if (!found) throw notFound(`Head "${ref.name}" has no alias "${ref.alias}".`);
     row = found;
   } else row = await store.latestVersion(tenantId, ref.name);
