@@ -5,6 +5,7 @@
  */
 import type * as OrtWeb from 'onnxruntime-web';
 import { BackendUnavailableError, ModelMismatchError, RuntimeFailureError } from '../../core/errors.js';
+import { withExactInt8Weights } from './exact-int8.js';
 import { loadRuntime, type LoadedRuntime, type OnnxRuntimeOptions } from './runtime.js';
 
 export type FeedType = 'float32' | 'int64' | 'int32';
@@ -43,7 +44,8 @@ export class OnnxSession {
     };
     if (runtime.device === 'node' && options.threads) sessionOptions.intraOpNumThreads = options.threads;
     try {
-      const session = await runtime.ort.InferenceSession.create(bytes, sessionOptions);
+      // Same numbers on every CPU: see exact-int8.ts (int8 weights saturate without VNNI).
+      const session = await runtime.ort.InferenceSession.create(withExactInt8Weights(bytes), sessionOptions);
       return new OnnxSession(session, runtime, label);
     } catch (cause) {
       if (runtime.device !== 'node' && RUNTIME_FILES_MISSING.test(errorText(cause))) {
