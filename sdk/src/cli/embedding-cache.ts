@@ -16,8 +16,9 @@ import { warn } from './io.js';
  * Bumped when the SDK computes different embeddings for a fingerprint it already had, so that a
  * cache filled by an older version is not served beside fresh vectors. 2: image resampling in
  * float32, as the SIMD kernels compute it (int8 MobileNetV2 moves with rounding-level changes).
+ * 3: int8 weights made exact on CPUs without VNNI (backbone/onnx/exact-int8.ts).
  */
-const EMBEDDING_EPOCH = 2;
+const EMBEDDING_EPOCH = 3;
 
 export interface CacheOptions {
   /** false disables the embedding cache (`--no-cache`). */
