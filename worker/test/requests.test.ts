@@ -128,6 +128,24 @@ describe('a client that disconnects mid-body', () => {
     expect(isErrorBody(r.body)).toBe(true);
     expect(logged).not.toHaveBeenCalled();
   });
+
+  it('with a declared Content-Length (read in one call): the same 400, and a body longer than declared is refused, not cut', async () => {
+    const t = await tenant();
+    const broken = new ReadableStream<Uint8Array>({
+      start(controller) {
+        controller.enqueue(new TextEncoder().encode('{"embeddings": [[1, 0,'));
+        controller.error(new Error('connection reset by peer'));
+      },
+    });
+    const r = await direct('/v1/heads/toy/versions', { method: 'POST', body: broken, key: t.write, headers: { 'content-length': '1000' } });
+    expect(r.status).toBe(400);
+    expect(r.body.error.code).toBe('BODY_INCOMPLETE');
+    const body = '{"embeddings": [[1, 0, 0, 0]]}';
+    const longer = await direct('/v1/heads/toy/classify', { method: 'POST', body, key: t.read, headers: { 'content-length': '10' } });
+    expect(longer.status).toBe(400);
+    expect(longer.body.error.code).toBe('BODY_INCOMPLETE');
+    expect(longer.body.error.message).toContain(`${body.length} bytes, not the 10`);
+  });
 });
 
 describe('a database without migrations (plain `wrangler dev`)', () => {
